@@ -1,0 +1,4 @@
+/* placeholder */
+#ifndef HERALD_api_routes_H
+#define HERALD_api_routes_H
+#endif

@@ -1,0 +1,54 @@
+/* Configuration: one table of keys, read from a key = value file and overridden by flags. */
+#ifndef HERALD_CONFIG_H
+#define HERALD_CONFIG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdio.h>
+
+#include "log.h"
+
+struct config {
+	char *listen;            /* host:port of the API */
+	char *database_url;      /* libpq connection string or URI */
+	char *admin_key;         /* bootstrap admin key; "" = env or generated */
+	bool allow_private_sinks;
+	long max_event_bytes;    /* largest single event body */
+	enum log_level log_level;
+	long api_threads;        /* libmicrohttpd thread pool size */
+	long db_pool_size;       /* connections for API queries */
+	long max_connections;    /* concurrent HTTP connections */
+	long connection_timeout; /* seconds of client inactivity */
+	long writer_batch_max;   /* events per group-commit transaction */
+	long secret_grace;       /* seconds an old secret keeps signing */
+};
+
+/* Fill every field with its default. */
+void config_defaults(struct config *c);
+
+/* Read a key = value file over *c.  Returns 0, or -1 with a message that
+ * names the file and line in err. */
+int config_load_file(struct config *c, const char *path, char *err,
+		     size_t errlen);
+
+/* Set one key from its string form, as the file and flags do. */
+int config_set(struct config *c, const char *key, const char *value,
+	       char *err, size_t errlen);
+
+enum config_action {
+	CONFIG_RUN = 0,     /* start the daemon */
+	CONFIG_EXIT_OK = 1, /* --help or --version printed; exit 0 */
+	CONFIG_EXIT_ERR = 2 /* usage error printed; exit 1 */
+};
+
+/* Defaults, then -c FILE, then the flags (one --KEY-NAME VALUE per key, or
+ * --KEY-NAME=VALUE).  Prints --help/--version/errors to the given streams. */
+enum config_action config_from_args(struct config *c, int argc, char **argv,
+				    FILE *out, FILE *errout);
+
+/* Names of every key, NULL-terminated (for checks and docs). */
+const char *const *config_key_names(void);
+
+void config_free(struct config *c);
+
+#endif

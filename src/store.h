@@ -1,0 +1,4 @@
+/* placeholder */
+#ifndef HERALD_store_H
+#define HERALD_store_H
+#endif

@@ -1,0 +1,4 @@
+/* placeholder */
+#ifndef HERALD_writer_H
+#define HERALD_writer_H
+#endif
