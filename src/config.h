@@ -14,6 +14,7 @@ struct config {
 	char *admin_key;         /* bootstrap admin key; "" = env or generated */
 	bool allow_private_sinks;
 	long max_event_bytes;    /* largest single event body */
+	long max_batch_bytes;    /* largest batch request body */
 	enum log_level log_level;
 	long api_threads;        /* libmicrohttpd thread pool size */
 	long db_pool_size;       /* connections for API queries */
@@ -23,15 +24,20 @@ struct config {
 	long secret_grace;       /* seconds an old secret keeps signing */
 };
 
-/* Fill every field with its default. */
+/* Fill every field with its default.  *c must hold no strings yet (it is
+ * overwritten, not freed): call config_free first to reset a used one. */
 void config_defaults(struct config *c);
 
-/* Read a key = value file over *c.  Returns 0, or -1 with a message that
- * names the file and line in err. */
+/* Read a key = value file over *c ('#' comments, "quoted" values, last
+ * repeat wins).  Returns 0, or -1 with a message that names the file and
+ * line in err ("herald.conf:12: unknown key \"lisen\""); on -1, *c is left
+ * exactly as it was, so a failed reload keeps the old settings. */
 int config_load_file(struct config *c, const char *path, char *err,
 		     size_t errlen);
 
-/* Set one key from its string form, as the file and flags do. */
+/* Set one key from its string form, as the file and flags do.  Returns 0,
+ * or -1 with a message in err (unknown key, bad value, out of range) and *c
+ * unchanged. */
 int config_set(struct config *c, const char *key, const char *value,
 	       char *err, size_t errlen);
 
@@ -41,14 +47,18 @@ enum config_action {
 	CONFIG_EXIT_ERR = 2 /* usage error printed; exit 1 */
 };
 
-/* Defaults, then -c FILE, then the flags (one --KEY-NAME VALUE per key, or
- * --KEY-NAME=VALUE).  Prints --help/--version/errors to the given streams. */
+/* Defaults, then -c FILE, then the flags in order (one --KEY-NAME VALUE per
+ * key, or --KEY-NAME=VALUE; a bool flag alone, or followed by an argument
+ * starting with '-', means true), so flags override the file wherever -c
+ * stands.  Prints --help/--version/errors to the given streams.  *c needs
+ * config_free afterwards whatever the result. */
 enum config_action config_from_args(struct config *c, int argc, char **argv,
 				    FILE *out, FILE *errout);
 
 /* Names of every key, NULL-terminated (for checks and docs). */
 const char *const *config_key_names(void);
 
+/* Free the strings and set them to NULL; calling it twice is harmless. */
 void config_free(struct config *c);
 
 #endif
