@@ -16,7 +16,9 @@ struct ce_header {
  * NUL-terminated.
  */
 
-/* Structured mode: body is one JSON CloudEvent (application/cloudevents+json). */
+/* Structured mode: body is one JSON CloudEvent (application/cloudevents+json).
+ * Bodies nesting deeper than 64 levels, holding \u0000 in a string or not
+ * valid UTF-8 are refused as invalid_json. */
 int ce_parse_structured(const char *body, size_t len, struct cloudevent *ev,
 			struct herald_error *err);
 
@@ -28,13 +30,17 @@ int ce_parse_batch(const char *body, size_t len, struct cloudevent **evs,
 
 /* Binary mode: attributes from ce-* headers (percent-decoded, UTF-8
  * checked), datacontenttype from content_type (NULL when absent), data is
- * the body. */
+ * the body, kept byte for byte: CE_DATA_JSON when the content type is JSON
+ * and the body is JSON, CE_DATA_TEXT for text/ types holding UTF-8 without
+ * NUL, else CE_DATA_BINARY; an empty body is CE_DATA_NONE. */
 int ce_parse_binary(const struct ce_header *headers, size_t nheaders,
 		    const char *content_type, const char *body, size_t len,
 		    struct cloudevent *ev, struct herald_error *err);
 
 /* Validate a JSON object as one CloudEvent in the JSON format and take
- * what it needs (the object is not kept). */
+ * what it needs (the object is not kept).  A null attribute counts as
+ * absent; "data": null is an explicit null payload (CE_DATA_JSON "null");
+ * a member given twice or more than 512 members is refused. */
 int ce_from_json(const cJSON *obj, struct cloudevent *ev,
 		 struct herald_error *err);
 
@@ -44,7 +50,8 @@ int ce_from_stored(const char *attrs_json, const unsigned char *data,
 		   size_t data_len, enum ce_data_kind kind,
 		   struct cloudevent *ev);
 
-/* The event as a CloudEvents JSON object (data or data_base64 per kind). */
+/* The event as a CloudEvents JSON object (data or data_base64 per kind);
+ * NULL when CE_DATA_JSON bytes are not JSON. */
 cJSON *ce_to_json(const struct cloudevent *ev);
 
 /* The attribute as a string in its canonical string encoding (integers in
