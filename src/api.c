@@ -1,1 +1,615 @@
-/* placeholder */
+/* The HTTP API: a libmicrohttpd daemon, routing, auth, bounded bodies, JSON replies. */
+#include "api.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdatomic.h>
+#include <time.h>
+#include <netdb.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "api_routes.h"
+#include "log.h"
+#include "xalloc.h"
+
+#define SMALL_BODY_LIMIT (64 * 1024)
+#define EVENTS_BODY 1 /* marker: the limit depends on the content type */
+
+/*
+ * libmicrohttpd runs handlers on its pool threads.  struct api and its env
+ * are read-only once started; each api_request belongs to the thread that
+ * is serving its connection (or, while suspended, to whoever will wake it).
+ */
+struct api {
+	struct MHD_Daemon *daemon;
+	struct api_env env;
+	int listen_fd;
+	atomic_int active; /* requests begun and not yet completed */
+};
+
+struct route {
+	const char *method;
+	const char *pattern; /* "{}" matches one path segment */
+	unsigned scope;      /* 0: no auth */
+	void (*handler)(struct api_request *r);
+	size_t body_limit;   /* 0: no body expected */
+};
+
+static void health(struct api_request *r);
+static void ready(struct api_request *r);
+
+static const struct route routes[] = {
+	{"GET", "/healthz", 0, health, 0},
+	{"GET", "/readyz", 0, ready, 0},
+	{"POST", "/v1/events", SCOPE_PUBLISH, api_events_post, EVENTS_BODY},
+	{"GET", "/v1/events", SCOPE_ADMIN, api_events_list, 0},
+	{"GET", "/v1/events/{}", SCOPE_PUBLISH, api_events_get, 0},
+	{"POST", "/v1/subscriptions", SCOPE_SUBSCRIBE, api_subscriptions_create,
+	 SMALL_BODY_LIMIT},
+	{"GET", "/v1/subscriptions", SCOPE_SUBSCRIBE, api_subscriptions_list, 0},
+	{"GET", "/v1/subscriptions/{}", SCOPE_SUBSCRIBE, api_subscriptions_get, 0},
+	{"PUT", "/v1/subscriptions/{}", SCOPE_SUBSCRIBE,
+	 api_subscriptions_replace, SMALL_BODY_LIMIT},
+	{"PATCH", "/v1/subscriptions/{}", SCOPE_SUBSCRIBE,
+	 api_subscriptions_patch, SMALL_BODY_LIMIT},
+	{"DELETE", "/v1/subscriptions/{}", SCOPE_SUBSCRIBE,
+	 api_subscriptions_delete, 0},
+	{"POST", "/v1/subscriptions/{}/rotate-secret", SCOPE_SUBSCRIBE,
+	 api_subscriptions_rotate, SMALL_BODY_LIMIT},
+	{"POST", "/v1/keys", SCOPE_ADMIN, api_keys_create, SMALL_BODY_LIMIT},
+	{"GET", "/v1/keys", SCOPE_ADMIN, api_keys_list, 0},
+	{"DELETE", "/v1/keys/{}", SCOPE_ADMIN, api_keys_delete, 0},
+};
+#define NROUTES (sizeof(routes) / sizeof(routes[0]))
+
+/* --- replies --- */
+
+static void
+set_reply(struct api_request *r, unsigned status, char *text)
+{
+	free(r->reply);
+	r->status = status;
+	r->reply = text;
+}
+
+void
+api_reply_json(struct api_request *r, unsigned status, cJSON *body)
+{
+	char *text = cJSON_PrintUnformatted(body);
+
+	cJSON_Delete(body);
+	set_reply(r, status, xstrdup(text));
+	cJSON_free(text);
+}
+
+static cJSON *
+error_object(const char *code, const char *message)
+{
+	cJSON *o = cJSON_CreateObject();
+
+	cJSON_AddStringToObject(o, "error", code);
+	cJSON_AddStringToObject(o, "message", message);
+	return o;
+}
+
+void
+api_reply_error(struct api_request *r, unsigned status, const char *code,
+		const char *fmt, ...)
+{
+	char msg[512];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	api_reply_json(r, status, error_object(code, msg));
+}
+
+void
+api_reply_invalid(struct api_request *r, unsigned status,
+		  const struct herald_error *err)
+{
+	cJSON *o = error_object(err->code[0] ? err->code : "invalid_request",
+				err->message[0] ? err->message : "invalid request");
+
+	if (err->field[0])
+		cJSON_AddStringToObject(o, "field", err->field);
+	if (err->index >= 0)
+		cJSON_AddNumberToObject(o, "index", (double)err->index);
+	api_reply_json(r, status, o);
+}
+
+void
+api_reply_empty(struct api_request *r, unsigned status)
+{
+	set_reply(r, status, NULL);
+}
+
+void
+api_reply_unavailable(struct api_request *r)
+{
+	api_reply_error(r, MHD_HTTP_SERVICE_UNAVAILABLE, "unavailable",
+			"the database is unreachable; try again later");
+}
+
+/* --- request helpers --- */
+
+const char *
+api_header(struct api_request *r, const char *name)
+{
+	return MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, name);
+}
+
+const char *
+api_query(struct api_request *r, const char *name)
+{
+	return MHD_lookup_connection_value(r->conn, MHD_GET_ARGUMENT_KIND, name);
+}
+
+bool
+api_query_long(struct api_request *r, const char *name, long long dflt,
+	       long long min, long long max, long long *out)
+{
+	const char *v = api_query(r, name);
+	char *end;
+	long long x;
+
+	if (v == NULL || *v == '\0') {
+		*out = dflt;
+		return true;
+	}
+	errno = 0;
+	x = strtoll(v, &end, 10);
+	if (errno != 0 || *end != '\0' || v[0] == '-' || v[0] == '+' ||
+	    x < min || x > max) {
+		api_reply_error(r, MHD_HTTP_BAD_REQUEST, "invalid_parameter",
+				"%s must be an integer from %lld to %lld", name,
+				min, max);
+		return false;
+	}
+	*out = x;
+	return true;
+}
+
+cJSON *
+api_body_json(struct api_request *r)
+{
+	cJSON *j;
+
+	if (r->body_len == 0) {
+		api_reply_error(r, MHD_HTTP_BAD_REQUEST, "invalid_json",
+				"the request needs a JSON body");
+		return NULL;
+	}
+	j = cJSON_ParseWithLength(r->body, r->body_len);
+	if (j == NULL) {
+		api_reply_error(r, MHD_HTTP_BAD_REQUEST, "invalid_json",
+				"the body is not valid JSON");
+		return NULL;
+	}
+	return j;
+}
+
+struct store_conn *
+api_db(struct api_request *r)
+{
+	struct store_conn *c = store_pool_get(r->env->pool, 4000);
+
+	if (c == NULL)
+		api_reply_unavailable(r);
+	return c;
+}
+
+void
+api_db_done(struct api_request *r, struct store_conn *c)
+{
+	store_pool_put(r->env->pool, c);
+}
+
+void
+api_suspend(struct api_request *r)
+{
+	r->suspended = true;
+	MHD_suspend_connection(r->conn);
+}
+
+void
+api_wake(struct api_request *r)
+{
+	MHD_resume_connection(r->conn);
+}
+
+/* --- health --- */
+
+static void
+health(struct api_request *r)
+{
+	cJSON *o = cJSON_CreateObject();
+
+	cJSON_AddStringToObject(o, "status", "ok");
+	api_reply_json(r, MHD_HTTP_OK, o);
+}
+
+static void
+ready(struct api_request *r)
+{
+	struct store_conn *c = store_pool_get(r->env->pool, 2000);
+	bool ok = c != NULL && store_ready(c);
+	cJSON *o = cJSON_CreateObject();
+
+	if (c)
+		store_pool_put(r->env->pool, c);
+	cJSON_AddStringToObject(o, "status", ok ? "ready" : "unavailable");
+	if (!ok)
+		cJSON_AddStringToObject(o, "error", "unavailable");
+	if (!ok)
+		cJSON_AddStringToObject(o, "message",
+					"the database is unreachable or not migrated");
+	api_reply_json(r, ok ? MHD_HTTP_OK : MHD_HTTP_SERVICE_UNAVAILABLE, o);
+}
+
+/* --- routing --- */
+
+/* Match path against pattern, capturing {} segments. */
+static bool
+match(const char *pattern, const char *path, struct api_request *r)
+{
+	int np = 0;
+
+	while (*pattern && *path) {
+		if (pattern[0] == '{' && pattern[1] == '}') {
+			size_t len = strcspn(path, "/");
+
+			if (len == 0 || len >= API_PARAM_MAX || np >= API_MAX_PARAMS)
+				return false;
+			if (r) {
+				memcpy(r->params[np], path, len);
+				r->params[np][len] = '\0';
+			}
+			np++;
+			path += len;
+			pattern += 2;
+		} else if (*pattern++ != *path++) {
+			return false;
+		}
+	}
+	return *pattern == '\0' && *path == '\0';
+}
+
+/* The route for this request; NULL with *path_known telling 404 from 405. */
+static const struct route *
+find_route(struct api_request *r, bool *path_known)
+{
+	*path_known = false;
+	for (size_t i = 0; i < NROUTES; i++) {
+		if (!match(routes[i].pattern, r->url, NULL))
+			continue;
+		*path_known = true;
+		if (strcmp(routes[i].method, r->method) == 0) {
+			match(routes[i].pattern, r->url, r);
+			return &routes[i];
+		}
+	}
+	return NULL;
+}
+
+static bool
+authorize(struct api_request *r, const struct route *rt)
+{
+	switch (auth_check(r->env->pool, api_header(r, "Authorization"), &r->who)) {
+	case AUTH_OK:
+		break;
+	case AUTH_MISSING:
+		api_reply_error(r, MHD_HTTP_UNAUTHORIZED, "unauthorized",
+				"send an API key as Authorization: Bearer <key>");
+		return false;
+	case AUTH_INVALID:
+		api_reply_error(r, MHD_HTTP_UNAUTHORIZED, "unauthorized",
+				"the API key is unknown or revoked");
+		return false;
+	case AUTH_UNAVAILABLE:
+		api_reply_unavailable(r);
+		return false;
+	}
+	if ((r->who.scopes & rt->scope) == 0) {
+		api_reply_error(r, MHD_HTTP_FORBIDDEN, "forbidden",
+				"this API key lacks the %s scope",
+				rt->scope == SCOPE_PUBLISH ? "publish" :
+				rt->scope == SCOPE_SUBSCRIBE ? "subscribe" : "admin");
+		return false;
+	}
+	return true;
+}
+
+/* First callback of a request: route, authorize and size it before any
+ * body is read.  Returns false when a reply is already set. */
+static bool
+begin(struct api_request *r, const struct route **rtp)
+{
+	const struct route *rt;
+	const char *cl;
+	bool known;
+
+	rt = find_route(r, &known);
+	if (rt == NULL) {
+		if (known)
+			api_reply_error(r, MHD_HTTP_METHOD_NOT_ALLOWED,
+					"method_not_allowed",
+					"%s is not supported on %s", r->method,
+					r->url);
+		else
+			api_reply_error(r, MHD_HTTP_NOT_FOUND, "not_found",
+					"no such resource: %s", r->url);
+		return false;
+	}
+	*rtp = rt;
+	if (rt->scope != 0 && !authorize(r, rt))
+		return false;
+	r->body_limit = rt->body_limit == EVENTS_BODY ? api_events_body_limit(r) :
+			rt->body_limit;
+	cl = api_header(r, MHD_HTTP_HEADER_CONTENT_LENGTH);
+	if (cl != NULL && r->body_limit > 0 &&
+	    strtoull(cl, NULL, 10) > r->body_limit) {
+		api_reply_error(r, MHD_HTTP_CONTENT_TOO_LARGE, "too_large",
+				"the body exceeds the limit of %zu bytes",
+				r->body_limit);
+		return false;
+	}
+	return true;
+}
+
+static enum MHD_Result
+send_reply(struct api_request *r)
+{
+	struct MHD_Response *resp;
+	enum MHD_Result ret;
+	size_t len = r->reply ? strlen(r->reply) : 0;
+
+	resp = MHD_create_response_from_buffer(len, r->reply,
+					       MHD_RESPMEM_MUST_FREE);
+	if (resp == NULL)
+		return MHD_NO;
+	r->reply = NULL; /* the response owns it now */
+	if (len)
+		MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE,
+					"application/json");
+	if (r->location[0])
+		MHD_add_response_header(resp, MHD_HTTP_HEADER_LOCATION,
+					r->location);
+	if (r->status == MHD_HTTP_METHOD_NOT_ALLOWED) {
+		char allow[64] = "";
+
+		for (size_t i = 0; i < NROUTES; i++) {
+			if (match(routes[i].pattern, r->url, NULL) &&
+			    strlen(allow) + strlen(routes[i].method) + 3 < sizeof(allow))
+				snprintf(allow + strlen(allow),
+					 sizeof(allow) - strlen(allow), "%s%s",
+					 allow[0] ? ", " : "", routes[i].method);
+		}
+		MHD_add_response_header(resp, MHD_HTTP_HEADER_ALLOW, allow);
+	}
+	ret = MHD_queue_response(r->conn, r->status, resp);
+	MHD_destroy_response(resp);
+	return ret;
+}
+
+static enum MHD_Result
+on_request(void *cls, struct MHD_Connection *conn, const char *url,
+	   const char *method, const char *version, const char *upload_data,
+	   size_t *upload_data_size, void **con_cls)
+{
+	struct api *a = cls;
+	struct api_request *r = *con_cls;
+	const struct route *rt = NULL;
+
+	(void)version;
+	if (r == NULL) {
+		r = xcalloc(1, sizeof(*r));
+		atomic_fetch_add(&a->active, 1);
+		r->conn = conn;
+		r->env = &a->env;
+		r->method = method;
+		r->url = url;
+		*con_cls = r;
+		if (!begin(r, &rt))
+			return send_reply(r);
+		r->route = rt;
+		return MHD_YES;
+	}
+	if (*upload_data_size > 0) {
+		size_t n = *upload_data_size;
+
+		*upload_data_size = 0;
+		if (r->too_large)
+			return MHD_YES; /* discard the rest */
+		if (r->body_len + n > r->body_limit) {
+			r->too_large = true;
+			free(r->body);
+			r->body = NULL;
+			r->body_len = 0;
+			return MHD_YES;
+		}
+		if (r->body_len + n + 1 > r->body_cap) {
+			r->body_cap = r->body_len + n + 1;
+			if (r->body_cap < 1024)
+				r->body_cap = 1024;
+			r->body = xrealloc(r->body, r->body_cap);
+		}
+		memcpy(r->body + r->body_len, upload_data, n);
+		r->body_len += n;
+		r->body[r->body_len] = '\0';
+		return MHD_YES;
+	}
+	if (r->suspended) {
+		/* woken: the handler's wait is over */
+		r->suspended = false;
+		r->resume(r);
+		return send_reply(r);
+	}
+	if (r->status != 0)
+		return MHD_YES; /* already answered */
+	if (r->too_large) {
+		api_reply_error(r, MHD_HTTP_CONTENT_TOO_LARGE, "too_large",
+				"the body exceeds the limit of %zu bytes",
+				r->body_limit);
+		return send_reply(r);
+	}
+	rt = r->route;
+	rt->handler(r);
+	if (r->suspended)
+		return MHD_YES;
+	if (r->status == 0)
+		api_reply_error(r, MHD_HTTP_INTERNAL_SERVER_ERROR, "internal",
+				"the request was not answered");
+	return send_reply(r);
+}
+
+static void
+on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
+	     enum MHD_RequestTerminationCode toe)
+{
+	struct api *a = cls;
+	struct api_request *r = *con_cls;
+
+	(void)conn;
+	(void)toe;
+	if (r == NULL)
+		return;
+	atomic_fetch_sub(&a->active, 1);
+	if (r->cleanup && r->state)
+		r->cleanup(r->state);
+	free(r->body);
+	free(r->reply);
+	free(r);
+	*con_cls = NULL;
+}
+
+/* Parse "host:port" or "[v6]:port" and open a listening socket. */
+static int
+open_listener(const char *listen_spec)
+{
+	char host[256];
+	const char *colon, *port;
+	struct addrinfo hints, *res = NULL;
+	int fd = -1, one = 1, rc;
+
+	if (listen_spec[0] == '[') {
+		const char *end = strchr(listen_spec, ']');
+
+		if (end == NULL || end[1] != ':' ||
+		    (size_t)(end - listen_spec - 1) >= sizeof(host))
+			goto bad;
+		memcpy(host, listen_spec + 1, (size_t)(end - listen_spec - 1));
+		host[end - listen_spec - 1] = '\0';
+		port = end + 2;
+	} else {
+		colon = strrchr(listen_spec, ':');
+		if (colon == NULL || (size_t)(colon - listen_spec) >= sizeof(host))
+			goto bad;
+		memcpy(host, listen_spec, (size_t)(colon - listen_spec));
+		host[colon - listen_spec] = '\0';
+		port = colon + 1;
+	}
+	if (*port == '\0')
+		goto bad;
+	memset(&hints, 0, sizeof(hints));
+	hints.ai_family = AF_UNSPEC;
+	hints.ai_socktype = SOCK_STREAM;
+	hints.ai_flags = AI_PASSIVE | AI_NUMERICSERV;
+	rc = getaddrinfo(host[0] ? host : NULL, port, &hints, &res);
+	if (rc != 0) {
+		log_error("listen %s: %s", listen_spec, gai_strerror(rc));
+		return -1;
+	}
+	fd = socket(res->ai_family, res->ai_socktype | SOCK_CLOEXEC, 0);
+	if (fd < 0 ||
+	    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) != 0 ||
+	    bind(fd, res->ai_addr, res->ai_addrlen) != 0 || listen(fd, 1024) != 0) {
+		log_error("listen %s: %s", listen_spec, strerror(errno));
+		if (fd >= 0)
+			close(fd);
+		fd = -1;
+	}
+	freeaddrinfo(res);
+	return fd;
+bad:
+	log_error("listen %s: expected host:port or [ipv6]:port", listen_spec);
+	return -1;
+}
+
+struct api *
+api_start(const struct config *cfg, struct store_pool *pool,
+	  struct writer *writer)
+{
+	struct api *a = xcalloc(1, sizeof(*a));
+	unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL |
+			 MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG;
+
+	a->env.cfg = cfg;
+	a->env.pool = pool;
+	a->env.writer = writer;
+	a->listen_fd = open_listener(cfg->listen);
+	if (a->listen_fd < 0) {
+		free(a);
+		return NULL;
+	}
+	a->daemon = MHD_start_daemon(
+		flags, 0, NULL, NULL, on_request, a,
+		MHD_OPTION_LISTEN_SOCKET, (MHD_socket)a->listen_fd,
+		MHD_OPTION_THREAD_POOL_SIZE, (unsigned)cfg->api_threads,
+		MHD_OPTION_CONNECTION_LIMIT, (unsigned)cfg->max_connections,
+		MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)cfg->connection_timeout,
+		MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)(64 * 1024),
+		MHD_OPTION_NOTIFY_COMPLETED, on_completed, a,
+		MHD_OPTION_END);
+	if (a->daemon == NULL) {
+		log_error("cannot start the HTTP server on %s", cfg->listen);
+		close(a->listen_fd);
+		free(a);
+		return NULL;
+	}
+	log_info("listening on %s", cfg->listen);
+	return a;
+}
+
+void
+api_quiesce(struct api *a)
+{
+	MHD_socket fd;
+
+	if (a == NULL)
+		return;
+	fd = MHD_quiesce_daemon(a->daemon);
+	if (fd != MHD_INVALID_SOCKET) {
+		close(fd);
+		a->listen_fd = -1;
+	}
+}
+
+void
+api_wait_idle(struct api *a, int timeout_ms)
+{
+	struct timespec tick = {0, 10 * 1000000L};
+
+	for (int waited = 0; a && waited < timeout_ms; waited += 10) {
+		if (atomic_load(&a->active) == 0)
+			return;
+		nanosleep(&tick, NULL);
+	}
+}
+
+void
+api_stop(struct api *a)
+{
+	if (a == NULL)
+		return;
+	/* closes the listening socket too, unless quiesced */
+	MHD_stop_daemon(a->daemon);
+	free(a);
+}

@@ -1,4 +1,24 @@
-/* placeholder */
-#ifndef HERALD_api_H
-#define HERALD_api_H
+/* The HTTP API: a libmicrohttpd daemon, routing, auth, bounded bodies, JSON replies. */
+#ifndef HERALD_API_H
+#define HERALD_API_H
+
+#include "config.h"
+#include "store.h"
+#include "writer.h"
+
+struct api;
+
+/* Listen on cfg->listen and serve.  NULL with a logged reason. */
+struct api *api_start(const struct config *cfg, struct store_pool *pool,
+		      struct writer *writer);
+
+/* Stop accepting new connections (the first shutdown step). */
+void api_quiesce(struct api *a);
+
+/* Wait up to timeout_ms for requests in progress to be answered. */
+void api_wait_idle(struct api *a, int timeout_ms);
+
+/* Stop the daemon and free it (after the writer has drained). */
+void api_stop(struct api *a);
+
 #endif

@@ -1,1 +1,412 @@
-/* placeholder */
+/* The events routes: ingest (structured, binary, batch) through the group-commit writer, and reading the log. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "api_routes.h"
+#include "cloudevent.h"
+#include "log.h"
+#include "xalloc.h"
+
+#define LIST_DEFAULT 100
+#define LIST_MAX 1000
+#define MAX_CE_HEADERS 64
+
+enum body_mode {
+	MODE_STRUCTURED,
+	MODE_BATCH,
+	MODE_BINARY,
+	MODE_UNSUPPORTED,
+};
+
+/* A POST /v1/events waiting for its commit. */
+struct post_state {
+	struct ingest in;
+	struct api_request *r;
+	bool batch;
+	struct cloudevent single;
+	struct cloudevent *evs; /* batch */
+	size_t n;
+	int64_t *seqs;
+	bool *dups;
+};
+
+static const struct store_stmt get_event = {
+	"events_get",
+	"SELECT seq, attrs::text, data_kind, data, " STORE_RFC3339("received_at") ","
+	"  (SELECT count(*) FILTER (WHERE state = 'pending')"
+	"   FROM delivery d WHERE d.seq = e.seq),"
+	"  (SELECT count(*) FILTER (WHERE state = 'succeeded')"
+	"   FROM delivery d WHERE d.seq = e.seq),"
+	"  (SELECT count(*) FILTER (WHERE state = 'failed')"
+	"   FROM delivery d WHERE d.seq = e.seq)"
+	" FROM event e WHERE seq = $1",
+	1};
+
+static const struct store_stmt list_events = {
+	"events_list",
+	"SELECT seq, attrs::text, data_kind, data, " STORE_RFC3339("received_at")
+	" FROM event"
+	" WHERE seq > $1 AND ($2::text IS NULL OR type = $2)"
+	"   AND ($3::text IS NULL OR source = $3)"
+	" ORDER BY seq LIMIT $4",
+	4};
+
+/* The media type without parameters, lower-cased, into buf. */
+static void
+media_type(const char *ct, char *buf, size_t len)
+{
+	size_t i = 0;
+
+	buf[0] = '\0';
+	if (ct == NULL)
+		return;
+	while (*ct == ' ' || *ct == '\t')
+		ct++;
+	while (ct[i] && ct[i] != ';' && ct[i] != ' ' && ct[i] != '\t' &&
+	       i + 1 < len) {
+		buf[i] = (char)(ct[i] >= 'A' && ct[i] <= 'Z' ? ct[i] + 32 : ct[i]);
+		i++;
+	}
+	buf[i] = '\0';
+}
+
+static enum body_mode
+body_mode(struct api_request *r)
+{
+	char mt[128];
+
+	media_type(api_header(r, MHD_HTTP_HEADER_CONTENT_TYPE), mt, sizeof(mt));
+	if (strcmp(mt, "application/cloudevents+json") == 0)
+		return MODE_STRUCTURED;
+	if (strcmp(mt, "application/cloudevents-batch+json") == 0)
+		return MODE_BATCH;
+	if (strncmp(mt, "application/cloudevents", 23) == 0)
+		return MODE_UNSUPPORTED; /* another event format */
+	if (api_header(r, "ce-specversion") != NULL)
+		return MODE_BINARY;
+	return MODE_UNSUPPORTED;
+}
+
+size_t
+api_events_body_limit(struct api_request *r)
+{
+	const struct config *cfg = r->env->cfg;
+
+	if (body_mode(r) == MODE_BATCH)
+		return (size_t)cfg->max_batch_bytes;
+	return (size_t)cfg->max_event_bytes;
+}
+
+struct header_list {
+	struct ce_header h[MAX_CE_HEADERS];
+	size_t n;
+	bool overflow;
+};
+
+static enum MHD_Result
+collect_ce_header(void *cls, enum MHD_ValueKind kind, const char *key,
+		  const char *value)
+{
+	struct header_list *hl = cls;
+
+	(void)kind;
+	if (strncasecmp(key, "ce-", 3) != 0)
+		return MHD_YES;
+	if (hl->n == MAX_CE_HEADERS) {
+		hl->overflow = true;
+		return MHD_NO;
+	}
+	hl->h[hl->n].name = key;
+	hl->h[hl->n].value = value ? value : "";
+	hl->n++;
+	return MHD_YES;
+}
+
+static void
+post_cleanup(void *p)
+{
+	struct post_state *st = p;
+
+	ce_free(&st->single);
+	ce_free_array(st->evs, st->n);
+	free(st->seqs);
+	free(st->dups);
+	free(st);
+}
+
+static void
+post_committed(struct ingest *in, void *arg)
+{
+	struct post_state *st = arg;
+
+	(void)in;
+	api_wake(st->r);
+}
+
+static cJSON *
+result_object(const struct cloudevent *ev, int64_t seq, bool dup)
+{
+	cJSON *o = cJSON_CreateObject();
+
+	cJSON_AddNumberToObject(o, "seq", (double)seq);
+	cJSON_AddStringToObject(o, "id", ev->id);
+	cJSON_AddStringToObject(o, "source", ev->source);
+	cJSON_AddBoolToObject(o, "duplicate", dup);
+	return o;
+}
+
+/* Resumed after the writer: answer from what it committed. */
+static void
+post_reply(struct api_request *r)
+{
+	struct post_state *st = r->state;
+	cJSON *results;
+
+	if (!st->in.ok) {
+		api_reply_unavailable(r);
+		return;
+	}
+	if (!st->batch) {
+		api_reply_json(r, st->dups[0] ? MHD_HTTP_OK : MHD_HTTP_ACCEPTED,
+			       result_object(&st->single, st->seqs[0], st->dups[0]));
+		return;
+	}
+	results = cJSON_CreateArray();
+	for (size_t i = 0; i < st->n; i++)
+		cJSON_AddItemToArray(results, result_object(&st->evs[i], st->seqs[i],
+							    st->dups[i]));
+	{
+		cJSON *o = cJSON_CreateObject();
+
+		cJSON_AddItemToObject(o, "results", results);
+		api_reply_json(r, MHD_HTTP_ACCEPTED, o);
+	}
+}
+
+void
+api_events_post(struct api_request *r)
+{
+	struct post_state *st;
+	struct herald_error err;
+	struct header_list hl;
+	enum body_mode mode = body_mode(r);
+	int rc = -1;
+
+	memset(&err, 0, sizeof(err));
+	err.index = -1;
+	if (mode == MODE_UNSUPPORTED) {
+		api_reply_error(r, MHD_HTTP_UNSUPPORTED_MEDIA_TYPE,
+				"unsupported_media_type",
+				"send application/cloudevents+json, "
+				"application/cloudevents-batch+json, or a binary-mode "
+				"event with ce-* headers");
+		return;
+	}
+	st = xcalloc(1, sizeof(*st));
+	st->r = r;
+	switch (mode) {
+	case MODE_STRUCTURED:
+		rc = ce_parse_structured(r->body ? r->body : "", r->body_len,
+					 &st->single, &err);
+		break;
+	case MODE_BATCH:
+		st->batch = true;
+		rc = ce_parse_batch(r->body ? r->body : "", r->body_len, &st->evs,
+				    &st->n, &err);
+		break;
+	case MODE_BINARY:
+		memset(&hl, 0, sizeof(hl));
+		MHD_get_connection_values(r->conn, MHD_HEADER_KIND,
+					  collect_ce_header, &hl);
+		if (hl.overflow) {
+			snprintf(err.code, sizeof(err.code), "invalid_attribute");
+			snprintf(err.message, sizeof(err.message),
+				 "more than %d ce- headers", MAX_CE_HEADERS);
+			break;
+		}
+		rc = ce_parse_binary(hl.h, hl.n,
+				     api_header(r, MHD_HTTP_HEADER_CONTENT_TYPE),
+				     r->body ? r->body : "", r->body_len,
+				     &st->single, &err);
+		break;
+	case MODE_UNSUPPORTED:
+		break;
+	}
+	if (rc != 0) {
+		api_reply_invalid(r, MHD_HTTP_BAD_REQUEST, &err);
+		post_cleanup(st);
+		return;
+	}
+	if (st->batch) {
+		for (size_t i = 0; i < st->n; i++) {
+			if (st->evs[i].data_len > (size_t)r->env->cfg->max_event_bytes) {
+				api_reply_error(r, MHD_HTTP_CONTENT_TOO_LARGE,
+						"too_large",
+						"event %zu is larger than %ld bytes",
+						i, r->env->cfg->max_event_bytes);
+				post_cleanup(st);
+				return;
+			}
+		}
+		if (st->n == 0) {
+			cJSON *o = cJSON_CreateObject();
+
+			cJSON_AddItemToObject(o, "results", cJSON_CreateArray());
+			api_reply_json(r, MHD_HTTP_ACCEPTED, o);
+			post_cleanup(st);
+			return;
+		}
+	}
+	st->in.evs = st->batch ? st->evs : &st->single;
+	st->in.n = st->batch ? st->n : 1;
+	st->seqs = xcalloc(st->in.n, sizeof(*st->seqs));
+	st->dups = xcalloc(st->in.n, sizeof(*st->dups));
+	st->in.seqs = st->seqs;
+	st->in.duplicate = st->dups;
+	st->in.done = post_committed;
+	st->in.arg = st;
+	r->state = st;
+	r->cleanup = post_cleanup;
+	r->resume = post_reply;
+	/* suspend before handing over: the writer may finish at once */
+	api_suspend(r);
+	writer_submit(r->env->writer, &st->in);
+}
+
+/* A stored row (seq, attrs, data_kind, data, received_at from column 0)
+ * as {"seq", "received_at", "event"}; NULL when the row is corrupt. */
+static cJSON *
+event_row(PGresult *res, int row)
+{
+	struct cloudevent ev;
+	unsigned char *data = NULL;
+	size_t len = 0;
+	int rc;
+	cJSON *o;
+
+	memset(&ev, 0, sizeof(ev));
+	if (!PQgetisnull(res, row, 3)) {
+		data = PQunescapeBytea((const unsigned char *)PQgetvalue(res, row, 3),
+				       &len);
+		if (data == NULL)
+			return NULL;
+	}
+	rc = ce_from_stored(PQgetvalue(res, row, 1), data, len,
+			    (enum ce_data_kind)atoi(PQgetvalue(res, row, 2)), &ev);
+	PQfreemem(data);
+	if (rc != 0)
+		return NULL;
+	o = cJSON_CreateObject();
+	cJSON_AddNumberToObject(o, "seq", (double)strtoll(PQgetvalue(res, row, 0),
+							  NULL, 10));
+	cJSON_AddStringToObject(o, "received_at", PQgetvalue(res, row, 4));
+	cJSON_AddItemToObject(o, "event", ce_to_json(&ev));
+	ce_free(&ev);
+	return o;
+}
+
+/* Parse a positive seq from a path segment. */
+static bool
+parse_seq(const char *s, long long *out)
+{
+	char *end;
+	long long v;
+
+	if (*s < '0' || *s > '9')
+		return false;
+	v = strtoll(s, &end, 10);
+	if (*end != '\0' || v <= 0)
+		return false;
+	*out = v;
+	return true;
+}
+
+void
+api_events_get(struct api_request *r)
+{
+	struct store_conn *c;
+	const char *values[1];
+	long long seq;
+	PGresult *res;
+	cJSON *o, *summary;
+
+	if (!parse_seq(r->params[0], &seq)) {
+		api_reply_error(r, MHD_HTTP_NOT_FOUND, "not_found",
+				"no event with seq %s", r->params[0]);
+		return;
+	}
+	if ((c = api_db(r)) == NULL)
+		return;
+	values[0] = r->params[0];
+	res = store_exec(c, &get_event, values, NULL, NULL);
+	if (res == NULL || PQresultStatus(res) != PGRES_TUPLES_OK) {
+		api_reply_unavailable(r);
+	} else if (PQntuples(res) == 0) {
+		api_reply_error(r, MHD_HTTP_NOT_FOUND, "not_found",
+				"no event with seq %lld", seq);
+	} else if ((o = event_row(res, 0)) == NULL) {
+		api_reply_error(r, MHD_HTTP_INTERNAL_SERVER_ERROR, "internal",
+				"event %lld cannot be read back", seq);
+	} else {
+		summary = cJSON_AddObjectToObject(o, "deliveries");
+		cJSON_AddNumberToObject(summary, "pending",
+					atof(PQgetvalue(res, 0, 5)));
+		cJSON_AddNumberToObject(summary, "succeeded",
+					atof(PQgetvalue(res, 0, 6)));
+		cJSON_AddNumberToObject(summary, "failed",
+					atof(PQgetvalue(res, 0, 7)));
+		api_reply_json(r, MHD_HTTP_OK, o);
+	}
+	PQclear(res);
+	api_db_done(r, c);
+}
+
+void
+api_events_list(struct api_request *r)
+{
+	long long after, limit;
+	char after_s[24], limit_s[24];
+	const char *values[4];
+	struct store_conn *c;
+	PGresult *res;
+	cJSON *o, *items;
+	int n;
+
+	if (!api_query_long(r, "after", 0, 0, INT64_MAX, &after) ||
+	    !api_query_long(r, "limit", LIST_DEFAULT, 1, LIST_MAX, &limit))
+		return;
+	snprintf(after_s, sizeof(after_s), "%lld", after);
+	snprintf(limit_s, sizeof(limit_s), "%lld", limit);
+	values[0] = after_s;
+	values[1] = api_query(r, "type");
+	values[2] = api_query(r, "source");
+	values[3] = limit_s;
+	if ((c = api_db(r)) == NULL)
+		return;
+	res = store_exec(c, &list_events, values, NULL, NULL);
+	if (res == NULL || PQresultStatus(res) != PGRES_TUPLES_OK) {
+		api_reply_unavailable(r);
+		goto out;
+	}
+	o = cJSON_CreateObject();
+	items = cJSON_AddArrayToObject(o, "items");
+	n = PQntuples(res);
+	for (int i = 0; i < n; i++) {
+		cJSON *item = event_row(res, i);
+
+		if (item)
+			cJSON_AddItemToArray(items, item);
+	}
+	if (n == limit)
+		cJSON_AddNumberToObject(o, "next_after",
+					(double)strtoll(PQgetvalue(res, n - 1, 0),
+							NULL, 10));
+	else
+		cJSON_AddNullToObject(o, "next_after");
+	api_reply_json(r, MHD_HTTP_OK, o);
+out:
+	PQclear(res);
+	api_db_done(r, c);
+}

@@ -1,1 +1,185 @@
-/* placeholder */
+/* The API key routes (admin): create, list and revoke keys; each key is its own tenant. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <openssl/crypto.h>
+
+#include "api_routes.h"
+#include "xalloc.h"
+
+#define NAME_MAX_LEN 200
+
+static const struct store_stmt insert_key = {
+	"keys_insert",
+	"INSERT INTO api_key (name, key_hash, scopes) VALUES ($1, $2, $3::text[])"
+	" RETURNING id, " STORE_RFC3339("created_at"),
+	3};
+
+static const struct store_stmt list_keys = {
+	"keys_list",
+	"SELECT id, name, scopes, " STORE_RFC3339("created_at") ", "
+	STORE_RFC3339("revoked_at") " FROM api_key ORDER BY id",
+	0};
+
+static const struct store_stmt revoke_key = {
+	"keys_revoke",
+	"UPDATE api_key SET revoked_at = now()"
+	" WHERE id = $1 AND revoked_at IS NULL RETURNING key_hash",
+	1};
+
+static cJSON *
+key_object(const char *id, const char *name, unsigned scopes,
+	   const char *created_at)
+{
+	cJSON *o = cJSON_CreateObject();
+
+	cJSON_AddStringToObject(o, "id", id);
+	cJSON_AddStringToObject(o, "name", name);
+	cJSON_AddItemToObject(o, "scopes", auth_scopes_json(scopes));
+	cJSON_AddStringToObject(o, "created_at", created_at);
+	return o;
+}
+
+void
+api_keys_create(struct api_request *r)
+{
+	cJSON *body, *item, *o;
+	const cJSON *name, *scopes;
+	unsigned bits;
+	char key[AUTH_KEY_SIZE], scopes_pg[64];
+	unsigned char hash[32];
+	const char *values[3];
+	int lengths[3] = {0, 32, 0}, formats[3] = {0, 1, 0};
+	struct store_conn *c;
+	PGresult *res;
+
+	if ((body = api_body_json(r)) == NULL)
+		return;
+	if (!cJSON_IsObject(body)) {
+		api_reply_error(r, MHD_HTTP_BAD_REQUEST, "invalid_field",
+				"the body must be a JSON object");
+		goto out;
+	}
+	cJSON_ArrayForEach(item, body) {
+		if (strcmp(item->string, "name") != 0 &&
+		    strcmp(item->string, "scopes") != 0) {
+			api_reply_error(r, MHD_HTTP_BAD_REQUEST, "unknown_field",
+					"unknown field \"%s\"", item->string);
+			goto out;
+		}
+	}
+	name = cJSON_GetObjectItemCaseSensitive(body, "name");
+	scopes = cJSON_GetObjectItemCaseSensitive(body, "scopes");
+	if (!cJSON_IsString(name) || name->valuestring[0] == '\0' ||
+	    strlen(name->valuestring) > NAME_MAX_LEN) {
+		api_reply_error(r, MHD_HTTP_BAD_REQUEST, "invalid_field",
+				"name must be a string of 1 to %d bytes",
+				NAME_MAX_LEN);
+		goto out;
+	}
+	if (!auth_scopes_parse(scopes, &bits)) {
+		api_reply_error(r, MHD_HTTP_BAD_REQUEST, "invalid_field",
+				"scopes must be a non-empty array of \"publish\", "
+				"\"subscribe\" and \"admin\"");
+		goto out;
+	}
+	if (!auth_generate_key(key)) {
+		api_reply_error(r, MHD_HTTP_INTERNAL_SERVER_ERROR, "internal",
+				"no random bytes for a key");
+		goto out;
+	}
+	auth_hash(key, hash);
+	auth_scopes_pg(bits, scopes_pg, sizeof(scopes_pg));
+	values[0] = name->valuestring;
+	values[1] = (const char *)hash;
+	values[2] = scopes_pg;
+	if ((c = api_db(r)) == NULL)
+		goto out;
+	res = store_exec(c, &insert_key, values, lengths, formats);
+	if (res == NULL || PQresultStatus(res) != PGRES_TUPLES_OK) {
+		api_reply_unavailable(r);
+	} else {
+		o = key_object(PQgetvalue(res, 0, 0), name->valuestring, bits,
+			       PQgetvalue(res, 0, 1));
+		cJSON_AddStringToObject(o, "key", key);
+		api_reply_json(r, MHD_HTTP_CREATED, o);
+		snprintf(r->location, sizeof(r->location), "/v1/keys/%s",
+			 PQgetvalue(res, 0, 0));
+	}
+	PQclear(res);
+	api_db_done(r, c);
+out:
+	OPENSSL_cleanse(key, sizeof(key));
+	cJSON_Delete(body);
+}
+
+void
+api_keys_list(struct api_request *r)
+{
+	struct store_conn *c;
+	PGresult *res;
+	cJSON *arr;
+
+	if ((c = api_db(r)) == NULL)
+		return;
+	res = store_exec(c, &list_keys, NULL, NULL, NULL);
+	if (res == NULL || PQresultStatus(res) != PGRES_TUPLES_OK) {
+		api_reply_unavailable(r);
+	} else {
+		arr = cJSON_CreateArray();
+		for (int i = 0; i < PQntuples(res); i++) {
+			cJSON *o = key_object(PQgetvalue(res, i, 0),
+					      PQgetvalue(res, i, 1),
+					      auth_scopes_from_pg(PQgetvalue(res, i, 2)),
+					      PQgetvalue(res, i, 3));
+
+			if (PQgetisnull(res, i, 4))
+				cJSON_AddNullToObject(o, "revoked_at");
+			else
+				cJSON_AddStringToObject(o, "revoked_at",
+							PQgetvalue(res, i, 4));
+			cJSON_AddItemToArray(arr, o);
+		}
+		api_reply_json(r, MHD_HTTP_OK, arr);
+	}
+	PQclear(res);
+	api_db_done(r, c);
+}
+
+void
+api_keys_delete(struct api_request *r)
+{
+	struct store_conn *c;
+	const char *values[1] = {r->params[0]};
+	PGresult *res;
+	const char *p;
+	size_t hlen = 0;
+	unsigned char *hash;
+
+	for (p = r->params[0]; *p; p++) {
+		if (*p < '0' || *p > '9' || p - r->params[0] > 18) {
+			api_reply_error(r, MHD_HTTP_NOT_FOUND, "not_found",
+					"no API key %s", r->params[0]);
+			return;
+		}
+	}
+	if ((c = api_db(r)) == NULL)
+		return;
+	res = store_exec(c, &revoke_key, values, NULL, NULL);
+	if (res == NULL || PQresultStatus(res) != PGRES_TUPLES_OK) {
+		api_reply_unavailable(r);
+	} else if (PQntuples(res) == 0) {
+		api_reply_error(r, MHD_HTTP_NOT_FOUND, "not_found",
+				"no API key %s", r->params[0]);
+	} else {
+		hash = PQunescapeBytea((const unsigned char *)PQgetvalue(res, 0, 0),
+				       &hlen);
+		if (hash && hlen == 32)
+			auth_forget(hash);
+		PQfreemem(hash);
+		api_reply_empty(r, MHD_HTTP_NO_CONTENT);
+	}
+	PQclear(res);
+	api_db_done(r, c);
+}

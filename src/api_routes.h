@@ -1,4 +1,104 @@
-/* placeholder */
-#ifndef HERALD_api_routes_H
-#define HERALD_api_routes_H
+/* What the API's route handlers share with the daemon in api.c (internal to the api files). */
+#ifndef HERALD_API_ROUTES_H
+#define HERALD_API_ROUTES_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <cJSON.h>
+#include <microhttpd.h>
+
+#include "auth.h"
+#include "config.h"
+#include "herald.h"
+#include "store.h"
+#include "writer.h"
+
+#define API_MAX_PARAMS 2
+#define API_PARAM_MAX 128
+
+/* Everything the handlers may use; read-only after start. */
+struct api_env {
+	const struct config *cfg;
+	struct store_pool *pool;
+	struct writer *writer;
+};
+
+/* One HTTP request, from its first callback to its completion. */
+struct api_request {
+	struct MHD_Connection *conn;
+	const struct api_env *env;
+	const char *method;
+	const char *url;
+	char params[API_MAX_PARAMS][API_PARAM_MAX]; /* {} segments of the route */
+	struct auth_principal who;
+	const void *route; /* the matched route (api.c's struct route) */
+
+	char *body;
+	size_t body_len, body_cap, body_limit;
+	bool too_large;
+
+	/* the reply */
+	unsigned status;
+	char *reply; /* JSON text, owned */
+	char location[256];
+
+	/* set by a handler that waits (suspended connection): called once
+	 * resumed to produce the reply, then state is freed by cleanup */
+	bool suspended;
+	void (*resume)(struct api_request *r);
+	void *state;
+	void (*cleanup)(void *state);
+};
+
+/* Replies (each sets status and body). */
+void api_reply_json(struct api_request *r, unsigned status, cJSON *body);
+void api_reply_error(struct api_request *r, unsigned status, const char *code,
+		     const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+/* 400 from a herald_error (adds "field" and "index" when set). */
+void api_reply_invalid(struct api_request *r, unsigned status,
+		       const struct herald_error *err);
+void api_reply_empty(struct api_request *r, unsigned status);
+void api_reply_unavailable(struct api_request *r);
+
+/* Suspend the connection until api_wake(r) is called from any thread. */
+void api_suspend(struct api_request *r);
+void api_wake(struct api_request *r);
+
+/* The request's body parsed as a JSON object/array; replies 400 and
+ * returns NULL when it is not. */
+cJSON *api_body_json(struct api_request *r);
+
+/* A request header, or NULL. */
+const char *api_header(struct api_request *r, const char *name);
+/* A query argument, or NULL. */
+const char *api_query(struct api_request *r, const char *name);
+/* Parse a non-negative integer query argument; false (and a 400 reply)
+ * when malformed or out of [min, max]. dflt when absent. */
+bool api_query_long(struct api_request *r, const char *name, long long dflt,
+		    long long min, long long max, long long *out);
+
+/* Borrow a pooled connection; on failure reply 503 and return NULL. */
+struct store_conn *api_db(struct api_request *r);
+void api_db_done(struct api_request *r, struct store_conn *c);
+
+/* Route handlers. */
+void api_events_post(struct api_request *r);
+void api_events_get(struct api_request *r);
+void api_events_list(struct api_request *r);
+void api_subscriptions_create(struct api_request *r);
+void api_subscriptions_list(struct api_request *r);
+void api_subscriptions_get(struct api_request *r);
+void api_subscriptions_replace(struct api_request *r);
+void api_subscriptions_patch(struct api_request *r);
+void api_subscriptions_delete(struct api_request *r);
+void api_subscriptions_rotate(struct api_request *r);
+void api_keys_create(struct api_request *r);
+void api_keys_list(struct api_request *r);
+void api_keys_delete(struct api_request *r);
+
+/* Body limit for POST /v1/events by content type. */
+size_t api_events_body_limit(struct api_request *r);
+
 #endif

@@ -1,1 +1,457 @@
-/* placeholder */
+/* The subscription routes: create, list, get, replace, patch, delete, rotate the secret; each tenant sees only its own. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <openssl/crypto.h>
+
+#include "api_routes.h"
+#include "signature.h"
+#include "sinkaddr.h"
+#include "subscription.h"
+#include "xalloc.h"
+
+/* Every statement that changes a subscription notifies the other parts
+ * (and instances) so their caches follow. */
+#define NOTIFY_CHANGED "pg_notify('herald_subscription', s.id::text)"
+#define ROW_COLUMNS \
+	"s.id, s.config::text, s.status, s.status_reason, " \
+	STORE_RFC3339("s.created_at") ", " STORE_RFC3339("s.updated_at")
+
+/* $2 is the caller's tenant, or NULL for an admin, who sees every tenant. */
+static const struct store_stmt insert_sub = {
+	"subs_insert",
+	"WITH s AS (INSERT INTO subscription (tenant, config, status, secret)"
+	" VALUES ($1, $2::jsonb, $3, $4) RETURNING *)"
+	" SELECT " ROW_COLUMNS ", " NOTIFY_CHANGED " FROM s",
+	4};
+
+static const struct store_stmt get_sub = {
+	"subs_get",
+	"SELECT " ROW_COLUMNS " FROM subscription s"
+	" WHERE s.id = $1 AND ($2::bigint IS NULL OR s.tenant = $2)",
+	2};
+
+static const struct store_stmt get_sub_for_update = {
+	"subs_get_for_update",
+	"SELECT " ROW_COLUMNS " FROM subscription s"
+	" WHERE s.id = $1 AND ($2::bigint IS NULL OR s.tenant = $2) FOR UPDATE",
+	2};
+
+static const struct store_stmt list_subs = {
+	"subs_list",
+	"SELECT " ROW_COLUMNS " FROM subscription s"
+	" WHERE ($1::bigint IS NULL OR s.tenant = $1) ORDER BY s.created_at, s.id",
+	1};
+
+/* status_reason is cleared whenever the status changes */
+static const struct store_stmt update_sub = {
+	"subs_update",
+	"WITH s AS (UPDATE subscription SET config = $3::jsonb, status = $4,"
+	"  status_reason = CASE WHEN status = $4 THEN status_reason END,"
+	"  updated_at = now()"
+	" WHERE id = $1 AND ($2::bigint IS NULL OR tenant = $2) RETURNING *)"
+	" SELECT " ROW_COLUMNS ", " NOTIFY_CHANGED " FROM s",
+	4};
+
+static const struct store_stmt delete_sub = {
+	"subs_delete",
+	"WITH s AS (DELETE FROM subscription"
+	" WHERE id = $1 AND ($2::bigint IS NULL OR tenant = $2) RETURNING id)"
+	" SELECT " NOTIFY_CHANGED " FROM s",
+	2};
+
+static const struct store_stmt rotate_sub = {
+	"subs_rotate",
+	"WITH s AS (UPDATE subscription SET prev_secret = secret,"
+	"  prev_secret_until = now() + make_interval(secs => $4::bigint),"
+	"  secret = $3, updated_at = now()"
+	" WHERE id = $1 AND ($2::bigint IS NULL OR tenant = $2) RETURNING *)"
+	" SELECT s.id, " STORE_RFC3339("s.prev_secret_until") ", "
+	NOTIFY_CHANGED " FROM s",
+	4};
+
+/* The tenant filter parameter: NULL (every tenant) for an admin key. */
+static const char *
+tenant_param(struct api_request *r, char *buf, size_t len)
+{
+	if (r->who.scopes & SCOPE_ADMIN)
+		return NULL;
+	snprintf(buf, len, "%lld", (long long)r->who.tenant);
+	return buf;
+}
+
+static bool
+is_uuid(const char *s)
+{
+	static const char shape[] = "xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx";
+
+	for (size_t i = 0; i < sizeof(shape) - 1; i++) {
+		char ch = s[i];
+
+		if (shape[i] == '-' ? ch != '-' :
+		    !((ch >= '0' && ch <= '9') || (ch >= 'a' && ch <= 'f') ||
+		      (ch >= 'A' && ch <= 'F')))
+			return false;
+	}
+	return s[sizeof(shape) - 1] == '\0';
+}
+
+/* The path's subscription id, or a 404 reply and false. */
+static bool
+path_id(struct api_request *r)
+{
+	if (is_uuid(r->params[0]))
+		return true;
+	api_reply_error(r, MHD_HTTP_NOT_FOUND, "not_found",
+			"no subscription %s", r->params[0]);
+	return false;
+}
+
+static void
+not_found(struct api_request *r)
+{
+	api_reply_error(r, MHD_HTTP_NOT_FOUND, "not_found", "no subscription %s",
+			r->params[0]);
+}
+
+/* A stored row as the API shows it: config without sinkcredential, plus
+ * id, status and timestamps. */
+static cJSON *
+row_json(PGresult *res, int row)
+{
+	cJSON *o = cJSON_Parse(PQgetvalue(res, row, 1));
+	cJSON *out = cJSON_CreateObject(), *item;
+
+	cJSON_AddStringToObject(out, "id", PQgetvalue(res, row, 0));
+	if (o) {
+		cJSON_DeleteItemFromObjectCaseSensitive(o, "sinkcredential");
+		cJSON_DeleteItemFromObjectCaseSensitive(o, "status");
+		while ((item = o->child) != NULL) {
+			cJSON_DetachItemViaPointer(o, item);
+			cJSON_AddItemToObject(out, item->string, item);
+		}
+		cJSON_Delete(o);
+	}
+	cJSON_AddStringToObject(out, "status", PQgetvalue(res, row, 2));
+	if (PQgetisnull(res, row, 3))
+		cJSON_AddNullToObject(out, "status_reason");
+	else
+		cJSON_AddStringToObject(out, "status_reason", PQgetvalue(res, row, 3));
+	cJSON_AddStringToObject(out, "created_at", PQgetvalue(res, row, 4));
+	cJSON_AddStringToObject(out, "updated_at", PQgetvalue(res, row, 5));
+	return out;
+}
+
+/* Validate a full body; on success *config is the JSON to store (status
+ * removed into *status).  explicit_status tells whether the body set it. */
+static bool
+validate(struct api_request *r, const cJSON *body, char **config,
+	 enum sub_status *status, bool *explicit_status)
+{
+	struct subscription sub;
+	struct herald_error err;
+	char host[256], why[256];
+	cJSON *j;
+
+	memset(&err, 0, sizeof(err));
+	err.index = -1;
+	if (sub_parse(body, &sub, &err) != 0) {
+		api_reply_invalid(r, MHD_HTTP_BAD_REQUEST, &err);
+		return false;
+	}
+	if (!sinkaddr_url_host(sub.sink, host, sizeof(host)) ||
+	    sinkaddr_check_host(host, r->env->cfg->allow_private_sinks, why,
+				sizeof(why)) != 0) {
+		if (!sinkaddr_url_host(sub.sink, host, sizeof(host)))
+			snprintf(why, sizeof(why), "sink has no usable host");
+		snprintf(err.code, sizeof(err.code), "invalid_field");
+		snprintf(err.field, sizeof(err.field), "sink");
+		snprintf(err.message, sizeof(err.message), "%s", why);
+		api_reply_invalid(r, MHD_HTTP_BAD_REQUEST, &err);
+		sub_free(&sub);
+		return false;
+	}
+	*status = sub.status;
+	*explicit_status = cJSON_GetObjectItemCaseSensitive(body, "status") != NULL &&
+			   !cJSON_IsNull(cJSON_GetObjectItemCaseSensitive(body, "status"));
+	j = sub_to_json(&sub, true);
+	cJSON_DeleteItemFromObjectCaseSensitive(j, "status");
+	*config = cJSON_PrintUnformatted(j);
+	cJSON_Delete(j);
+	sub_free(&sub);
+	return true;
+}
+
+/* Users may pause and resume; only herald disables (410 Gone). */
+static bool
+status_allowed(struct api_request *r, enum sub_status s, bool explicit_status,
+	       const char *current)
+{
+	if (!explicit_status || s != SUB_DISABLED)
+		return true;
+	if (current && strcmp(current, "disabled") == 0)
+		return true;
+	api_reply_error(r, MHD_HTTP_BAD_REQUEST, "invalid_field",
+			"status may be set to \"active\" or \"paused\"");
+	return false;
+}
+
+void
+api_subscriptions_create(struct api_request *r)
+{
+	cJSON *body, *o;
+	char *config = NULL, secret[SIGNATURE_SECRET_SIZE], tenant[24];
+	enum sub_status status;
+	bool explicit_status;
+	const char *values[4];
+	struct store_conn *c;
+	PGresult *res;
+
+	if ((body = api_body_json(r)) == NULL)
+		return;
+	if (!validate(r, body, &config, &status, &explicit_status) ||
+	    !status_allowed(r, status, explicit_status, NULL))
+		goto out;
+	if (signature_secret_generate(secret, sizeof(secret)) != 0) {
+		api_reply_error(r, MHD_HTTP_INTERNAL_SERVER_ERROR, "internal",
+				"no random bytes for a secret");
+		goto out;
+	}
+	snprintf(tenant, sizeof(tenant), "%lld", (long long)r->who.tenant);
+	values[0] = tenant;
+	values[1] = config;
+	values[2] = sub_status_name(status);
+	values[3] = secret;
+	if ((c = api_db(r)) == NULL)
+		goto out;
+	res = store_exec(c, &insert_sub, values, NULL, NULL);
+	if (res == NULL || PQresultStatus(res) != PGRES_TUPLES_OK ||
+	    PQntuples(res) != 1) {
+		api_reply_unavailable(r);
+	} else {
+		o = row_json(res, 0);
+		cJSON_AddStringToObject(o, "secret", secret);
+		snprintf(r->location, sizeof(r->location), "/v1/subscriptions/%s",
+			 PQgetvalue(res, 0, 0));
+		api_reply_json(r, MHD_HTTP_CREATED, o);
+	}
+	PQclear(res);
+	api_db_done(r, c);
+out:
+	OPENSSL_cleanse(secret, sizeof(secret));
+	cJSON_free(config);
+	cJSON_Delete(body);
+}
+
+void
+api_subscriptions_list(struct api_request *r)
+{
+	char tbuf[24];
+	const char *values[1] = {tenant_param(r, tbuf, sizeof(tbuf))};
+	struct store_conn *c;
+	PGresult *res;
+	cJSON *arr;
+
+	if ((c = api_db(r)) == NULL)
+		return;
+	res = store_exec(c, &list_subs, values, NULL, NULL);
+	if (res == NULL || PQresultStatus(res) != PGRES_TUPLES_OK) {
+		api_reply_unavailable(r);
+	} else {
+		arr = cJSON_CreateArray();
+		for (int i = 0; i < PQntuples(res); i++)
+			cJSON_AddItemToArray(arr, row_json(res, i));
+		api_reply_json(r, MHD_HTTP_OK, arr);
+	}
+	PQclear(res);
+	api_db_done(r, c);
+}
+
+void
+api_subscriptions_get(struct api_request *r)
+{
+	char tbuf[24];
+	const char *values[2] = {r->params[0], tenant_param(r, tbuf, sizeof(tbuf))};
+	struct store_conn *c;
+	PGresult *res;
+
+	if (!path_id(r) || (c = api_db(r)) == NULL)
+		return;
+	res = store_exec(c, &get_sub, values, NULL, NULL);
+	if (res == NULL || PQresultStatus(res) != PGRES_TUPLES_OK)
+		api_reply_unavailable(r);
+	else if (PQntuples(res) == 0)
+		not_found(r);
+	else
+		api_reply_json(r, MHD_HTTP_OK, row_json(res, 0));
+	PQclear(res);
+	api_db_done(r, c);
+}
+
+/* Load the stored config (with the status folded in), for PATCH and PUT. */
+static cJSON *
+load_for_update(struct api_request *r, struct store_conn *c, const char *tenant,
+		char *status, size_t statuslen)
+{
+	const char *values[2] = {r->params[0], tenant};
+	PGresult *res = store_exec(c, &get_sub_for_update, values, NULL, NULL);
+	cJSON *cur = NULL;
+
+	if (res == NULL || PQresultStatus(res) != PGRES_TUPLES_OK) {
+		api_reply_unavailable(r);
+	} else if (PQntuples(res) == 0) {
+		not_found(r);
+	} else {
+		cur = cJSON_Parse(PQgetvalue(res, 0, 1));
+		snprintf(status, statuslen, "%s", PQgetvalue(res, 0, 2));
+		if (cur == NULL)
+			api_reply_error(r, MHD_HTTP_INTERNAL_SERVER_ERROR, "internal",
+					"stored subscription is unreadable");
+		else
+			cJSON_AddStringToObject(cur, "status", status);
+	}
+	PQclear(res);
+	return cur;
+}
+
+/* PUT (patch false) and PATCH (patch true) share one transaction shape:
+ * lock the row, build and validate the new body, update. */
+static void
+update(struct api_request *r, bool patch)
+{
+	char tbuf[24], current_status[16], *config = NULL;
+	const char *tenant = tenant_param(r, tbuf, sizeof(tbuf));
+	const char *values[4];
+	cJSON *body, *cur = NULL, *merged = NULL;
+	const cJSON *next;
+	struct herald_error err;
+	enum sub_status status;
+	bool explicit_status;
+	struct store_conn *c;
+	PGresult *res = NULL;
+
+	if (!path_id(r) || (body = api_body_json(r)) == NULL)
+		return;
+	if ((c = api_db(r)) == NULL) {
+		cJSON_Delete(body);
+		return;
+	}
+	if (!store_simple(c, "BEGIN", NULL, 0)) {
+		api_reply_unavailable(r);
+		goto out;
+	}
+	cur = load_for_update(r, c, tenant, current_status, sizeof(current_status));
+	if (cur == NULL)
+		goto out;
+	next = body;
+	if (patch) {
+		memset(&err, 0, sizeof(err));
+		err.index = -1;
+		merged = sub_merge_patch(cur, body, &err);
+		if (merged == NULL) {
+			api_reply_invalid(r, MHD_HTTP_BAD_REQUEST, &err);
+			goto out;
+		}
+		next = merged;
+	}
+	if (!validate(r, next, &config, &status, &explicit_status))
+		goto out;
+	if (!patch && !explicit_status)
+		sub_status_parse(current_status, &status); /* PUT keeps the status */
+	if (!status_allowed(r, status, explicit_status, current_status))
+		goto out;
+	values[0] = r->params[0];
+	values[1] = tenant;
+	values[2] = config;
+	values[3] = sub_status_name(status);
+	res = store_exec(c, &update_sub, values, NULL, NULL);
+	if (res == NULL || PQresultStatus(res) != PGRES_TUPLES_OK ||
+	    PQntuples(res) != 1 || !store_simple(c, "COMMIT", NULL, 0))
+		api_reply_unavailable(r);
+	else
+		api_reply_json(r, MHD_HTTP_OK, row_json(res, 0));
+out:
+	/* api_db_done rolls back whatever did not commit */
+	PQclear(res);
+	api_db_done(r, c);
+	cJSON_free(config);
+	cJSON_Delete(merged);
+	cJSON_Delete(cur);
+	cJSON_Delete(body);
+}
+
+void
+api_subscriptions_replace(struct api_request *r)
+{
+	update(r, false);
+}
+
+void
+api_subscriptions_patch(struct api_request *r)
+{
+	update(r, true);
+}
+
+void
+api_subscriptions_delete(struct api_request *r)
+{
+	char tbuf[24];
+	const char *values[2] = {r->params[0], tenant_param(r, tbuf, sizeof(tbuf))};
+	struct store_conn *c;
+	PGresult *res;
+
+	if (!path_id(r) || (c = api_db(r)) == NULL)
+		return;
+	res = store_exec(c, &delete_sub, values, NULL, NULL);
+	if (res == NULL || PQresultStatus(res) != PGRES_TUPLES_OK)
+		api_reply_unavailable(r);
+	else if (PQntuples(res) == 0)
+		not_found(r);
+	else
+		api_reply_empty(r, MHD_HTTP_NO_CONTENT);
+	PQclear(res);
+	api_db_done(r, c);
+}
+
+void
+api_subscriptions_rotate(struct api_request *r)
+{
+	char tbuf[24], grace[24], secret[SIGNATURE_SECRET_SIZE];
+	const char *values[4];
+	struct store_conn *c;
+	PGresult *res;
+	cJSON *o;
+
+	if (!path_id(r))
+		return;
+	if (signature_secret_generate(secret, sizeof(secret)) != 0) {
+		api_reply_error(r, MHD_HTTP_INTERNAL_SERVER_ERROR, "internal",
+				"no random bytes for a secret");
+		return;
+	}
+	snprintf(grace, sizeof(grace), "%ld", r->env->cfg->secret_grace);
+	values[0] = r->params[0];
+	values[1] = tenant_param(r, tbuf, sizeof(tbuf));
+	values[2] = secret;
+	values[3] = grace;
+	if ((c = api_db(r)) == NULL)
+		goto out;
+	res = store_exec(c, &rotate_sub, values, NULL, NULL);
+	if (res == NULL || PQresultStatus(res) != PGRES_TUPLES_OK) {
+		api_reply_unavailable(r);
+	} else if (PQntuples(res) == 0) {
+		not_found(r);
+	} else {
+		o = cJSON_CreateObject();
+		cJSON_AddStringToObject(o, "id", PQgetvalue(res, 0, 0));
+		cJSON_AddStringToObject(o, "secret", secret);
+		cJSON_AddStringToObject(o, "previous_secret_expires_at",
+					PQgetvalue(res, 0, 1));
+		api_reply_json(r, MHD_HTTP_OK, o);
+	}
+	PQclear(res);
+	api_db_done(r, c);
+out:
+	OPENSSL_cleanse(secret, sizeof(secret));
+}

@@ -1,1 +1,140 @@
-int main(void){return 0;}
+/* herald's entry point: configuration, start-up, signals and orderly shutdown. */
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <cJSON.h>
+#include <curl/curl.h>
+
+#include "api.h"
+#include "auth.h"
+#include "config.h"
+#include "log.h"
+#include "store.h"
+#include "writer.h"
+#include "xalloc.h"
+
+/* How long start-up waits for PostgreSQL before giving up. */
+#define CONNECT_PATIENCE_S 30
+/* How long shutdown waits for requests in progress. */
+#define DRAIN_TIMEOUT_MS 10000
+
+static void
+exit_now(int sig)
+{
+	(void)sig;
+	/* a second signal during shutdown: stop without draining */
+	_exit(1);
+}
+
+/* Connect, retrying while the database starts; NULL after the patience. */
+static struct store_conn *
+connect_patiently(const char *url)
+{
+	char err[512];
+	struct timespec wait = {0, 500 * 1000000L};
+
+	for (int i = 0; i < CONNECT_PATIENCE_S * 2; i++) {
+		struct store_conn *c = store_connect(url, err, sizeof(err));
+
+		if (c)
+			return c;
+		if (i == 0)
+			log_warn("cannot connect to postgresql yet: %s", err);
+		nanosleep(&wait, NULL);
+	}
+	log_error("cannot connect to postgresql: %s", err);
+	return NULL;
+}
+
+int
+main(int argc, char **argv)
+{
+	struct config cfg;
+	struct store_conn *conn = NULL;
+	struct store_pool *pool = NULL;
+	struct writer *writer = NULL;
+	struct api *api = NULL;
+	const char *admin_key;
+	sigset_t sigs;
+	char err[512];
+	int sig = 0, rc = 1;
+
+	switch (config_from_args(&cfg, argc, argv, stdout, stderr)) {
+	case CONFIG_RUN:
+		break;
+	case CONFIG_EXIT_OK:
+		config_free(&cfg);
+		return 0;
+	case CONFIG_EXIT_ERR:
+		config_free(&cfg);
+		return 1;
+	}
+	log_set_level(cfg.log_level);
+	{
+		/* cJSON allocates under the same out-of-memory policy */
+		cJSON_Hooks hooks = {xmalloc, free};
+
+		cJSON_InitHooks(&hooks);
+	}
+
+	/* every thread started from here on inherits the blocked signals;
+	 * main alone takes them with sigwait */
+	sigemptyset(&sigs);
+	sigaddset(&sigs, SIGINT);
+	sigaddset(&sigs, SIGTERM);
+	pthread_sigmask(SIG_BLOCK, &sigs, NULL);
+	signal(SIGPIPE, SIG_IGN);
+	curl_global_init(CURL_GLOBAL_DEFAULT);
+
+	admin_key = cfg.admin_key[0] ? cfg.admin_key : getenv("HERALD_ADMIN_KEY");
+	conn = connect_patiently(cfg.database_url);
+	if (conn == NULL)
+		goto out;
+	if (store_migrate(conn, err, sizeof(err)) != 0) {
+		log_error("cannot apply the schema: %s", err);
+		goto out;
+	}
+	if (auth_bootstrap(conn, admin_key) != 0)
+		goto out;
+	store_close(conn);
+	conn = NULL;
+
+	pool = store_pool_new(cfg.database_url, (int)cfg.db_pool_size);
+	writer = writer_start(cfg.database_url, cfg.writer_batch_max);
+	if (writer == NULL)
+		goto out;
+	api = api_start(&cfg, pool, writer);
+	if (api == NULL)
+		goto out;
+	log_info("herald %s ready", PACKAGE_VERSION);
+
+	if (sigwait(&sigs, &sig) != 0)
+		sig = SIGTERM;
+	signal(SIGINT, exit_now);
+	signal(SIGTERM, exit_now);
+	pthread_sigmask(SIG_UNBLOCK, &sigs, NULL);
+	log_info("received %s: shutting down", sig == SIGINT ? "SIGINT" : "SIGTERM");
+
+	/* stop accepting, commit what was handed over, let those answers go
+	 * out, then close */
+	api_quiesce(api);
+	writer_drain(writer);
+	api_wait_idle(api, DRAIN_TIMEOUT_MS);
+	api_stop(api);
+	api = NULL;
+	rc = 0;
+	log_info("stopped");
+out:
+	api_stop(api);
+	writer_free(writer);
+	store_pool_free(pool);
+	store_close(conn);
+	curl_global_cleanup();
+	config_free(&cfg);
+	return rc;
+}

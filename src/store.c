@@ -1,1 +1,422 @@
-/* placeholder */
+/* PostgreSQL access: connections, a pool, migrations, prepared statements. */
+#include "store.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "log.h"
+#include "migrations.h"
+#include "xalloc.h"
+
+/* Advisory lock key taken while migrating ("herald" in ASCII). */
+#define MIGRATE_LOCK_KEY "114784919972964"
+
+/*
+ * A store_conn belongs to one thread at a time: the writer's and the
+ * dispatcher's are their own; API threads borrow pooled ones.
+ */
+struct store_conn {
+	PGconn *pg;
+	char *url;
+	const struct store_stmt **prepared; /* statements prepared on pg */
+	size_t nprepared, capprepared;
+};
+
+static PGconn *
+connect_url(const char *url)
+{
+	/* connect_timeout first so the URL's own value wins */
+	const char *keys[] = {"connect_timeout", "application_name", "dbname",
+			      NULL};
+	const char *vals[] = {"3", "herald", url, NULL};
+
+	return PQconnectdbParams(keys, vals, 1);
+}
+
+struct store_conn *
+store_connect(const char *url, char *err, size_t errlen)
+{
+	struct store_conn *c;
+	PGconn *pg = connect_url(url);
+
+	if (pg == NULL || PQstatus(pg) != CONNECTION_OK) {
+		const char *msg = pg ? PQerrorMessage(pg) : "out of memory";
+		size_t n;
+
+		snprintf(err, errlen, "%s", msg);
+		n = strlen(err);
+		while (n > 0 && (err[n - 1] == '\n' || err[n - 1] == ' '))
+			err[--n] = '\0';
+		PQfinish(pg);
+		return NULL;
+	}
+	c = xcalloc(1, sizeof(*c));
+	c->pg = pg;
+	c->url = xstrdup(url);
+	return c;
+}
+
+void
+store_close(struct store_conn *c)
+{
+	if (c == NULL)
+		return;
+	PQfinish(c->pg);
+	free(c->prepared);
+	free(c->url);
+	free(c);
+}
+
+PGconn *
+store_pg(struct store_conn *c)
+{
+	return c->pg;
+}
+
+bool
+store_conn_broken(struct store_conn *c)
+{
+	return c->pg == NULL || PQstatus(c->pg) != CONNECTION_OK;
+}
+
+bool
+store_ensure(struct store_conn *c)
+{
+	PGconn *pg;
+
+	if (!store_conn_broken(c))
+		return true;
+	pg = connect_url(c->url);
+	if (pg == NULL || PQstatus(pg) != CONNECTION_OK) {
+		PQfinish(pg);
+		return false;
+	}
+	PQfinish(c->pg);
+	c->pg = pg;
+	c->nprepared = 0; /* prepared statements died with the old session */
+	log_info("reconnected to postgresql");
+	return true;
+}
+
+static bool
+is_prepared(const struct store_conn *c, const struct store_stmt *st)
+{
+	for (size_t i = 0; i < c->nprepared; i++)
+		if (c->prepared[i] == st)
+			return true;
+	return false;
+}
+
+PGresult *
+store_exec(struct store_conn *c, const struct store_stmt *st,
+	   const char *const *values, const int *lengths, const int *formats)
+{
+	if (store_conn_broken(c))
+		return NULL;
+	if (!is_prepared(c, st)) {
+		PGresult *r = PQprepare(c->pg, st->name, st->sql, st->nparams,
+					NULL);
+
+		if (r == NULL || PQresultStatus(r) != PGRES_COMMAND_OK) {
+			if (!store_conn_broken(c))
+				log_error("prepare %s: %s", st->name,
+					  PQerrorMessage(c->pg));
+			return r;
+		}
+		PQclear(r);
+		if (c->nprepared == c->capprepared) {
+			c->capprepared = c->capprepared ? c->capprepared * 2 : 16;
+			c->prepared = xrealloc(c->prepared,
+					       c->capprepared * sizeof(*c->prepared));
+		}
+		c->prepared[c->nprepared++] = st;
+	}
+	return PQexecPrepared(c->pg, st->name, st->nparams, values, lengths,
+			      formats, 0);
+}
+
+bool
+store_simple(struct store_conn *c, const char *sql, char *err, size_t errlen)
+{
+	PGresult *r = PQexec(c->pg, sql);
+	ExecStatusType s = r ? PQresultStatus(r) : PGRES_FATAL_ERROR;
+	bool ok = s == PGRES_COMMAND_OK || s == PGRES_TUPLES_OK;
+
+	if (!ok && err)
+		snprintf(err, errlen, "%s", PQerrorMessage(c->pg));
+	PQclear(r);
+	return ok;
+}
+
+/* The highest applied migration version, or -1 on error. */
+static int
+applied_version(struct store_conn *c)
+{
+	PGresult *r = PQexec(c->pg,
+			     "SELECT coalesce(max(version), 0) FROM herald_migration");
+	int v = -1;
+
+	if (r && PQresultStatus(r) == PGRES_TUPLES_OK && PQntuples(r) == 1)
+		v = atoi(PQgetvalue(r, 0, 0));
+	PQclear(r);
+	return v;
+}
+
+int
+store_migrate(struct store_conn *c, char *err, size_t errlen)
+{
+	int rc = -1, have;
+
+	if (!store_simple(c, "SELECT pg_advisory_lock(" MIGRATE_LOCK_KEY ")",
+			  err, errlen))
+		return -1;
+	if (!store_simple(c,
+			  "CREATE TABLE IF NOT EXISTS herald_migration ("
+			  " version integer PRIMARY KEY,"
+			  " name text NOT NULL,"
+			  " applied_at timestamptz NOT NULL DEFAULT now())",
+			  err, errlen))
+		goto out;
+	have = applied_version(c);
+	if (have < 0) {
+		snprintf(err, errlen, "cannot read herald_migration: %s",
+			 PQerrorMessage(c->pg));
+		goto out;
+	}
+	for (size_t i = 0; i < n_migrations; i++) {
+		const struct migration *m = &migrations[i];
+		char vbuf[16];
+		const char *params[2] = {vbuf, m->name};
+		PGresult *r;
+		bool ok;
+
+		if (m->version <= have)
+			continue;
+		log_info("applying migration %s", m->name);
+		if (!store_simple(c, "BEGIN", err, errlen))
+			goto out;
+		if (!store_simple(c, m->sql, err, errlen)) {
+			char msg[512];
+
+			snprintf(msg, sizeof(msg), "%s", err);
+			snprintf(err, errlen, "migration %s failed: %s", m->name,
+				 msg);
+			store_simple(c, "ROLLBACK", NULL, 0);
+			goto out;
+		}
+		snprintf(vbuf, sizeof(vbuf), "%d", m->version);
+		r = PQexecParams(c->pg,
+				 "INSERT INTO herald_migration (version, name)"
+				 " VALUES ($1, $2)",
+				 2, NULL, params, NULL, NULL, 0);
+		ok = r && PQresultStatus(r) == PGRES_COMMAND_OK;
+		PQclear(r);
+		if (!ok || !store_simple(c, "COMMIT", err, errlen)) {
+			if (!ok)
+				snprintf(err, errlen, "%s", PQerrorMessage(c->pg));
+			store_simple(c, "ROLLBACK", NULL, 0);
+			goto out;
+		}
+	}
+	rc = 0;
+out:
+	store_simple(c, "SELECT pg_advisory_unlock(" MIGRATE_LOCK_KEY ")", NULL,
+		     0);
+	return rc;
+}
+
+bool
+store_ready(struct store_conn *c)
+{
+	if (!store_ensure(c))
+		return false;
+	return applied_version(c) == migrations[n_migrations - 1].version;
+}
+
+/* --- pool --- */
+
+struct store_pool {
+	pthread_mutex_t lock;
+	pthread_cond_t freed;
+	char *url;
+	struct store_conn **idle; /* connected or not-yet-opened (NULL) */
+	int nidle;
+	int size;
+};
+
+struct store_pool *
+store_pool_new(const char *url, int size)
+{
+	struct store_pool *p = xcalloc(1, sizeof(*p));
+
+	pthread_mutex_init(&p->lock, NULL);
+	pthread_cond_init(&p->freed, NULL);
+	p->url = xstrdup(url);
+	p->size = size;
+	p->idle = xcalloc((size_t)size, sizeof(*p->idle));
+	p->nidle = size; /* slots start empty: connect on first use */
+	return p;
+}
+
+struct store_conn *
+store_pool_get(struct store_pool *p, int timeout_ms)
+{
+	struct store_conn *c;
+	struct timespec deadline;
+	char err[256];
+
+	clock_gettime(CLOCK_REALTIME, &deadline);
+	deadline.tv_sec += timeout_ms / 1000;
+	deadline.tv_nsec += (long)(timeout_ms % 1000) * 1000000L;
+	if (deadline.tv_nsec >= 1000000000L) {
+		deadline.tv_sec++;
+		deadline.tv_nsec -= 1000000000L;
+	}
+	pthread_mutex_lock(&p->lock);
+	while (p->nidle == 0) {
+		if (pthread_cond_timedwait(&p->freed, &p->lock, &deadline) ==
+		    ETIMEDOUT) {
+			pthread_mutex_unlock(&p->lock);
+			return NULL;
+		}
+	}
+	c = p->idle[--p->nidle];
+	p->idle[p->nidle] = NULL;
+	pthread_mutex_unlock(&p->lock);
+
+	if (c == NULL) {
+		c = store_connect(p->url, err, sizeof(err));
+		if (c == NULL)
+			log_warn("database connection failed: %s", err);
+	} else if (!store_ensure(c)) {
+		store_close(c);
+		c = NULL;
+	}
+	if (c == NULL) {
+		/* give the slot back empty so a later call retries */
+		store_pool_put(p, NULL);
+	}
+	return c;
+}
+
+void
+store_pool_put(struct store_pool *p, struct store_conn *c)
+{
+	if (c != NULL && PQtransactionStatus(c->pg) != PQTRANS_IDLE) {
+		/* a caller bailed out mid-transaction: do not hand that on */
+		if (!store_simple(c, "ROLLBACK", NULL, 0)) {
+			store_close(c);
+			c = NULL;
+		}
+	}
+	pthread_mutex_lock(&p->lock);
+	p->idle[p->nidle++] = c;
+	pthread_cond_signal(&p->freed);
+	pthread_mutex_unlock(&p->lock);
+}
+
+void
+store_pool_free(struct store_pool *p)
+{
+	if (p == NULL)
+		return;
+	for (int i = 0; i < p->nidle; i++)
+		store_close(p->idle[i]);
+	free(p->idle);
+	free(p->url);
+	pthread_mutex_destroy(&p->lock);
+	pthread_cond_destroy(&p->freed);
+	free(p);
+}
+
+/* --- binary arrays --- */
+
+#define ARRAY_HEADER 20 /* ndim, flags, elemtype, dim size, lower bound */
+
+static void
+array_reserve(struct store_array *a, size_t more)
+{
+	if (a->len + more <= a->cap)
+		return;
+	while (a->cap < a->len + more)
+		a->cap = a->cap ? a->cap * 2 : 256;
+	a->buf = xrealloc(a->buf, a->cap);
+}
+
+static void
+put32(unsigned char *p, uint32_t v)
+{
+	v = htonl(v);
+	memcpy(p, &v, 4);
+}
+
+void
+store_array_init(struct store_array *a, uint32_t elem_oid)
+{
+	memset(a, 0, sizeof(*a));
+	a->elem_oid = elem_oid;
+	array_reserve(a, ARRAY_HEADER);
+	a->len = ARRAY_HEADER;
+}
+
+void
+store_array_add(struct store_array *a, const void *bytes, size_t len)
+{
+	if (bytes == NULL) {
+		array_reserve(a, 4);
+		put32(a->buf + a->len, 0xffffffffu);
+		a->len += 4;
+	} else {
+		array_reserve(a, 4 + len);
+		put32(a->buf + a->len, (uint32_t)len);
+		if (len)
+			memcpy(a->buf + a->len + 4, bytes, len);
+		a->len += 4 + len;
+	}
+	a->count++;
+}
+
+void
+store_array_add_int(struct store_array *a, int64_t v)
+{
+	unsigned char b[8];
+	uint64_t u = (uint64_t)v;
+	size_t n = a->elem_oid == STORE_OID_INT8 ? 8 :
+		   a->elem_oid == STORE_OID_INT4 ? 4 : 2;
+
+	for (size_t i = 0; i < n; i++)
+		b[i] = (unsigned char)(u >> (8 * (n - 1 - i)));
+	store_array_add(a, b, n);
+}
+
+const char *
+store_array_param(struct store_array *a, int *len)
+{
+	if (a->count == 0) {
+		/* an empty array has no dimensions */
+		put32(a->buf, 0);
+		put32(a->buf + 4, 0);
+		put32(a->buf + 8, a->elem_oid);
+		*len = 12;
+		return (const char *)a->buf;
+	}
+	put32(a->buf, 1);
+	put32(a->buf + 4, 0);
+	put32(a->buf + 8, a->elem_oid);
+	put32(a->buf + 12, (uint32_t)a->count);
+	put32(a->buf + 16, 1);
+	*len = (int)a->len;
+	return (const char *)a->buf;
+}
+
+void
+store_array_free(struct store_array *a)
+{
+	free(a->buf);
+	memset(a, 0, sizeof(*a));
+}

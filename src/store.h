@@ -1,4 +1,87 @@
-/* placeholder */
-#ifndef HERALD_store_H
-#define HERALD_store_H
+/* PostgreSQL access: connections, a pool, migrations, prepared statements. */
+#ifndef HERALD_STORE_H
+#define HERALD_STORE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <libpq-fe.h>
+
+/* A connection with the set of statements already prepared on it. */
+struct store_conn;
+
+/* SQL for a timestamptz column rendered as RFC 3339 UTC text. */
+#define STORE_RFC3339(col) \
+	"to_char(" col " AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"')"
+
+/* A statement: a unique name, its SQL and parameter count.  Define them
+ * static const next to the code that runs them. */
+struct store_stmt {
+	const char *name;
+	const char *sql;
+	int nparams;
+};
+
+/* Connect (connect_timeout 3 s unless the URL sets one).  NULL with a
+ * message in err on failure. */
+struct store_conn *store_connect(const char *url, char *err, size_t errlen);
+void store_close(struct store_conn *c);
+PGconn *store_pg(struct store_conn *c);
+/* true when the connection is usable; otherwise tries one reconnect. */
+bool store_ensure(struct store_conn *c);
+
+/* Run a prepared statement (preparing it on first use on this connection).
+ * Text parameters; values[i] NULL is SQL NULL.  lengths/formats may be NULL
+ * (all text).  Returns the result; NULL only when the connection is gone.
+ * The caller checks PQresultStatus and PQclears. */
+PGresult *store_exec(struct store_conn *c, const struct store_stmt *st,
+		     const char *const *values, const int *lengths,
+		     const int *formats);
+
+/* Run plain SQL with no parameters; true on success (message in err). */
+bool store_simple(struct store_conn *c, const char *sql, char *err,
+		  size_t errlen);
+
+/* Apply every migration not yet applied, each once, under an advisory lock
+ * (several instances may start together).  0, or -1 with err. */
+int store_migrate(struct store_conn *c, char *err, size_t errlen);
+
+/* true when the database answers and every migration is applied. */
+bool store_ready(struct store_conn *c);
+
+/* A fixed set of connections shared by the API threads. */
+struct store_pool;
+struct store_pool *store_pool_new(const char *url, int size);
+/* Borrow a connection (waits up to timeout_ms for a free one); NULL when
+ * none could be had or the database is unreachable. */
+struct store_conn *store_pool_get(struct store_pool *p, int timeout_ms);
+void store_pool_put(struct store_pool *p, struct store_conn *c);
+void store_pool_free(struct store_pool *p);
+
+/* Binary-format one-dimensional arrays for unnest()-style batch
+ * statements: build, pass with format 1, free. */
+struct store_array {
+	unsigned char *buf;
+	size_t len, cap;
+	uint32_t elem_oid;
+	int32_t count;
+};
+#define STORE_OID_BYTEA 17
+#define STORE_OID_INT8 20
+#define STORE_OID_INT2 21
+#define STORE_OID_INT4 23
+#define STORE_OID_TEXT 25
+
+void store_array_init(struct store_array *a, uint32_t elem_oid);
+/* Append one element: bytes (NULL: SQL NULL). */
+void store_array_add(struct store_array *a, const void *bytes, size_t len);
+void store_array_add_int(struct store_array *a, int64_t v);
+/* Finish the header; returns the parameter bytes and sets *len. */
+const char *store_array_param(struct store_array *a, int *len);
+void store_array_free(struct store_array *a);
+
+/* true when the error means the connection is broken (not a bad query). */
+bool store_conn_broken(struct store_conn *c);
+
 #endif
