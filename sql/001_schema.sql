@@ -47,12 +47,18 @@ CREATE TABLE subscription (
 CREATE INDEX subscription_tenant ON subscription (tenant);
 
 -- One delivery per (subscription, event).  ordering_key NULL: unordered.
--- part is the dispatch partition, a hash of (subscription, key).
+-- part is the dispatch partition (a hash of subscription and key, see
+-- dispatch.c).  ready marks what may be sent now: an unordered delivery,
+-- or the oldest pending one of its (subscription, key); the writer and the
+-- dispatcher keep it so under a per-key transaction advisory lock.
+-- While a request is in flight next_attempt_at is its lease: an instance
+-- that dies leaves it to expire, and the delivery is sent again.
 CREATE TABLE delivery (
     subscription_id uuid NOT NULL REFERENCES subscription (id) ON DELETE CASCADE,
     seq             bigint NOT NULL REFERENCES event (seq),
     ordering_key    text,
     part            integer NOT NULL,
+    ready           boolean NOT NULL,
     state           text NOT NULL DEFAULT 'pending'
                     CHECK (state IN ('pending', 'succeeded', 'failed')),
     attempts        integer NOT NULL DEFAULT 0,
@@ -62,20 +68,45 @@ CREATE TABLE delivery (
     updated_at      timestamptz NOT NULL DEFAULT now(),
     PRIMARY KEY (subscription_id, seq)
 );
-CREATE INDEX delivery_pending ON delivery (part, next_attempt_at)
+-- what the dispatcher fetches
+CREATE INDEX delivery_due ON delivery (part, next_attempt_at)
+    WHERE state = 'pending' AND ready;
+-- the head of a key, and the per-state listings of a subscription
+CREATE INDEX delivery_key ON delivery (subscription_id, ordering_key, seq)
     WHERE state = 'pending';
+CREATE INDEX delivery_state ON delivery (subscription_id, state, seq);
 CREATE INDEX delivery_seq ON delivery (seq);
 
 -- The log of every HTTP attempt of a delivery.
 CREATE TABLE attempt (
+    id              bigserial PRIMARY KEY,
     subscription_id uuid NOT NULL,
     seq             bigint NOT NULL,
-    n               integer NOT NULL,
     at              timestamptz NOT NULL DEFAULT now(),
     status          integer,
     latency_ms      integer,
     error           text,
     response_head   text,
-    PRIMARY KEY (subscription_id, seq, n),
     FOREIGN KEY (subscription_id, seq) REFERENCES delivery ON DELETE CASCADE
 );
+CREATE INDEX attempt_delivery ON attempt (subscription_id, seq, id);
+
+-- Bumped in the same transaction as every subscription change, so a
+-- writer that reads it inside its own transaction knows whether its
+-- cache of subscriptions is current.
+CREATE TABLE subscription_epoch (
+    epoch bigint NOT NULL
+);
+INSERT INTO subscription_epoch VALUES (0);
+
+CREATE FUNCTION subscription_bump_epoch() RETURNS trigger
+LANGUAGE plpgsql AS $$
+BEGIN
+    UPDATE subscription_epoch SET epoch = epoch + 1;
+    RETURN NULL;
+END
+$$;
+
+CREATE TRIGGER subscription_changed
+    AFTER INSERT OR UPDATE OR DELETE ON subscription
+    FOR EACH STATEMENT EXECUTE FUNCTION subscription_bump_epoch();

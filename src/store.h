@@ -67,6 +67,7 @@ struct store_array {
 	uint32_t elem_oid;
 	int32_t count;
 };
+#define STORE_OID_BOOL 16
 #define STORE_OID_BYTEA 17
 #define STORE_OID_INT8 20
 #define STORE_OID_INT2 21
@@ -80,6 +81,17 @@ void store_array_add_int(struct store_array *a, int64_t v);
 /* Finish the header; returns the parameter bytes and sets *len. */
 const char *store_array_param(struct store_array *a, int *len);
 void store_array_free(struct store_array *a);
+
+/* Deliveries are split into this many dispatch partitions. */
+#define STORE_PARTITIONS 64
+
+/* The transaction advisory lock that serializes changes to the head of
+ * one (subscription, ordering key): writers and dispatchers take it. */
+int64_t store_key_lock(const char *sub_id, const char *key);
+
+/* The dispatch partition of a delivery: by key when ordered (so one
+ * owner sees a whole key), else spread by seq. */
+int store_partition(const char *sub_id, const char *key, int64_t seq);
 
 /* true when the error means the connection is broken (not a bad query). */
 bool store_conn_broken(struct store_conn *c);

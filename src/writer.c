@@ -8,6 +8,8 @@
 
 #include "log.h"
 #include "store.h"
+#include "subcache.h"
+#include "subscription.h"
 #include "xalloc.h"
 
 /*
@@ -26,6 +28,18 @@ struct writer {
 	char *url;
 	long batch_max;
 	struct store_conn *conn;
+	struct subcache *subs;
+};
+
+/* The delivery rows of one group, built while matching. */
+struct fanout {
+	struct store_array sub, seq, key, part, first;
+	int64_t *locks; /* key locks to take, one per ordered row */
+	size_t nlocks, caplocks;
+	char **seen;    /* "sub\x1fkey" of ordered rows so far */
+	size_t nseen, capseen;
+	int64_t cur_seq;
+	const struct cloudevent *cur_ev;
 };
 
 /* One event of a group, located by its ingest and index. */
@@ -54,6 +68,24 @@ static const struct store_stmt find_events = {
 	" FROM unnest($1::text[], $2::text[]) AS u(s, i)"
 	" JOIN event e ON e.source = u.s AND e.id = u.i",
 	2};
+
+static const struct store_stmt lock_keys = {
+	"writer_lock_keys",
+	"SELECT count(pg_advisory_xact_lock(k)) FROM unnest($1::int8[]) AS k",
+	1};
+
+/* A row is ready when unordered, or when it is the first of its key in
+ * this group and the key has nothing pending already. */
+static const struct store_stmt insert_deliveries = {
+	"writer_insert_deliveries",
+	"INSERT INTO delivery (subscription_id, seq, ordering_key, part, ready)"
+	" SELECT u.s::uuid, u.q, u.k, u.p,"
+	"   u.k IS NULL OR (u.f AND NOT EXISTS (SELECT 1 FROM delivery d"
+	"     WHERE d.subscription_id = u.s::uuid AND d.ordering_key = u.k"
+	"       AND d.state = 'pending'))"
+	" FROM unnest($1::text[], $2::int8[], $3::text[], $4::int4[],"
+	"             $5::bool[]) AS u(s, q, k, p, f)",
+	5};
 
 static int
 item_cmp(const void *a, const void *b)
@@ -120,6 +152,130 @@ settle_run(struct item *items, size_t n, size_t first, int64_t seq,
 	}
 }
 
+static int
+lock_cmp(const void *a, const void *b)
+{
+	int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+/* subcache_match callback: one delivery row for this subscription. */
+static void
+add_delivery(void *arg, const char *sub_id, const struct subscription *sub)
+{
+	struct fanout *f = arg;
+	const char *key = sub_ordering_key(sub, f->cur_ev);
+	bool first = true;
+	unsigned char b;
+
+	if (key != NULL) {
+		size_t ls = strlen(sub_id), lk = strlen(key);
+		char *tag = xmalloc(ls + lk + 2);
+
+		memcpy(tag, sub_id, ls);
+		tag[ls] = '\x1f';
+		memcpy(tag + ls + 1, key, lk + 1);
+		for (size_t i = 0; i < f->nseen && first; i++)
+			first = strcmp(f->seen[i], tag) != 0;
+		if (first) {
+			if (f->nseen == f->capseen) {
+				f->capseen = f->capseen ? f->capseen * 2 : 64;
+				f->seen = xrealloc(f->seen, f->capseen * sizeof(*f->seen));
+			}
+			f->seen[f->nseen++] = tag;
+			if (f->nlocks == f->caplocks) {
+				f->caplocks = f->caplocks ? f->caplocks * 2 : 64;
+				f->locks = xrealloc(f->locks,
+						    f->caplocks * sizeof(*f->locks));
+			}
+			f->locks[f->nlocks++] = store_key_lock(sub_id, key);
+		} else {
+			free(tag);
+		}
+	}
+	store_array_add(&f->sub, sub_id, strlen(sub_id));
+	store_array_add_int(&f->seq, f->cur_seq);
+	store_array_add(&f->key, key, key ? strlen(key) : 0);
+	store_array_add_int(&f->part, store_partition(sub_id, key, f->cur_seq));
+	b = first;
+	store_array_add(&f->first, &b, 1);
+}
+
+static bool exec_ok(PGresult *r, ExecStatusType want, const char *what,
+		    struct store_conn *c);
+
+/* Insert the delivery rows of the new events (leaders[i] with
+ * duplicate false), in the group's transaction. */
+static bool
+fan_out(struct writer *w, struct item **leaders, size_t nleaders)
+{
+	struct fanout f;
+	const char *values[5];
+	int lengths[5], formats[5] = {1, 1, 1, 1, 1};
+	PGresult *r;
+	bool ok = false;
+
+	memset(&f, 0, sizeof(f));
+	store_array_init(&f.sub, STORE_OID_TEXT);
+	store_array_init(&f.seq, STORE_OID_INT8);
+	store_array_init(&f.key, STORE_OID_TEXT);
+	store_array_init(&f.part, STORE_OID_INT4);
+	store_array_init(&f.first, STORE_OID_BOOL);
+	for (size_t k = 0; k < nleaders; k++) {
+		struct item *it = leaders[k];
+
+		if (it->in->duplicate[it->idx])
+			continue;
+		f.cur_ev = &it->in->evs[it->idx];
+		f.cur_seq = it->in->seqs[it->idx];
+		subcache_match(w->subs, f.cur_ev, add_delivery, &f);
+	}
+	if (f.sub.count == 0) {
+		ok = true;
+		goto out;
+	}
+	if (f.nlocks > 0) {
+		struct store_array locks;
+		int len;
+		const char *v;
+
+		/* always in one order, so two writers cannot deadlock */
+		qsort(f.locks, f.nlocks, sizeof(*f.locks), lock_cmp);
+		store_array_init(&locks, STORE_OID_INT8);
+		for (size_t i = 0; i < f.nlocks; i++)
+			if (i == 0 || f.locks[i] != f.locks[i - 1])
+				store_array_add_int(&locks, f.locks[i]);
+		v = store_array_param(&locks, &len);
+		r = store_exec(w->conn, &lock_keys, &v, &len, formats);
+		store_array_free(&locks);
+		if (!exec_ok(r, PGRES_TUPLES_OK, "lock delivery keys", w->conn)) {
+			PQclear(r);
+			goto out;
+		}
+		PQclear(r);
+	}
+	values[0] = store_array_param(&f.sub, &lengths[0]);
+	values[1] = store_array_param(&f.seq, &lengths[1]);
+	values[2] = store_array_param(&f.key, &lengths[2]);
+	values[3] = store_array_param(&f.part, &lengths[3]);
+	values[4] = store_array_param(&f.first, &lengths[4]);
+	r = store_exec(w->conn, &insert_deliveries, values, lengths, formats);
+	ok = exec_ok(r, PGRES_COMMAND_OK, "insert deliveries", w->conn);
+	PQclear(r);
+out:
+	store_array_free(&f.sub);
+	store_array_free(&f.seq);
+	store_array_free(&f.key);
+	store_array_free(&f.part);
+	store_array_free(&f.first);
+	for (size_t i = 0; i < f.nseen; i++)
+		free(f.seen[i]);
+	free(f.seen);
+	free(f.locks);
+	return ok;
+}
+
 static bool
 exec_ok(PGresult *r, ExecStatusType want, const char *what,
 	struct store_conn *c)
@@ -181,6 +337,12 @@ commit_group(struct writer *w, struct item *items, size_t n)
 	if (!exec_ok(r, PGRES_COMMAND_OK, "begin", w->conn))
 		goto out;
 	PQclear(r);
+	r = NULL;
+	if (!subcache_refresh(w->subs, w->conn)) {
+		log_error("writer: cannot load subscriptions: %s",
+			  PQerrorMessage(store_pg(w->conn)));
+		goto rollback;
+	}
 	r = store_exec(w->conn, &insert_events, values, lengths, formats);
 	if (!exec_ok(r, PGRES_TUPLES_OK, "insert events", w->conn))
 		goto rollback;
@@ -238,6 +400,8 @@ commit_group(struct writer *w, struct item *items, size_t n)
 		}
 	}
 
+	if (unsettled < nleaders && !fan_out(w, leaders, nleaders))
+		goto rollback;
 	if (unsettled < nleaders) {
 		r = PQexec(store_pg(w->conn), "NOTIFY herald_event");
 		if (!exec_ok(r, PGRES_COMMAND_OK, "notify", w->conn))
@@ -339,6 +503,7 @@ writer_start(const char *url, long batch_max)
 	pthread_cond_init(&w->wake, NULL);
 	w->url = xstrdup(url);
 	w->batch_max = batch_max > 0 ? batch_max : 1;
+	w->subs = subcache_new();
 	w->conn = store_connect(url, err, sizeof(err));
 	if (w->conn == NULL) {
 		log_error("writer: cannot connect: %s", err);
@@ -351,6 +516,7 @@ writer_start(const char *url, long batch_max)
 	return w;
 err:
 	store_close(w->conn);
+	subcache_free(w->subs);
 	free(w->url);
 	pthread_mutex_destroy(&w->lock);
 	pthread_cond_destroy(&w->wake);
@@ -400,6 +566,7 @@ writer_free(struct writer *w)
 		return;
 	writer_drain(w);
 	store_close(w->conn);
+	subcache_free(w->subs);
 	free(w->url);
 	pthread_mutex_destroy(&w->lock);
 	pthread_cond_destroy(&w->wake);

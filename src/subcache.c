@@ -1,0 +1,220 @@
+/* The writer's cache of compiled subscriptions, indexed by event type, for fan-out. */
+#include "subcache.h"
+
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "log.h"
+#include "subscription.h"
+#include "xalloc.h"
+
+/*
+ * Owned by the writer thread alone; no locking.  Each subscription is
+ * listed in the bucket of every type it names, or in `any` when it names
+ * none, so an event is tested only against subscriptions that could match.
+ */
+struct entry {
+	char id[37];
+	struct subscription sub;
+};
+
+struct bucket {
+	const char *type;      /* NULL: empty slot */
+	struct entry **subs;
+	size_t n, cap;
+};
+
+struct subcache {
+	long long epoch; /* -1: never loaded */
+	struct entry *entries;
+	size_t nentries;
+	struct bucket *buckets; /* open addressing, nbuckets a power of 2 */
+	size_t nbuckets;
+	struct entry **any;
+	size_t nany;
+};
+
+static const struct store_stmt read_epoch = {
+	"subcache_epoch", "SELECT epoch FROM subscription_epoch", 0};
+
+static const struct store_stmt read_all = {
+	"subcache_all",
+	"SELECT id, config::text, status FROM subscription ORDER BY id", 0};
+
+static uint64_t
+hash_str(const char *s)
+{
+	uint64_t h = 1469598103934665603ULL; /* FNV-1a */
+
+	while (*s)
+		h = (h ^ (unsigned char)*s++) * 1099511628211ULL;
+	return h;
+}
+
+static struct bucket *
+bucket_for(const struct subcache *sc, const char *type, bool insert)
+{
+	size_t mask = sc->nbuckets - 1, i;
+
+	if (sc->nbuckets == 0)
+		return NULL;
+	for (i = hash_str(type) & mask;; i = (i + 1) & mask) {
+		struct bucket *b = &sc->buckets[i];
+
+		if (b->type == NULL)
+			return insert ? b : NULL;
+		if (strcmp(b->type, type) == 0)
+			return b;
+	}
+}
+
+static void
+push(struct entry ***arr, size_t *n, size_t *cap, struct entry *e)
+{
+	if (*n == *cap) {
+		*cap = *cap ? *cap * 2 : 4;
+		*arr = xrealloc(*arr, *cap * sizeof(**arr));
+	}
+	(*arr)[(*n)++] = e;
+}
+
+static void
+clear(struct subcache *sc)
+{
+	for (size_t i = 0; i < sc->nentries; i++)
+		sub_free(&sc->entries[i].sub);
+	free(sc->entries);
+	for (size_t i = 0; i < sc->nbuckets; i++)
+		free(sc->buckets[i].subs);
+	free(sc->buckets);
+	free(sc->any);
+	sc->entries = NULL;
+	sc->nentries = 0;
+	sc->buckets = NULL;
+	sc->nbuckets = 0;
+	sc->any = NULL;
+	sc->nany = 0;
+}
+
+struct subcache *
+subcache_new(void)
+{
+	struct subcache *sc = xcalloc(1, sizeof(*sc));
+
+	sc->epoch = -1;
+	return sc;
+}
+
+/* Build the index over loaded entries. */
+static void
+index_entries(struct subcache *sc)
+{
+	size_t ntypes = 0, anycap = 0;
+
+	for (size_t i = 0; i < sc->nentries; i++)
+		ntypes += sc->entries[i].sub.ntypes;
+	sc->nbuckets = 16;
+	while (sc->nbuckets < ntypes * 2)
+		sc->nbuckets *= 2;
+	sc->buckets = xcalloc(sc->nbuckets, sizeof(*sc->buckets));
+	for (size_t i = 0; i < sc->nentries; i++) {
+		struct entry *e = &sc->entries[i];
+
+		if (e->sub.ntypes == 0) {
+			push(&sc->any, &sc->nany, &anycap, e);
+			continue;
+		}
+		for (size_t t = 0; t < e->sub.ntypes; t++) {
+			struct bucket *b = bucket_for(sc, e->sub.types[t], true);
+			bool dup = false;
+
+			b->type = e->sub.types[t];
+			for (size_t k = 0; k < b->n; k++)
+				dup |= b->subs[k] == e; /* a type listed twice */
+			if (!dup)
+				push(&b->subs, &b->n, &b->cap, e);
+		}
+	}
+}
+
+bool
+subcache_refresh(struct subcache *sc, struct store_conn *c)
+{
+	PGresult *r = store_exec(c, &read_epoch, NULL, NULL, NULL);
+	long long epoch;
+	int n;
+
+	if (r == NULL || PQresultStatus(r) != PGRES_TUPLES_OK || PQntuples(r) != 1) {
+		PQclear(r);
+		return false;
+	}
+	epoch = strtoll(PQgetvalue(r, 0, 0), NULL, 10);
+	PQclear(r);
+	if (epoch == sc->epoch)
+		return true;
+
+	r = store_exec(c, &read_all, NULL, NULL, NULL);
+	if (r == NULL || PQresultStatus(r) != PGRES_TUPLES_OK) {
+		PQclear(r);
+		return false;
+	}
+	clear(sc);
+	n = PQntuples(r);
+	sc->entries = xcalloc((size_t)n + 1, sizeof(*sc->entries));
+	for (int i = 0; i < n; i++) {
+		struct entry *e = &sc->entries[sc->nentries];
+		struct herald_error err;
+		cJSON *config = cJSON_Parse(PQgetvalue(r, i, 1));
+
+		if (config == NULL || sub_parse(config, &e->sub, &err) != 0) {
+			log_error("subscription %s: stored config is invalid",
+				  PQgetvalue(r, i, 0));
+			cJSON_Delete(config);
+			continue;
+		}
+		cJSON_Delete(config);
+		sub_status_parse(PQgetvalue(r, i, 2), &e->sub.status);
+		snprintf(e->id, sizeof(e->id), "%s", PQgetvalue(r, i, 0));
+		sc->nentries++;
+	}
+	PQclear(r);
+	index_entries(sc);
+	sc->epoch = epoch;
+	log_debug("subscription cache: %zu subscriptions (epoch %lld)",
+		  sc->nentries, epoch);
+	return true;
+}
+
+void
+subcache_match(const struct subcache *sc, const struct cloudevent *ev,
+	       void (*fn)(void *arg, const char *sub_id,
+			  const struct subscription *sub),
+	       void *arg)
+{
+	const struct bucket *b = bucket_for(sc, ev->type, false);
+
+	if (b != NULL)
+		for (size_t i = 0; i < b->n; i++)
+			if (sub_matches(&b->subs[i]->sub, ev))
+				fn(arg, b->subs[i]->id, &b->subs[i]->sub);
+	for (size_t i = 0; i < sc->nany; i++)
+		if (sub_matches(&sc->any[i]->sub, ev))
+			fn(arg, sc->any[i]->id, &sc->any[i]->sub);
+}
+
+size_t
+subcache_size(const struct subcache *sc)
+{
+	return sc->nentries;
+}
+
+void
+subcache_free(struct subcache *sc)
+{
+	if (sc == NULL)
+		return;
+	clear(sc);
+	free(sc);
+}

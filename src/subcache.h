@@ -1,0 +1,34 @@
+/* The writer's cache of compiled subscriptions, indexed by event type, for fan-out. */
+#ifndef HERALD_SUBCACHE_H
+#define HERALD_SUBCACHE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "herald.h"
+#include "store.h"
+
+struct subcache;
+
+struct subcache *subcache_new(void);
+
+/* Inside the caller's transaction: reload every subscription when the
+ * subscription epoch moved since the last load.  false on a database
+ * error (the cache is left as it was). */
+bool subcache_refresh(struct subcache *sc, struct store_conn *c);
+
+/* Call fn for every subscription the event matches (whatever its
+ * status: paused and disabled ones accumulate deliveries too).  Only
+ * subscriptions listing the event's type, or listing no types, are
+ * tested. */
+void subcache_match(const struct subcache *sc, const struct cloudevent *ev,
+		    void (*fn)(void *arg, const char *sub_id,
+			       const struct subscription *sub),
+		    void *arg);
+
+/* Number of cached subscriptions. */
+size_t subcache_size(const struct subcache *sc);
+
+void subcache_free(struct subcache *sc);
+
+#endif
