@@ -205,7 +205,7 @@ static bool
 parse_http_date(const char *p, const char *end, time_t now, struct tm *tm)
 {
 	const char *q = p;
-	int wday, year;
+	int wday, year = 0;
 	bool ok;
 
 	memset(tm, 0, sizeof(*tm));
@@ -243,7 +243,7 @@ backoff_parse_retry_after(const char *value, time_t now, long *delay_ms)
 		return false;
 
 	if (is_digit(*p)) {
-		/* delta-seconds: saturate rather than overflow (RFC 9111 1.2.2) */
+		/* delta-seconds saturate, never overflow (RFC 9111 1.2.2) */
 		for (; p < end; p++) {
 			if (!is_digit(*p))
 				return false;

@@ -163,25 +163,25 @@ void
 ratelimit_update(struct ratelimit *rl, double rate, int burst,
 		 int max_in_flight, int64_t now_us)
 {
-	int64_t old_interval, old_credit;
+	int64_t old_interval, old_credit, cap;
 
 	refill(rl, now_us);
 	old_interval = rl->interval_ns;
 	old_credit = rl->credit_ns;
 	configure(rl, rate, burst, max_in_flight);
+	cap = capacity(rl);
 	if (rl->interval_ns == 0) {
 		rl->credit_ns = 0;
 	} else if (old_interval == 0) {
-		rl->credit_ns = capacity(rl);
+		rl->credit_ns = cap;
 	} else if (old_interval == rl->interval_ns) {
-		if (old_credit > capacity(rl))
-			rl->credit_ns = capacity(rl);
+		if (old_credit > cap)
+			rl->credit_ns = cap;
 	} else {
 		/* Same number of tokens, priced at the new interval. */
 		double c = floor((double)old_credit / (double)old_interval *
 				 (double)rl->interval_ns);
 
-		rl->credit_ns = c >= (double)capacity(rl) ? capacity(rl) :
-							     (int64_t)c;
+		rl->credit_ns = c >= (double)cap ? cap : (int64_t)c;
 	}
 }

@@ -20,8 +20,8 @@ struct ratelimit {
 	int burst;                /* bucket size in requests, >= 1 */
 	int64_t interval_ns;      /* credit one request costs; 0: unlimited */
 	int64_t credit_ns;        /* bucket content, 0..burst * interval_ns */
-	int64_t last_us;          /* time credit_ns was last brought up to date */
-	int max_in_flight;        /* cap on requests started, not released; 0: none */
+	int64_t last_us;          /* clock time credit_ns is valid for */
+	int max_in_flight;        /* cap on in_flight; 0: no cap */
 	int in_flight;            /* requests started and not yet released */
 	int64_t blocked_until_us; /* nothing starts before this (Retry-After) */
 };
