@@ -51,14 +51,16 @@ CREATE INDEX subscription_tenant ON subscription (tenant);
 -- dispatch.c).  ready marks what may be sent now: an unordered delivery,
 -- or the oldest pending one of its (subscription, key); the writer and the
 -- dispatcher keep it so under a per-key transaction advisory lock.
--- While a request is in flight next_attempt_at is its lease: an instance
--- that dies leaves it to expire, and the delivery is sent again.
+-- claimed marks a delivery the partition's owner has taken into memory;
+-- an instance that takes a partition over clears the claims it finds
+-- there, so a dead instance's work is sent again at once.
 CREATE TABLE delivery (
     subscription_id uuid NOT NULL REFERENCES subscription (id) ON DELETE CASCADE,
     seq             bigint NOT NULL REFERENCES event (seq),
     ordering_key    text,
     part            integer NOT NULL,
     ready           boolean NOT NULL,
+    claimed         boolean NOT NULL DEFAULT false,
     state           text NOT NULL DEFAULT 'pending'
                     CHECK (state IN ('pending', 'succeeded', 'failed')),
     attempts        integer NOT NULL DEFAULT 0,
@@ -70,7 +72,7 @@ CREATE TABLE delivery (
 );
 -- what the dispatcher fetches
 CREATE INDEX delivery_due ON delivery (part, next_attempt_at)
-    WHERE state = 'pending' AND ready;
+    WHERE state = 'pending' AND ready AND NOT claimed;
 -- the head of a key, and the per-state listings of a subscription
 CREATE INDEX delivery_key ON delivery (subscription_id, ordering_key, seq)
     WHERE state = 'pending';

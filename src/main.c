@@ -13,6 +13,7 @@
 #include "api.h"
 #include "auth.h"
 #include "config.h"
+#include "dispatch.h"
 #include "log.h"
 #include "store.h"
 #include "writer.h"
@@ -59,6 +60,7 @@ main(int argc, char **argv)
 	struct store_pool *pool = NULL;
 	struct writer *writer = NULL;
 	struct api *api = NULL;
+	struct dispatch *dispatch = NULL;
 	const char *admin_key;
 	sigset_t sigs;
 	char err[512];
@@ -111,6 +113,9 @@ main(int argc, char **argv)
 	api = api_start(&cfg, pool, writer);
 	if (api == NULL)
 		goto out;
+	dispatch = dispatch_start(&cfg);
+	if (dispatch == NULL)
+		goto out;
 	log_info("herald %s ready", PACKAGE_VERSION);
 
 	if (sigwait(&sigs, &sig) != 0)
@@ -127,9 +132,12 @@ main(int argc, char **argv)
 	api_wait_idle(api, DRAIN_TIMEOUT_MS);
 	api_stop(api);
 	api = NULL;
+	dispatch_stop(dispatch, DRAIN_TIMEOUT_MS);
+	dispatch = NULL;
 	rc = 0;
 	log_info("stopped");
 out:
+	dispatch_stop(dispatch, 0);
 	api_stop(api);
 	writer_free(writer);
 	store_pool_free(pool);

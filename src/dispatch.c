@@ -1,0 +1,1306 @@
+/* The dispatcher: one thread driving a libcurl multi handle that delivers the pending work of the partitions this instance owns. */
+#include "dispatch.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+
+#include <curl/curl.h>
+
+#include "backoff.h"
+#include "cloudevent.h"
+#include "log.h"
+#include "ratelimit.h"
+#include "sinkaddr.h"
+#include "store.h"
+#include "subscription.h"
+#include "webhook.h"
+#include "xalloc.h"
+
+/*
+ * Everything below belongs to the dispatcher thread, except `stopping`,
+ * which dispatch_stop sets (then wakes the thread with curl_multi_wakeup).
+ *
+ * Work flows: fetch (claim ready, due deliveries of owned partitions) ->
+ * a per-subscription queue -> started when the subscription's rate limit
+ * allows -> finished -> a result, written back in batches by flush().
+ * A job stays in the held set from fetch until its result is written, so
+ * it is never fetched twice.
+ */
+
+#define PART_LOCK_NS 1751478884 /* partition advisory locks: "herd" */
+#define FETCH_LIMIT 256
+#define HELD_MAX 4096
+#define QUEUE_MIN 16          /* a subscription's queue: at least this */
+#define REBALANCE_MS 2000
+#define POLL_MS 1000          /* look for due retries at least this often */
+#define RESPONSE_HEAD 1024    /* bytes of a response body kept per attempt */
+#define HASH_BUCKETS 4096
+
+struct dsub;
+
+/* One claimed delivery, from fetch until its result is written. */
+struct job {
+	struct dsub *sub;
+	int64_t seq;
+	char *key; /* NULL: unordered */
+	int part;
+	int attempts; /* before this one */
+	struct cloudevent ev;
+
+	CURL *easy; /* while in flight */
+	struct curl_slist *hdrs;
+	struct webhook_request req;
+	char head[RESPONSE_HEAD + 1];
+	size_t head_len;
+	char retry_after[64];
+	char refused[160]; /* why the connect-time address check refused */
+	int64_t started_us;
+	time_t started_wall;
+
+	/* the result, once finished */
+	enum {
+		JOB_QUEUED,
+		JOB_IN_FLIGHT,
+		JOB_DONE,    /* an attempt was made: write it */
+		JOB_RELEASE, /* not sent: hand the claim back */
+	} state;
+	const char *new_state; /* "pending", "succeeded", "failed" */
+	int new_attempts;
+	long delay_ms;
+	long status;
+	char error[256];
+	int latency_ms;
+	bool gone; /* 410: disable the subscription */
+
+	struct job *next;  /* queue or results list */
+	struct job *hnext; /* held-set chain */
+};
+
+/* What the dispatcher knows of one subscription. */
+struct dsub {
+	char id[37];
+	bool active;
+	bool seen; /* found by the last load */
+	struct subscription sub;
+	char *secret, *prev_secret;
+	struct ratelimit rl;
+	struct job *qhead, *qtail;
+	size_t queued;
+	bool listed;        /* on the busy list (has queued jobs) */
+	struct dsub *bnext; /* busy list */
+	struct dsub *hnext; /* table chain */
+};
+
+struct dispatch {
+	pthread_t thread;
+	atomic_bool stopping;
+	int stop_timeout_ms;
+
+	const struct config *cfg;
+	struct store_conn *conn;
+	CURLM *multi;
+
+	bool owned[STORE_PARTITIONS];
+	int nowned;
+	int held_per_part[STORE_PARTITIONS];
+	int64_t last_rebalance_us;
+	int64_t last_fetch_us;
+	bool want_fetch;
+
+	struct dsub *subs[HASH_BUCKETS];
+	struct dsub *busy;
+	struct job *held[HASH_BUCKETS];
+	size_t nheld;
+	size_t in_flight;
+	struct job *results;
+	size_t nresults;
+
+	uint64_t rng;
+};
+
+/* --- statements --- */
+
+static const struct store_stmt fetch_work = {
+	"dispatch_fetch",
+	"WITH c AS ("
+	"  SELECT d.subscription_id, d.seq FROM delivery d"
+	"  JOIN subscription s ON s.id = d.subscription_id"
+	"  WHERE d.state = 'pending' AND d.ready AND NOT d.claimed"
+	"    AND d.next_attempt_at <= now() AND d.part = ANY ($1::int4[])"
+	"    AND s.status = 'active'"
+	"    AND NOT (d.subscription_id = ANY ($2::text[]::uuid[]))"
+	"  ORDER BY d.next_attempt_at LIMIT $3)"
+	" UPDATE delivery d SET claimed = true FROM c, event e"
+	" WHERE d.subscription_id = c.subscription_id AND d.seq = c.seq"
+	"   AND e.seq = d.seq"
+	" RETURNING d.subscription_id, d.seq, d.ordering_key, d.part, d.attempts,"
+	"   e.attrs::text, e.data_kind, e.data",
+	3};
+
+static const struct store_stmt load_subs = {
+	"dispatch_load_subs",
+	"SELECT id, config::text, status, secret,"
+	"  CASE WHEN prev_secret_until > now() THEN prev_secret END"
+	" FROM subscription WHERE id = ANY ($1::text[]::uuid[])",
+	1};
+
+static const struct store_stmt lock_keys = {
+	"dispatch_lock_keys",
+	"SELECT count(pg_advisory_xact_lock(k)) FROM unnest($1::int8[]) AS k",
+	1};
+
+static const struct store_stmt write_results = {
+	"dispatch_write_results",
+	"UPDATE delivery d SET state = u.st, attempts = u.a, claimed = false,"
+	"  next_attempt_at = now() + u.dl * interval '1 millisecond',"
+	"  last_status = u.code, last_error = u.err, updated_at = now()"
+	" FROM unnest($1::text[], $2::int8[], $3::text[], $4::int4[],"
+	"             $5::int8[], $6::int4[], $7::text[])"
+	"      AS u(s, q, st, a, dl, code, err)"
+	" WHERE d.subscription_id = u.s::uuid AND d.seq = u.q",
+	7};
+
+static const struct store_stmt log_attempts = {
+	"dispatch_log_attempts",
+	"INSERT INTO attempt (subscription_id, seq, at, status, latency_ms,"
+	"                     error, response_head)"
+	" SELECT u.s::uuid, u.q, to_timestamp(u.t), u.code, u.ms, u.err, u.head"
+	" FROM unnest($1::text[], $2::int8[], $3::int8[], $4::int4[], $5::int4[],"
+	"             $6::text[], $7::text[]) AS u(s, q, t, code, ms, err, head)"
+	" WHERE EXISTS (SELECT 1 FROM delivery d"
+	"               WHERE d.subscription_id = u.s::uuid AND d.seq = u.q)",
+	7};
+
+/* The oldest pending delivery of each finished key becomes ready, unless
+ * one already is. */
+static const struct store_stmt promote_heads = {
+	"dispatch_promote_heads",
+	"UPDATE delivery d SET ready = true"
+	" FROM (SELECT DISTINCT ON (p.subscription_id, p.ordering_key)"
+	"         p.subscription_id, p.ordering_key, p.seq"
+	"       FROM delivery p"
+	"       JOIN unnest($1::text[], $2::text[]) AS u(s, k)"
+	"         ON p.subscription_id = u.s::uuid AND p.ordering_key = u.k"
+	"       WHERE p.state = 'pending'"
+	"       ORDER BY p.subscription_id, p.ordering_key, p.seq) h"
+	" WHERE d.subscription_id = h.subscription_id AND d.seq = h.seq"
+	"   AND NOT d.ready AND NOT EXISTS (SELECT 1 FROM delivery r"
+	"     WHERE r.subscription_id = h.subscription_id"
+	"       AND r.ordering_key = h.ordering_key AND r.state = 'pending'"
+	"       AND r.ready)",
+	2};
+
+static const struct store_stmt release_claims = {
+	"dispatch_release",
+	"UPDATE delivery d SET claimed = false"
+	" FROM unnest($1::text[], $2::int8[]) AS u(s, q)"
+	" WHERE d.subscription_id = u.s::uuid AND d.seq = u.q",
+	2};
+
+static const struct store_stmt disable_sub = {
+	"dispatch_disable",
+	"WITH s AS (UPDATE subscription SET status = 'disabled',"
+	"   status_reason = $2, updated_at = now()"
+	" WHERE id = $1::uuid AND status = 'active' RETURNING id)"
+	" SELECT pg_notify('herald_subscription', s.id::text) FROM s",
+	2};
+
+static const struct store_stmt try_parts = {
+	"dispatch_try_parts",
+	"SELECT p FROM unnest($1::int4[]) AS p"
+	" WHERE pg_try_advisory_lock(" "1751478884" ", p)",
+	1};
+
+static const struct store_stmt clear_claims = {
+	"dispatch_clear_claims",
+	"UPDATE delivery SET claimed = false"
+	" WHERE claimed AND state = 'pending' AND part = ANY ($1::int4[])",
+	1};
+
+static const struct store_stmt count_instances = {
+	"dispatch_count_instances",
+	"SELECT count(*) FROM pg_stat_activity"
+	" WHERE application_name = 'herald-dispatch'"
+	"   AND datname = current_database()",
+	0};
+
+/* --- small helpers --- */
+
+static int64_t
+now_us(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
+/* A uniform number in [0, 1) for jitter (xorshift64*). */
+static double
+uniform(struct dispatch *d)
+{
+	d->rng ^= d->rng >> 12;
+	d->rng ^= d->rng << 25;
+	d->rng ^= d->rng >> 27;
+	return (double)((d->rng * 2685821657736338717ULL) >> 11) / 9007199254740992.0;
+}
+
+static size_t
+hash_id(const char *id)
+{
+	uint64_t h = 1469598103934665603ULL;
+
+	while (*id)
+		h = (h ^ (unsigned char)*id++) * 1099511628211ULL;
+	return (size_t)(h % HASH_BUCKETS);
+}
+
+static size_t
+hash_job(const char *id, int64_t seq)
+{
+	return (hash_id(id) * 31 + (size_t)seq) % HASH_BUCKETS;
+}
+
+static bool
+pg_ok(PGresult *r, ExecStatusType want, const char *what, struct dispatch *d)
+{
+	if (r != NULL && PQresultStatus(r) == want)
+		return true;
+	if (!store_conn_broken(d->conn))
+		log_error("dispatch: %s: %s", what,
+			  r ? PQresultErrorMessage(r) : PQerrorMessage(store_pg(d->conn)));
+	return false;
+}
+
+/* --- subscriptions --- */
+
+static struct dsub *
+sub_find(struct dispatch *d, const char *id)
+{
+	for (struct dsub *s = d->subs[hash_id(id)]; s; s = s->hnext)
+		if (strcmp(s->id, id) == 0)
+			return s;
+	return NULL;
+}
+
+static void
+sub_clear(struct dsub *s)
+{
+	sub_free(&s->sub);
+	free(s->secret);
+	free(s->prev_secret);
+	s->secret = s->prev_secret = NULL;
+}
+
+/* Load or refresh the named subscriptions; ones that no longer exist are
+ * left unknown.  false on a database error. */
+static bool
+subs_load(struct dispatch *d, char **ids, size_t n)
+{
+	struct store_array arr;
+	const char *v;
+	int len, fmt = 1;
+	PGresult *r;
+	bool ok;
+
+	store_array_init(&arr, STORE_OID_TEXT);
+	for (size_t i = 0; i < n; i++)
+		store_array_add(&arr, ids[i], strlen(ids[i]));
+	v = store_array_param(&arr, &len);
+	r = store_exec(d->conn, &load_subs, &v, &len, &fmt);
+	store_array_free(&arr);
+	ok = pg_ok(r, PGRES_TUPLES_OK, "load subscriptions", d);
+	for (int i = 0; ok && i < PQntuples(r); i++) {
+		const char *id = PQgetvalue(r, i, 0);
+		struct dsub *s = sub_find(d, id);
+		struct subscription sub;
+		struct herald_error err;
+		cJSON *config = cJSON_Parse(PQgetvalue(r, i, 1));
+		int64_t now = now_us();
+
+		if (config == NULL || sub_parse(config, &sub, &err) != 0) {
+			log_error("dispatch: subscription %s has an invalid config",
+				  id);
+			cJSON_Delete(config);
+			continue;
+		}
+		cJSON_Delete(config);
+		if (s == NULL) {
+			size_t h = hash_id(id);
+
+			s = xcalloc(1, sizeof(*s));
+			snprintf(s->id, sizeof(s->id), "%s", id);
+			s->hnext = d->subs[h];
+			d->subs[h] = s;
+			ratelimit_init(&s->rl, sub.delivery.rate, sub.delivery.burst,
+				       sub.delivery.max_in_flight, now);
+		} else {
+			sub_clear(s);
+			ratelimit_update(&s->rl, sub.delivery.rate, sub.delivery.burst,
+					 sub.delivery.max_in_flight, now);
+		}
+		s->sub = sub;
+		s->seen = true;
+		s->active = strcmp(PQgetvalue(r, i, 2), "active") == 0;
+		s->secret = xstrdup(PQgetvalue(r, i, 3));
+		s->prev_secret = PQgetisnull(r, i, 4) ? NULL :
+				 xstrdup(PQgetvalue(r, i, 4));
+	}
+	PQclear(r);
+	return ok;
+}
+
+/* --- the held set --- */
+
+static void
+held_add(struct dispatch *d, struct job *j)
+{
+	size_t h = hash_job(j->sub->id, j->seq);
+
+	j->hnext = d->held[h];
+	d->held[h] = j;
+	d->nheld++;
+	d->held_per_part[j->part]++;
+}
+
+static bool
+held_has(struct dispatch *d, const char *id, int64_t seq)
+{
+	for (struct job *j = d->held[hash_job(id, seq)]; j; j = j->hnext)
+		if (j->seq == seq && strcmp(j->sub->id, id) == 0)
+			return true;
+	return false;
+}
+
+static void
+held_remove(struct dispatch *d, struct job *j)
+{
+	struct job **pp = &d->held[hash_job(j->sub->id, j->seq)];
+
+	for (; *pp; pp = &(*pp)->hnext) {
+		if (*pp == j) {
+			*pp = j->hnext;
+			d->nheld--;
+			d->held_per_part[j->part]--;
+			return;
+		}
+	}
+}
+
+static void
+job_free(struct job *j)
+{
+	ce_free(&j->ev);
+	webhook_request_free(&j->req);
+	curl_slist_free_all(j->hdrs);
+	free(j->key);
+	free(j);
+}
+
+/* --- queues --- */
+
+static size_t
+queue_cap(const struct dsub *s)
+{
+	size_t cap = (size_t)s->sub.delivery.max_in_flight * 2;
+
+	return cap < QUEUE_MIN ? QUEUE_MIN : cap;
+}
+
+static void
+enqueue(struct dispatch *d, struct job *j)
+{
+	struct dsub *s = j->sub;
+
+	j->state = JOB_QUEUED;
+	j->next = NULL;
+	if (s->qtail)
+		s->qtail->next = j;
+	else
+		s->qhead = j;
+	s->qtail = j;
+	s->queued++;
+	if (!s->listed) {
+		s->listed = true;
+		s->bnext = d->busy;
+		d->busy = s;
+	}
+}
+
+static struct job *
+dequeue(struct dsub *s)
+{
+	struct job *j = s->qhead;
+
+	if (j) {
+		s->qhead = j->next;
+		if (s->qhead == NULL)
+			s->qtail = NULL;
+		s->queued--;
+		j->next = NULL;
+	}
+	return j;
+}
+
+/* Hand a job over to be written back. */
+static void
+finish(struct dispatch *d, struct job *j)
+{
+	j->next = d->results;
+	d->results = j;
+	d->nresults++;
+}
+
+/* Give back every queued job of a subscription (paused, disabled, gone). */
+static void
+release_queue(struct dispatch *d, struct dsub *s)
+{
+	struct job *j;
+
+	while ((j = dequeue(s)) != NULL) {
+		j->state = JOB_RELEASE;
+		finish(d, j);
+	}
+}
+
+/* --- fetch --- */
+
+/* Claim due work of the owned partitions and queue it. */
+static bool
+fetch(struct dispatch *d)
+{
+	struct store_array parts, skip;
+	const char *values[3];
+	int lengths[3], formats[3] = {1, 1, 0};
+	char limit[16];
+	char **unknown = NULL;
+	size_t nunknown = 0;
+	PGresult *r;
+	int n;
+
+	d->want_fetch = false;
+	d->last_fetch_us = now_us();
+	if (d->nowned == 0 || d->nheld >= HELD_MAX)
+		return true;
+	store_array_init(&parts, STORE_OID_INT4);
+	for (int p = 0; p < STORE_PARTITIONS; p++)
+		if (d->owned[p])
+			store_array_add_int(&parts, p);
+	/* subscriptions with a full queue get nothing more for now */
+	store_array_init(&skip, STORE_OID_TEXT);
+	for (struct dsub *s = d->busy; s; s = s->bnext)
+		if (s->queued >= queue_cap(s))
+			store_array_add(&skip, s->id, strlen(s->id));
+	snprintf(limit, sizeof(limit), "%d",
+		 (int)(HELD_MAX - d->nheld < FETCH_LIMIT ? HELD_MAX - d->nheld :
+							   FETCH_LIMIT));
+	values[0] = store_array_param(&parts, &lengths[0]);
+	values[1] = store_array_param(&skip, &lengths[1]);
+	values[2] = limit;
+	lengths[2] = 0;
+	r = store_exec(d->conn, &fetch_work, values, lengths, formats);
+	store_array_free(&parts);
+	store_array_free(&skip);
+	if (!pg_ok(r, PGRES_TUPLES_OK, "fetch", d)) {
+		PQclear(r);
+		return false;
+	}
+	n = PQntuples(r);
+	/* learn the subscriptions not known yet, in one query */
+	for (int i = 0; i < n; i++) {
+		const char *id = PQgetvalue(r, i, 0);
+		bool seen = sub_find(d, id) != NULL;
+
+		for (size_t k = 0; k < nunknown && !seen; k++)
+			seen = strcmp(unknown[k], id) == 0;
+		if (!seen) {
+			unknown = xrealloc(unknown, (nunknown + 1) * sizeof(*unknown));
+			unknown[nunknown++] = PQgetvalue(r, i, 0);
+		}
+	}
+	if (nunknown > 0 && !subs_load(d, unknown, nunknown)) {
+		free(unknown);
+		PQclear(r);
+		return false;
+	}
+	free(unknown);
+	for (int i = 0; i < n; i++) {
+		struct dsub *s = sub_find(d, PQgetvalue(r, i, 0));
+		int64_t seq = strtoll(PQgetvalue(r, i, 1), NULL, 10);
+		unsigned char *data = NULL;
+		size_t len = 0;
+		struct job *j;
+
+		if (s == NULL || held_has(d, s->id, seq))
+			continue; /* deleted meanwhile; or already ours */
+		j = xcalloc(1, sizeof(*j));
+		j->sub = s;
+		j->seq = seq;
+		j->key = PQgetisnull(r, i, 2) ? NULL : xstrdup(PQgetvalue(r, i, 2));
+		j->part = atoi(PQgetvalue(r, i, 3));
+		j->attempts = atoi(PQgetvalue(r, i, 4));
+		if (!PQgetisnull(r, i, 7))
+			data = PQunescapeBytea((const unsigned char *)PQgetvalue(r, i, 7),
+					       &len);
+		if (ce_from_stored(PQgetvalue(r, i, 5), data, len,
+				   (enum ce_data_kind)atoi(PQgetvalue(r, i, 6)),
+				   &j->ev) != 0) {
+			log_error("dispatch: event %lld cannot be read back",
+				  (long long)seq);
+			PQfreemem(data);
+			free(j->key);
+			free(j);
+			continue;
+		}
+		PQfreemem(data);
+		held_add(d, j);
+		if (!s->active) {
+			j->state = JOB_RELEASE;
+			finish(d, j);
+		} else {
+			enqueue(d, j);
+		}
+	}
+	PQclear(r);
+	if (n == atoi(limit))
+		d->want_fetch = true; /* there may be more */
+	return true;
+}
+
+/* --- sending --- */
+
+static size_t
+on_body(char *ptr, size_t size, size_t nmemb, void *userdata)
+{
+	struct job *j = userdata;
+	size_t n = size * nmemb, room = RESPONSE_HEAD - j->head_len;
+
+	if (room > 0) {
+		size_t take = n < room ? n : room;
+
+		memcpy(j->head + j->head_len, ptr, take);
+		j->head_len += take;
+		j->head[j->head_len] = '\0';
+	}
+	return n;
+}
+
+static size_t
+on_header(char *buf, size_t size, size_t nitems, void *userdata)
+{
+	struct job *j = userdata;
+	size_t n = size * nitems;
+
+	if (n > 12 && strncasecmp(buf, "retry-after:", 12) == 0) {
+		size_t vlen = n - 12;
+
+		while (vlen > 0 && (buf[12 + vlen - 1] == '\r' ||
+				    buf[12 + vlen - 1] == '\n'))
+			vlen--;
+		if (vlen >= sizeof(j->retry_after))
+			vlen = sizeof(j->retry_after) - 1;
+		memcpy(j->retry_after, buf + 12, vlen);
+		j->retry_after[vlen] = '\0';
+	}
+	return n;
+}
+
+/* The connect-time SSRF check: refuse a socket to a private address,
+ * whatever the name resolved to this time. */
+static curl_socket_t
+on_open_socket(void *clientp, curlsocktype purpose, struct curl_sockaddr *addr)
+{
+	struct job *j = clientp;
+	enum sinkaddr_class c;
+
+	(void)purpose;
+	c = sinkaddr_classify(&addr->addr);
+	if (!sinkaddr_is_allowed(c)) {
+		char text[INET6_ADDRSTRLEN] = "?";
+
+		if (addr->family == AF_INET)
+			inet_ntop(AF_INET, &((struct sockaddr_in *)&addr->addr)->sin_addr,
+				  text, sizeof(text));
+		else if (addr->family == AF_INET6)
+			inet_ntop(AF_INET6,
+				  &((struct sockaddr_in6 *)&addr->addr)->sin6_addr,
+				  text, sizeof(text));
+		snprintf(j->refused, sizeof(j->refused),
+			 "refused to connect to %s address %s",
+			 sinkaddr_class_name(c), text);
+		return CURL_SOCKET_BAD;
+	}
+	return socket(addr->family, addr->socktype, addr->protocol);
+}
+
+/* Build the request and add it to the multi handle.  false: give up on
+ * this attempt (recorded as failed). */
+static bool
+start_job(struct dispatch *d, struct job *j)
+{
+	struct dsub *s = j->sub;
+	const char *secrets[2];
+	size_t nsecrets = 0;
+	CURL *e;
+
+	secrets[nsecrets++] = s->secret;
+	if (s->prev_secret)
+		secrets[nsecrets++] = s->prev_secret;
+	j->started_wall = time(NULL);
+	j->started_us = now_us();
+	if (webhook_build(&s->sub, secrets, nsecrets, &j->ev, j->seq,
+			  (long long)j->started_wall, &j->req) != 0) {
+		snprintf(j->error, sizeof(j->error), "cannot sign: malformed secret");
+		return false;
+	}
+	for (size_t i = 0; i < j->req.nheaders; i++)
+		j->hdrs = curl_slist_append(j->hdrs, j->req.headers[i]);
+	e = curl_easy_init();
+	if (e == NULL) {
+		snprintf(j->error, sizeof(j->error), "out of transfer handles");
+		return false;
+	}
+	curl_easy_setopt(e, CURLOPT_URL, s->sub.sink);
+	curl_easy_setopt(e, CURLOPT_POST, 1L);
+	curl_easy_setopt(e, CURLOPT_POSTFIELDS, j->req.body);
+	curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)j->req.body_len);
+	curl_easy_setopt(e, CURLOPT_HTTPHEADER, j->hdrs);
+	curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, s->sub.delivery.timeout_ms);
+	curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
+	curl_easy_setopt(e, CURLOPT_FOLLOWLOCATION, 0L);
+	curl_easy_setopt(e, CURLOPT_PROXY, "");
+#if LIBCURL_VERSION_NUM >= 0x075500
+	curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
+#else
+	curl_easy_setopt(e, CURLOPT_PROTOCOLS, CURLPROTO_HTTP | CURLPROTO_HTTPS);
+#endif
+	curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, on_body);
+	curl_easy_setopt(e, CURLOPT_WRITEDATA, j);
+	curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, on_header);
+	curl_easy_setopt(e, CURLOPT_HEADERDATA, j);
+	curl_easy_setopt(e, CURLOPT_PRIVATE, j);
+	if (!d->cfg->allow_private_sinks) {
+		curl_easy_setopt(e, CURLOPT_OPENSOCKETFUNCTION, on_open_socket);
+		curl_easy_setopt(e, CURLOPT_OPENSOCKETDATA, j);
+	}
+	j->easy = e;
+	j->state = JOB_IN_FLIGHT;
+	if (curl_multi_add_handle(d->multi, e) != CURLM_OK) {
+		curl_easy_cleanup(e);
+		j->easy = NULL;
+		snprintf(j->error, sizeof(j->error), "cannot start the transfer");
+		return false;
+	}
+	d->in_flight++;
+	return true;
+}
+
+/* Decide what an attempt means for its delivery. */
+static void
+judge(struct dispatch *d, struct job *j, long status, const char *transport)
+{
+	const struct sub_retry *retry = &j->sub->sub.delivery.retry;
+	long ra_ms = 0;
+	enum webhook_outcome o;
+
+	j->state = JOB_DONE;
+	j->status = status;
+	j->latency_ms = (int)((now_us() - j->started_us) / 1000);
+	o = webhook_classify(status, j->retry_after[0] ? j->retry_after : NULL,
+			     time(NULL), &ra_ms);
+	if (transport)
+		snprintf(j->error, sizeof(j->error), "%s", transport);
+	else if (o != WEBHOOK_DELIVERED)
+		snprintf(j->error, sizeof(j->error), "HTTP %ld", status);
+	j->new_attempts = j->attempts;
+	j->new_state = "pending";
+	switch (o) {
+	case WEBHOOK_DELIVERED:
+		j->new_attempts++;
+		j->new_state = "succeeded";
+		j->error[0] = '\0';
+		break;
+	case WEBHOOK_DEFER:
+		/* not an attempt; nothing more to this subscriber until then */
+		j->delay_ms = backoff_wait_ms(
+			backoff_delay_ms(retry, j->attempts > 0 ? j->attempts : 1,
+					 uniform(d)), ra_ms);
+		ratelimit_block_until(&j->sub->rl, now_us() + (int64_t)ra_ms * 1000);
+		break;
+	case WEBHOOK_GONE:
+		j->gone = true;
+		break;
+	case WEBHOOK_RETRY:
+		j->new_attempts++;
+		if (j->new_attempts >= retry->max_attempts)
+			j->new_state = "failed";
+		else
+			j->delay_ms = backoff_delay_ms(retry, j->new_attempts,
+						       uniform(d));
+		break;
+	}
+}
+
+/* Drain libcurl's finished transfers into results. */
+static void
+reap(struct dispatch *d)
+{
+	CURLMsg *m;
+	int left;
+
+	while ((m = curl_multi_info_read(d->multi, &left)) != NULL) {
+		struct job *j = NULL;
+		long status = 0;
+		CURL *e = m->easy_handle;
+
+		if (m->msg != CURLMSG_DONE)
+			continue;
+		curl_easy_getinfo(e, CURLINFO_PRIVATE, (char **)&j);
+		if (m->data.result == CURLE_OK) {
+			curl_easy_getinfo(e, CURLINFO_RESPONSE_CODE, &status);
+			judge(d, j, status, NULL);
+		} else {
+			judge(d, j, 0, j->refused[0] ? j->refused :
+					curl_easy_strerror(m->data.result));
+		}
+		curl_multi_remove_handle(d->multi, e);
+		curl_easy_cleanup(e);
+		j->easy = NULL;
+		d->in_flight--;
+		ratelimit_release(&j->sub->rl);
+		finish(d, j);
+		d->want_fetch = true;
+	}
+}
+
+/* Start what the rate limits allow; returns the time (us from now) when
+ * a limited subscription may go again, or -1 when none waits on time. */
+static int64_t
+start_allowed(struct dispatch *d)
+{
+	struct dsub **pp = &d->busy;
+	int64_t wait = -1, now = now_us();
+
+	while (*pp) {
+		struct dsub *s = *pp;
+
+		while (s->qhead && !atomic_load(&d->stopping)) {
+			int64_t next;
+
+			if (!ratelimit_try_acquire(&s->rl, now)) {
+				next = ratelimit_next_us(&s->rl, now);
+				if (next >= 0 && (wait < 0 || next < wait))
+					wait = next;
+				break;
+			}
+			{
+				struct job *j = dequeue(s);
+
+				if (!start_job(d, j)) {
+					ratelimit_release(&s->rl);
+					j->state = JOB_DONE;
+					j->new_state = "pending";
+					j->new_attempts = j->attempts + 1;
+					j->delay_ms = backoff_delay_ms(&s->sub.delivery.retry,
+								       j->new_attempts,
+								       uniform(d));
+					finish(d, j);
+				}
+			}
+		}
+		if (s->qhead == NULL) {
+			s->listed = false;
+			*pp = s->bnext;
+		} else {
+			pp = &s->bnext;
+		}
+	}
+	return wait;
+}
+
+/* --- writing results back --- */
+
+static int
+lock_cmp(const void *a, const void *b)
+{
+	int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+static bool
+run_arrays(struct dispatch *d, const struct store_stmt *st,
+	   struct store_array *arrs, int n, const char *what)
+{
+	const char *values[8];
+	int lengths[8], formats[8];
+	PGresult *r;
+	bool ok;
+
+	for (int i = 0; i < n; i++) {
+		values[i] = store_array_param(&arrs[i], &lengths[i]);
+		formats[i] = 1;
+	}
+	r = store_exec(d->conn, st, values, lengths, formats);
+	ok = pg_ok(r, PQresultStatus(r) == PGRES_TUPLES_OK ? PGRES_TUPLES_OK :
+							    PGRES_COMMAND_OK,
+		   what, d);
+	PQclear(r);
+	return ok;
+}
+
+/* Write every result in one transaction; on failure they stay queued. */
+static bool
+flush(struct dispatch *d)
+{
+	struct store_array res[7], att[7], rel[2], prom[2], locks;
+	int64_t *lockv = NULL;
+	size_t nlocks = 0, nres = 0, nrel = 0;
+	bool ok = false;
+	PGresult *r;
+
+	if (d->results == NULL)
+		return true;
+	for (int i = 0; i < 7; i++) {
+		static const uint32_t res_oids[7] = {
+			STORE_OID_TEXT, STORE_OID_INT8, STORE_OID_TEXT, STORE_OID_INT4,
+			STORE_OID_INT8, STORE_OID_INT4, STORE_OID_TEXT};
+		static const uint32_t att_oids[7] = {
+			STORE_OID_TEXT, STORE_OID_INT8, STORE_OID_INT8, STORE_OID_INT4,
+			STORE_OID_INT4, STORE_OID_TEXT, STORE_OID_TEXT};
+
+		store_array_init(&res[i], res_oids[i]);
+		store_array_init(&att[i], att_oids[i]);
+	}
+	store_array_init(&rel[0], STORE_OID_TEXT);
+	store_array_init(&rel[1], STORE_OID_INT8);
+	store_array_init(&prom[0], STORE_OID_TEXT);
+	store_array_init(&prom[1], STORE_OID_TEXT);
+	store_array_init(&locks, STORE_OID_INT8);
+	lockv = xcalloc(d->nresults + 1, sizeof(*lockv));
+
+	for (struct job *j = d->results; j; j = j->next) {
+		const char *id = j->sub->id;
+		int32_t status = (int32_t)j->status;
+		const char *err = j->error[0] ? j->error : NULL;
+
+		if (j->state == JOB_RELEASE) {
+			store_array_add(&rel[0], id, strlen(id));
+			store_array_add_int(&rel[1], j->seq);
+			nrel++;
+			continue;
+		}
+		store_array_add(&res[0], id, strlen(id));
+		store_array_add_int(&res[1], j->seq);
+		store_array_add(&res[2], j->new_state, strlen(j->new_state));
+		store_array_add_int(&res[3], j->new_attempts);
+		store_array_add_int(&res[4], j->delay_ms);
+		if (status)
+			store_array_add_int(&res[5], status);
+		else
+			store_array_add(&res[5], NULL, 0);
+		store_array_add(&res[6], err, err ? strlen(err) : 0);
+		nres++;
+
+		store_array_add(&att[0], id, strlen(id));
+		store_array_add_int(&att[1], j->seq);
+		store_array_add_int(&att[2], (int64_t)j->started_wall);
+		if (status)
+			store_array_add_int(&att[3], status);
+		else
+			store_array_add(&att[3], NULL, 0);
+		store_array_add_int(&att[4], j->latency_ms);
+		store_array_add(&att[5], err, err ? strlen(err) : 0);
+		/* only text that PostgreSQL will take: valid UTF-8, no NUL */
+		if (j->head_len && memchr(j->head, 0, j->head_len) == NULL &&
+		    ce_utf8_valid(j->head, j->head_len))
+			store_array_add(&att[6], j->head, j->head_len);
+		else
+			store_array_add(&att[6], NULL, 0);
+
+		if (j->key && strcmp(j->new_state, "pending") != 0) {
+			store_array_add(&prom[0], id, strlen(id));
+			store_array_add(&prom[1], j->key, strlen(j->key));
+			lockv[nlocks++] = store_key_lock(id, j->key);
+		}
+	}
+
+	r = PQexec(store_pg(d->conn), "BEGIN");
+	if (!pg_ok(r, PGRES_COMMAND_OK, "begin", d))
+		goto out;
+	PQclear(r);
+	r = NULL;
+	if (nlocks > 0) {
+		qsort(lockv, nlocks, sizeof(*lockv), lock_cmp);
+		for (size_t i = 0; i < nlocks; i++)
+			if (i == 0 || lockv[i] != lockv[i - 1])
+				store_array_add_int(&locks, lockv[i]);
+		if (!run_arrays(d, &lock_keys, &locks, 1, "lock keys"))
+			goto rollback;
+	}
+	if (nres > 0 && (!run_arrays(d, &write_results, res, 7, "write results") ||
+			 !run_arrays(d, &log_attempts, att, 7, "log attempts")))
+		goto rollback;
+	if (nlocks > 0 && !run_arrays(d, &promote_heads, prom, 2, "promote"))
+		goto rollback;
+	if (nrel > 0 && !run_arrays(d, &release_claims, rel, 2, "release"))
+		goto rollback;
+	for (struct job *j = d->results; j; j = j->next) {
+		if (j->gone) {
+			const char *v[2] = {j->sub->id,
+					    "the sink answered 410 Gone"};
+
+			r = store_exec(d->conn, &disable_sub, v, NULL, NULL);
+			if (!pg_ok(r, PGRES_TUPLES_OK, "disable", d))
+				goto rollback;
+			PQclear(r);
+			r = NULL;
+			j->sub->active = false;
+		}
+	}
+	r = PQexec(store_pg(d->conn), "COMMIT");
+	ok = pg_ok(r, PGRES_COMMAND_OK, "commit", d);
+	PQclear(r);
+	r = NULL;
+	goto out;
+rollback:
+	PQclear(r);
+	r = NULL;
+	if (!store_conn_broken(d->conn))
+		PQclear(PQexec(store_pg(d->conn), "ROLLBACK"));
+out:
+	for (int i = 0; i < 7; i++) {
+		store_array_free(&res[i]);
+		store_array_free(&att[i]);
+	}
+	store_array_free(&rel[0]);
+	store_array_free(&rel[1]);
+	store_array_free(&prom[0]);
+	store_array_free(&prom[1]);
+	store_array_free(&locks);
+	free(lockv);
+	if (ok) {
+		while (d->results) {
+			struct job *j = d->results;
+
+			d->results = j->next;
+			held_remove(d, j);
+			job_free(j);
+		}
+		d->nresults = 0;
+		/* a subscription disabled by a 410 keeps nothing queued */
+		for (struct dsub *s = d->busy; s; s = s->bnext)
+			if (!s->active)
+				release_queue(d, s);
+	}
+	return ok;
+}
+
+/* --- partitions --- */
+
+/* Own a fair share of the partitions: ceil(64 / live instances). */
+static bool
+rebalance(struct dispatch *d)
+{
+	PGresult *r;
+	int instances, target;
+	struct store_array want;
+	const char *v;
+	int len, fmt = 1;
+
+	d->last_rebalance_us = now_us();
+	r = store_exec(d->conn, &count_instances, NULL, NULL, NULL);
+	if (!pg_ok(r, PGRES_TUPLES_OK, "count instances", d)) {
+		PQclear(r);
+		return false;
+	}
+	instances = atoi(PQgetvalue(r, 0, 0));
+	PQclear(r);
+	if (instances < 1)
+		instances = 1;
+	target = (STORE_PARTITIONS + instances - 1) / instances;
+
+	if (d->nowned > target) {
+		/* give back idle partitions beyond the share */
+		for (int p = STORE_PARTITIONS - 1; p >= 0 && d->nowned > target; p--) {
+			char q[96];
+
+			if (!d->owned[p] || d->held_per_part[p] > 0)
+				continue;
+			snprintf(q, sizeof(q), "SELECT pg_advisory_unlock(%d, %d)",
+				 PART_LOCK_NS, p);
+			if (!store_simple(d->conn, q, NULL, 0))
+				return false;
+			d->owned[p] = false;
+			d->nowned--;
+			log_info("dispatch: released partition %d", p);
+		}
+		return true;
+	}
+	if (d->nowned == target)
+		return true;
+	store_array_init(&want, STORE_OID_INT4);
+	for (int p = 0; p < STORE_PARTITIONS; p++)
+		if (!d->owned[p])
+			store_array_add_int(&want, p);
+	v = store_array_param(&want, &len);
+	r = store_exec(d->conn, &try_parts, &v, &len, &fmt);
+	store_array_free(&want);
+	if (!pg_ok(r, PGRES_TUPLES_OK, "take partitions", d)) {
+		PQclear(r);
+		return false;
+	}
+	store_array_init(&want, STORE_OID_INT4);
+	for (int i = 0; i < PQntuples(r); i++) {
+		int p = atoi(PQgetvalue(r, i, 0));
+
+		if (p < 0 || p >= STORE_PARTITIONS || d->owned[p])
+			continue;
+		d->owned[p] = true;
+		d->nowned++;
+		store_array_add_int(&want, p);
+	}
+	PQclear(r);
+	if (want.count > 0) {
+		/* claims left here belong to an instance that is gone */
+		v = store_array_param(&want, &len);
+		r = store_exec(d->conn, &clear_claims, &v, &len, &fmt);
+		pg_ok(r, PGRES_COMMAND_OK, "clear claims", d);
+		PQclear(r);
+		log_info("dispatch: owning %d of %d partitions (%d instances)",
+			 d->nowned, STORE_PARTITIONS, instances);
+		d->want_fetch = true;
+	}
+	store_array_free(&want);
+	return true;
+}
+
+/* --- the database session --- */
+
+/* Everything the session held (partitions) is gone with it: stop every
+ * transfer, forget all work, start over. */
+static void
+lose_session(struct dispatch *d)
+{
+	for (size_t h = 0; h < HASH_BUCKETS; h++) {
+		struct job *j = d->held[h], *next;
+
+		for (; j; j = next) {
+			next = j->hnext;
+			if (j->easy) {
+				curl_multi_remove_handle(d->multi, j->easy);
+				curl_easy_cleanup(j->easy);
+				ratelimit_release(&j->sub->rl);
+			}
+			job_free(j);
+		}
+		d->held[h] = NULL;
+	}
+	for (size_t h = 0; h < HASH_BUCKETS; h++)
+		for (struct dsub *s = d->subs[h]; s; s = s->hnext) {
+			s->qhead = s->qtail = NULL;
+			s->queued = 0;
+			s->listed = false;
+		}
+	d->busy = NULL;
+	d->results = NULL;
+	d->nresults = 0;
+	d->nheld = 0;
+	d->in_flight = 0;
+	memset(d->owned, 0, sizeof(d->owned));
+	memset(d->held_per_part, 0, sizeof(d->held_per_part));
+	d->nowned = 0;
+}
+
+static bool
+session_setup(struct dispatch *d)
+{
+	return store_simple(d->conn, "SET application_name = 'herald-dispatch'",
+			    NULL, 0) &&
+	       store_simple(d->conn, "LISTEN herald_event", NULL, 0) &&
+	       store_simple(d->conn, "LISTEN herald_subscription", NULL, 0);
+}
+
+/* A deleted subscription: stop its requests in flight at once. */
+static void
+abort_transfers(struct dispatch *d, struct dsub *s)
+{
+	for (size_t h = 0; h < HASH_BUCKETS; h++) {
+		for (struct job *j = d->held[h]; j; j = j->hnext) {
+			if (j->sub != s || j->easy == NULL)
+				continue;
+			curl_multi_remove_handle(d->multi, j->easy);
+			curl_easy_cleanup(j->easy);
+			j->easy = NULL;
+			d->in_flight--;
+			ratelimit_release(&s->rl);
+			j->state = JOB_RELEASE;
+			finish(d, j);
+		}
+	}
+}
+
+/* Read notifications: new events want a fetch; a changed subscription
+ * is reloaded (or forgotten, with its work, when deleted). */
+static void
+notifications(struct dispatch *d)
+{
+	PGnotify *n;
+
+	PQconsumeInput(store_pg(d->conn));
+	while ((n = PQnotifies(store_pg(d->conn))) != NULL) {
+		if (strcmp(n->relname, "herald_event") == 0) {
+			d->want_fetch = true;
+		} else if (strcmp(n->relname, "herald_subscription") == 0) {
+			struct dsub *s = sub_find(d, n->extra);
+
+			if (s != NULL) {
+				char *ids[1] = {s->id};
+
+				/* unless the reload finds it active */
+				s->active = false;
+				s->seen = false;
+				subs_load(d, ids, 1);
+				if (!s->active)
+					release_queue(d, s);
+				if (!s->seen)
+					abort_transfers(d, s);
+			}
+			d->want_fetch = true;
+		}
+		PQfreemem(n);
+	}
+}
+
+static void *
+dispatch_main(void *arg)
+{
+	struct dispatch *d = arg;
+	int64_t stop_deadline = 0;
+
+	rebalance(d);
+	d->want_fetch = true;
+	for (;;) {
+		struct curl_waitfd wfd;
+		int64_t now = now_us(), wait_us, limited;
+		int running, timeout_ms;
+		bool stopping = atomic_load(&d->stopping);
+
+		if (stopping && stop_deadline == 0) {
+			stop_deadline = now + (int64_t)d->stop_timeout_ms * 1000;
+			/* hand back what has not started */
+			for (struct dsub *s = d->busy; s; s = s->bnext)
+				release_queue(d, s);
+			d->busy = NULL;
+		}
+		if (stopping && (d->in_flight == 0 || now >= stop_deadline))
+			break;
+		if (store_conn_broken(d->conn)) {
+			lose_session(d);
+			if (!store_ensure(d->conn) || !session_setup(d)) {
+				struct timespec ts = {0, 500 * 1000000L};
+
+				nanosleep(&ts, NULL);
+				continue;
+			}
+			log_info("dispatch: database session restored");
+			rebalance(d);
+		}
+		notifications(d);
+		if (!stopping && now - d->last_rebalance_us >= REBALANCE_MS * 1000)
+			rebalance(d);
+		flush(d);
+		if (!stopping && (d->want_fetch ||
+				  now - d->last_fetch_us >= POLL_MS * 1000))
+			fetch(d);
+		limited = start_allowed(d);
+
+		curl_multi_perform(d->multi, &running);
+		reap(d);
+		if (d->results)
+			flush(d);
+
+		wait_us = POLL_MS * 1000;
+		if (limited >= 0 && limited < wait_us)
+			wait_us = limited;
+		if (d->want_fetch || (d->results != NULL))
+			wait_us = 0;
+		timeout_ms = (int)((wait_us + 999) / 1000);
+		memset(&wfd, 0, sizeof(wfd));
+		wfd.fd = PQsocket(store_pg(d->conn));
+		wfd.events = CURL_WAIT_POLLIN;
+		curl_multi_poll(d->multi, wfd.fd >= 0 ? &wfd : NULL,
+				wfd.fd >= 0 ? 1 : 0, timeout_ms, NULL);
+		curl_multi_perform(d->multi, &running);
+		reap(d);
+	}
+	/* record what finished; the rest stays pending for whoever is next */
+	flush(d);
+	return NULL;
+}
+
+struct dispatch *
+dispatch_start(const struct config *cfg)
+{
+	struct dispatch *d = xcalloc(1, sizeof(*d));
+	char err[256];
+
+	d->cfg = cfg;
+	d->rng = (uint64_t)time(NULL) ^ ((uint64_t)now_us() << 17) ^ 0x9e3779b97f4a7c15ULL;
+	d->conn = store_connect(cfg->database_url, err, sizeof(err));
+	if (d->conn == NULL) {
+		log_error("dispatch: cannot connect: %s", err);
+		free(d);
+		return NULL;
+	}
+	if (!session_setup(d)) {
+		log_error("dispatch: cannot set up the session");
+		goto err;
+	}
+	d->multi = curl_multi_init();
+	if (d->multi == NULL)
+		goto err;
+	curl_multi_setopt(d->multi, CURLMOPT_MAX_HOST_CONNECTIONS, 64L);
+	if (pthread_create(&d->thread, NULL, dispatch_main, d) != 0) {
+		log_error("dispatch: cannot start thread");
+		goto err;
+	}
+	return d;
+err:
+	if (d->multi)
+		curl_multi_cleanup(d->multi);
+	store_close(d->conn);
+	free(d);
+	return NULL;
+}
+
+void
+dispatch_stop(struct dispatch *d, int timeout_ms)
+{
+	if (d == NULL)
+		return;
+	d->stop_timeout_ms = timeout_ms;
+	atomic_store(&d->stopping, true);
+	curl_multi_wakeup(d->multi);
+	pthread_join(d->thread, NULL);
+	lose_session(d);
+	for (size_t h = 0; h < HASH_BUCKETS; h++) {
+		struct dsub *s = d->subs[h], *next;
+
+		for (; s; s = next) {
+			next = s->hnext;
+			sub_clear(s);
+			free(s);
+		}
+	}
+	curl_multi_cleanup(d->multi);
+	store_close(d->conn);
+	free(d);
+}
