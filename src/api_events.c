@@ -1,4 +1,5 @@
 /* The events routes: ingest (structured, binary, batch) through the group-commit writer, and reading the log. */
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -316,8 +317,9 @@ parse_seq(const char *s, long long *out)
 
 	if (*s < '0' || *s > '9')
 		return false;
+	errno = 0;
 	v = strtoll(s, &end, 10);
-	if (*end != '\0' || v <= 0)
+	if (errno != 0 || *end != '\0' || v <= 0)
 		return false;
 	*out = v;
 	return true;

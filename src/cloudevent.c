@@ -849,6 +849,7 @@ ce_parse_binary(const struct ce_header *headers, size_t nheaders,
 		const char *hname = headers[i].name;
 		const char *value = headers[i].value ? headers[i].value : "";
 		char *name, *p, *dec;
+		size_t vlen;
 
 		if (hname == NULL || strncasecmp(hname, "ce-", 3) != 0)
 			continue;
@@ -883,7 +884,16 @@ ce_parse_binary(const struct ce_header *headers, size_t nheaders,
 			free(name);
 			goto err;
 		}
-		dec = ce_percent_decode(value, strlen(value));
+		/* optional whitespace around a field value is not part of it
+		 * (RFC 9110 5.5); a space that belongs to the value comes
+		 * percent-encoded */
+		while (*value == ' ' || *value == '\t')
+			value++;
+		vlen = strlen(value);
+		while (vlen > 0 &&
+		       (value[vlen - 1] == ' ' || value[vlen - 1] == '\t'))
+			vlen--;
+		dec = ce_percent_decode(value, vlen);
 		if (dec == NULL) {
 			set_error(err, "invalid_attribute", name,
 				  "attribute \"%s\" is not valid "
