@@ -115,17 +115,23 @@ not_found(struct api_request *r)
 			r->params[0]);
 }
 
-/* A stored row as the API shows it: config without sinkcredential, plus
- * id, status and timestamps. */
+/* A stored row as the API shows it: the config with every default filled
+ * in and without sinkcredential, plus id, status and timestamps. */
 static cJSON *
 row_json(PGresult *res, int row)
 {
-	cJSON *o = cJSON_Parse(PQgetvalue(res, row, 1));
-	cJSON *out = cJSON_CreateObject(), *item;
+	cJSON *stored = cJSON_Parse(PQgetvalue(res, row, 1));
+	cJSON *out = cJSON_CreateObject(), *item, *o = NULL;
+	struct subscription sub;
+	struct herald_error err;
 
 	cJSON_AddStringToObject(out, "id", PQgetvalue(res, row, 0));
+	if (stored && sub_parse(stored, &sub, &err) == 0) {
+		o = sub_to_json(&sub, false);
+		sub_free(&sub);
+	}
+	cJSON_Delete(stored);
 	if (o) {
-		cJSON_DeleteItemFromObjectCaseSensitive(o, "sinkcredential");
 		cJSON_DeleteItemFromObjectCaseSensitive(o, "status");
 		while ((item = o->child) != NULL) {
 			cJSON_DetachItemViaPointer(o, item);
@@ -143,8 +149,10 @@ row_json(PGresult *res, int row)
 	return out;
 }
 
-/* Validate a full body; on success *config is the JSON to store (status
- * removed into *status).  explicit_status tells whether the body set it. */
+/* Validate a full body; on success *config is the JSON to store: the
+ * fields as given, without status (kept in its own column), so that
+ * defaults are worked out again after every change.  explicit_status
+ * tells whether the body set the status. */
 static bool
 validate(struct api_request *r, const cJSON *body, char **config,
 	 enum sub_status *status, bool *explicit_status)
@@ -175,7 +183,7 @@ validate(struct api_request *r, const cJSON *body, char **config,
 	*status = sub.status;
 	*explicit_status = cJSON_GetObjectItemCaseSensitive(body, "status") != NULL &&
 			   !cJSON_IsNull(cJSON_GetObjectItemCaseSensitive(body, "status"));
-	j = sub_to_json(&sub, true);
+	j = cJSON_Duplicate(body, true);
 	cJSON_DeleteItemFromObjectCaseSensitive(j, "status");
 	*config = cJSON_PrintUnformatted(j);
 	cJSON_Delete(j);
@@ -188,12 +196,19 @@ static bool
 status_allowed(struct api_request *r, enum sub_status s, bool explicit_status,
 	       const char *current)
 {
+	struct herald_error err;
+
 	if (!explicit_status || s != SUB_DISABLED)
 		return true;
 	if (current && strcmp(current, "disabled") == 0)
 		return true;
-	api_reply_error(r, MHD_HTTP_BAD_REQUEST, "invalid_field",
-			"status may be set to \"active\" or \"paused\"");
+	memset(&err, 0, sizeof(err));
+	err.index = -1;
+	snprintf(err.code, sizeof(err.code), "invalid_field");
+	snprintf(err.field, sizeof(err.field), "status");
+	snprintf(err.message, sizeof(err.message),
+		 "status may be set to \"active\" or \"paused\"");
+	api_reply_invalid(r, MHD_HTTP_BAD_REQUEST, &err);
 	return false;
 }
 
@@ -357,8 +372,8 @@ update(struct api_request *r, bool patch)
 	}
 	if (!validate(r, next, &config, &status, &explicit_status))
 		goto out;
-	if (!patch && !explicit_status)
-		sub_status_parse(current_status, &status); /* PUT keeps the status */
+	if (!explicit_status)
+		sub_status_parse(current_status, &status); /* kept unless given */
 	if (!status_allowed(r, status, explicit_status, current_status))
 		goto out;
 	values[0] = r->params[0];

@@ -38,6 +38,18 @@ connect_url(const char *url)
 	return PQconnectdbParams(keys, vals, 1);
 }
 
+/* Server notices ("relation already exists, skipping") are debug chatter. */
+static void
+on_notice(void *arg, const char *message)
+{
+	size_t n = strlen(message);
+
+	(void)arg;
+	while (n > 0 && message[n - 1] == '\n')
+		n--;
+	log_debug("postgresql: %.*s", (int)n, message);
+}
+
 struct store_conn *
 store_connect(const char *url, char *err, size_t errlen)
 {
@@ -55,6 +67,7 @@ store_connect(const char *url, char *err, size_t errlen)
 		PQfinish(pg);
 		return NULL;
 	}
+	PQsetNoticeProcessor(pg, on_notice, NULL);
 	c = xcalloc(1, sizeof(*c));
 	c->pg = pg;
 	c->url = xstrdup(url);
@@ -84,11 +97,30 @@ store_conn_broken(struct store_conn *c)
 	return c->pg == NULL || PQstatus(c->pg) != CONNECTION_OK;
 }
 
+/*
+ * A session the server ended while it sat idle (a restart, a terminated
+ * backend) still reads CONNECTION_OK until it is used.  Read what is
+ * pending without blocking: the first read takes in the server's farewell,
+ * the second meets the end of the stream and marks the connection bad.
+ */
+static void
+notice_closed(PGconn *pg)
+{
+	if (PQstatus(pg) != CONNECTION_OK ||
+	    PQtransactionStatus(pg) != PQTRANS_IDLE)
+		return;
+	for (int i = 0; i < 2; i++)
+		if (!PQconsumeInput(pg))
+			return;
+}
+
 bool
 store_ensure(struct store_conn *c)
 {
 	PGconn *pg;
 
+	if (c->pg != NULL)
+		notice_closed(c->pg);
 	if (!store_conn_broken(c))
 		return true;
 	pg = connect_url(c->url);
@@ -96,6 +128,7 @@ store_ensure(struct store_conn *c)
 		PQfinish(pg);
 		return false;
 	}
+	PQsetNoticeProcessor(pg, on_notice, NULL);
 	PQfinish(c->pg);
 	c->pg = pg;
 	c->nprepared = 0; /* prepared statements died with the old session */
