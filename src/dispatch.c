@@ -42,6 +42,7 @@
 #define POLL_MS 1000          /* look for due retries at least this often */
 #define RESPONSE_HEAD 1024    /* bytes of a response body kept per attempt */
 #define HASH_BUCKETS 4096
+#define DB_TIMEOUT_MS 30000   /* a hung database: drop the session */
 
 struct dsub;
 
@@ -932,7 +933,7 @@ flush(struct dispatch *d)
 		}
 	}
 
-	r = PQexec(store_pg(d->conn), "BEGIN");
+	r = store_query(d->conn, "BEGIN");
 	if (!pg_ok(r, PGRES_COMMAND_OK, "begin", d))
 		goto out;
 	PQclear(r);
@@ -965,7 +966,7 @@ flush(struct dispatch *d)
 			j->sub->active = false;
 		}
 	}
-	r = PQexec(store_pg(d->conn), "COMMIT");
+	r = store_query(d->conn, "COMMIT");
 	ok = pg_ok(r, PGRES_COMMAND_OK, "commit", d);
 	PQclear(r);
 	r = NULL;
@@ -974,7 +975,7 @@ rollback:
 	PQclear(r);
 	r = NULL;
 	if (!store_conn_broken(d->conn))
-		PQclear(PQexec(store_pg(d->conn), "ROLLBACK"));
+		PQclear(store_query(d->conn, "ROLLBACK"));
 out:
 	for (int i = 0; i < 7; i++) {
 		store_array_free(&res[i]);
@@ -1260,6 +1261,7 @@ dispatch_start(const struct config *cfg)
 		free(d);
 		return NULL;
 	}
+	store_set_timeout(d->conn, DB_TIMEOUT_MS);
 	if (!session_setup(d)) {
 		log_error("dispatch: cannot set up the session");
 		goto err;

@@ -3,6 +3,7 @@
 
 #include <arpa/inet.h>
 #include <errno.h>
+#include <poll.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -25,6 +26,7 @@ struct store_conn {
 	char *url;
 	const struct store_stmt **prepared; /* statements prepared on pg */
 	size_t nprepared, capprepared;
+	int timeout_ms; /* longest wait for an answer; 0: no limit */
 };
 
 static PGconn *
@@ -145,6 +147,87 @@ is_prepared(const struct store_conn *c, const struct store_stmt *st)
 	return false;
 }
 
+void
+store_set_timeout(struct store_conn *c, int timeout_ms)
+{
+	c->timeout_ms = timeout_ms;
+}
+
+static int64_t
+mono_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* A server that stops answering (hung, or a network that drops packets)
+ * must not hold a caller forever: give up on the connection. */
+static void
+abandon(struct store_conn *c)
+{
+	log_warn("postgresql did not answer within %d ms; dropping the connection",
+		 c->timeout_ms);
+	PQfinish(c->pg);
+	c->pg = NULL;
+	c->nprepared = 0;
+}
+
+/* The result of what was just sent, waiting at most timeout_ms.  NULL
+ * when the connection broke or was abandoned. */
+static PGresult *
+await(struct store_conn *c)
+{
+	int64_t deadline = mono_ms() + c->timeout_ms;
+	PGresult *first = NULL, *r;
+
+	for (;;) {
+		while (!PQisBusy(c->pg)) {
+			r = PQgetResult(c->pg);
+			if (r == NULL)
+				return first;
+			if (first == NULL)
+				first = r;
+			else
+				PQclear(r); /* one statement: one result */
+		}
+		if (c->timeout_ms > 0) {
+			struct pollfd pfd = {PQsocket(c->pg), POLLIN, 0};
+			int64_t left = deadline - mono_ms();
+			int n;
+
+			if (left <= 0 ||
+			    ((n = poll(&pfd, 1, (int)left)) == 0)) {
+				PQclear(first);
+				abandon(c);
+				return NULL;
+			}
+			if (n < 0 && errno != EINTR) {
+				PQclear(first);
+				abandon(c);
+				return NULL;
+			}
+		} else {
+			struct pollfd pfd = {PQsocket(c->pg), POLLIN, 0};
+
+			poll(&pfd, 1, -1);
+		}
+		if (!PQconsumeInput(c->pg)) {
+			PQclear(first);
+			return NULL;
+		}
+	}
+}
+
+PGresult *
+store_query(struct store_conn *c, const char *sql)
+{
+	if (store_conn_broken(c) || !PQsendQuery(c->pg, sql))
+		return NULL;
+	return await(c);
+}
+
 PGresult *
 store_exec(struct store_conn *c, const struct store_stmt *st,
 	   const char *const *values, const int *lengths, const int *formats)
@@ -152,9 +235,10 @@ store_exec(struct store_conn *c, const struct store_stmt *st,
 	if (store_conn_broken(c))
 		return NULL;
 	if (!is_prepared(c, st)) {
-		PGresult *r = PQprepare(c->pg, st->name, st->sql, st->nparams,
-					NULL);
+		PGresult *r = NULL;
 
+		if (PQsendPrepare(c->pg, st->name, st->sql, st->nparams, NULL))
+			r = await(c);
 		if (r == NULL || PQresultStatus(r) != PGRES_COMMAND_OK) {
 			if (!store_conn_broken(c))
 				log_error("prepare %s: %s", st->name,
@@ -169,19 +253,22 @@ store_exec(struct store_conn *c, const struct store_stmt *st,
 		}
 		c->prepared[c->nprepared++] = st;
 	}
-	return PQexecPrepared(c->pg, st->name, st->nparams, values, lengths,
-			      formats, 0);
+	if (!PQsendQueryPrepared(c->pg, st->name, st->nparams, values, lengths,
+				 formats, 0))
+		return NULL;
+	return await(c);
 }
 
 bool
 store_simple(struct store_conn *c, const char *sql, char *err, size_t errlen)
 {
-	PGresult *r = PQexec(c->pg, sql);
+	PGresult *r = store_query(c, sql);
 	ExecStatusType s = r ? PQresultStatus(r) : PGRES_FATAL_ERROR;
 	bool ok = s == PGRES_COMMAND_OK || s == PGRES_TUPLES_OK;
 
 	if (!ok && err)
-		snprintf(err, errlen, "%s", PQerrorMessage(c->pg));
+		snprintf(err, errlen, "%s",
+			 c->pg ? PQerrorMessage(c->pg) : "connection lost");
 	PQclear(r);
 	return ok;
 }
@@ -190,8 +277,8 @@ store_simple(struct store_conn *c, const char *sql, char *err, size_t errlen)
 static int
 applied_version(struct store_conn *c)
 {
-	PGresult *r = PQexec(c->pg,
-			     "SELECT coalesce(max(version), 0) FROM herald_migration");
+	PGresult *r = store_query(c,
+				  "SELECT coalesce(max(version), 0) FROM herald_migration");
 	int v = -1;
 
 	if (r && PQresultStatus(r) == PGRES_TUPLES_OK && PQntuples(r) == 1)
@@ -326,6 +413,8 @@ store_pool_get(struct store_pool *p, int timeout_ms)
 		c = store_connect(p->url, err, sizeof(err));
 		if (c == NULL)
 			log_warn("database connection failed: %s", err);
+		else
+			store_set_timeout(c, STORE_API_TIMEOUT_MS);
 	} else if (!store_ensure(c)) {
 		store_close(c);
 		c = NULL;

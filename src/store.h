@@ -39,6 +39,14 @@ PGresult *store_exec(struct store_conn *c, const struct store_stmt *st,
 		     const char *const *values, const int *lengths,
 		     const int *formats);
 
+/* Wait at most timeout_ms for any answer (0: no limit); past it the
+ * connection is dropped and the call fails, as if the server were gone. */
+void store_set_timeout(struct store_conn *c, int timeout_ms);
+
+/* Run plain SQL with no parameters; the result, NULL when the connection
+ * is gone.  The caller PQclears. */
+PGresult *store_query(struct store_conn *c, const char *sql);
+
 /* Run plain SQL with no parameters; true on success (message in err). */
 bool store_simple(struct store_conn *c, const char *sql, char *err,
 		  size_t errlen);
@@ -50,7 +58,11 @@ int store_migrate(struct store_conn *c, char *err, size_t errlen);
 /* true when the database answers and every migration is applied. */
 bool store_ready(struct store_conn *c);
 
-/* A fixed set of connections shared by the API threads. */
+/* How long an API request waits on PostgreSQL before answering 503. */
+#define STORE_API_TIMEOUT_MS 4000
+
+/* A fixed set of connections shared by the API threads (each waits at
+ * most STORE_API_TIMEOUT_MS for an answer). */
 struct store_pool;
 struct store_pool *store_pool_new(const char *url, int size);
 /* Borrow a connection (waits up to timeout_ms for a free one); NULL when

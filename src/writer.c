@@ -333,7 +333,7 @@ commit_group(struct writer *w, struct item *items, size_t n)
 		log_warn("writer: database unreachable");
 		goto out;
 	}
-	r = PQexec(store_pg(w->conn), "BEGIN");
+	r = store_query(w->conn, "BEGIN");
 	if (!exec_ok(r, PGRES_COMMAND_OK, "begin", w->conn))
 		goto out;
 	PQclear(r);
@@ -403,12 +403,12 @@ commit_group(struct writer *w, struct item *items, size_t n)
 	if (unsettled < nleaders && !fan_out(w, leaders, nleaders))
 		goto rollback;
 	if (unsettled < nleaders) {
-		r = PQexec(store_pg(w->conn), "NOTIFY herald_event");
+		r = store_query(w->conn, "NOTIFY herald_event");
 		if (!exec_ok(r, PGRES_COMMAND_OK, "notify", w->conn))
 			goto rollback;
 		PQclear(r);
 	}
-	r = PQexec(store_pg(w->conn), "COMMIT");
+	r = store_query(w->conn, "COMMIT");
 	ok = exec_ok(r, PGRES_COMMAND_OK, "commit", w->conn);
 	goto out;
 
@@ -416,7 +416,7 @@ rollback:
 	PQclear(r);
 	r = NULL;
 	if (!store_conn_broken(w->conn))
-		PQclear(PQexec(store_pg(w->conn), "ROLLBACK"));
+		PQclear(store_query(w->conn, "ROLLBACK"));
 out:
 	PQclear(r);
 	for (int i = 0; i < 6; i++)
@@ -459,6 +459,28 @@ process(struct writer *w, struct ingest *batch)
 	}
 }
 
+/* The database is gone: what waits behind the failed batch would only
+ * wait for the same answer, so it gets it now (503), each request well
+ * within its 5 seconds. */
+static void
+fail_queued(struct writer *w)
+{
+	struct ingest *in;
+
+	pthread_mutex_lock(&w->lock);
+	in = w->head;
+	w->head = w->tail = NULL;
+	pthread_mutex_unlock(&w->lock);
+	while (in) {
+		struct ingest *next = in->next;
+
+		in->next = NULL;
+		in->ok = false;
+		in->done(in, in->arg);
+		in = next;
+	}
+}
+
 static void *
 writer_main(void *arg)
 {
@@ -489,6 +511,8 @@ writer_main(void *arg)
 		pthread_mutex_unlock(&w->lock);
 
 		process(w, batch);
+		if (store_conn_broken(w->conn))
+			fail_queued(w);
 	}
 	return NULL;
 }
@@ -509,6 +533,7 @@ writer_start(const char *url, long batch_max)
 		log_error("writer: cannot connect: %s", err);
 		goto err;
 	}
+	store_set_timeout(w->conn, STORE_API_TIMEOUT_MS);
 	if (pthread_create(&w->thread, NULL, writer_main, w) != 0) {
 		log_error("writer: cannot start thread");
 		goto err;

@@ -1,3 +1,291 @@
-#!/bin/sh
-# placeholder
-exit 77
+#!/bin/bash
+# PostgreSQL outages: herald answers 503 quickly, never a false 2xx, reconnects
+# by itself, and every event it acknowledged is in the database afterwards.
+# Runs its own PostgreSQL cluster, since it stops and starts it.
+set -u
+. "$HERALD_SRCDIR/tests/integration/lib.sh"
+
+CE='Content-Type: application/cloudevents+json'
+RUN=$$-$RANDOM
+
+pg_start_private
+db_create
+herald_start --db-pool-size 4
+
+# event_json SOURCE ID
+event_json() {
+	printf '{"specversion":"1.0","source":"%s","id":"%s","type":"com.example.outage","datacontenttype":"application/json","data":{"n":1}}' "$1" "$2"
+}
+
+# publish SOURCE ID: POST one structured event (sets STATUS, RESP).
+publish() {
+	api POST /v1/events "$(event_json "$1" "$2")" -H "$CE"
+}
+
+# timed_publish SOURCE ID: like publish, also sets ELAPSED (curl's time_total, s).
+timed_publish() {
+	local f=$TEST_TMPDIR/timed.$RANDOM out
+	printf '%s' "$(event_json "$1" "$2")" >"$f.req"
+	out=$(curl -s -o "$f.body" -w '%{http_code} %{time_total}' --max-time 30 \
+		-H "Authorization: Bearer $ADMIN_KEY" -H "$CE" \
+		--data-binary "@$f.req" "$HERALD_URL/v1/events" 2>/dev/null) || true
+	STATUS=${out%% *}
+	ELAPSED=${out#* }
+	[[ -n $STATUS ]] || STATUS=000
+	RESP=$(cat "$f.body" 2>/dev/null)
+	rm -f "$f.req" "$f.body"
+}
+
+# is_error_json: RESP is {"error": string, "message": string}.
+is_error_json() {
+	printf '%s' "$RESP" | jq -e '(.error|type) == "string" and (.message|type) == "string"' >/dev/null 2>&1
+}
+
+readyz_is() {
+	api GET /readyz
+	[[ $STATUS == "$1" ]]
+}
+
+# ------------------------------------------------------------ before the outage
+
+wait_until 10 "/readyz is 200 with PostgreSQL up" readyz_is 200
+
+SRC_BEFORE=/outage/before/$RUN
+declare -A BEFORE_SEQ=()
+all_202=1
+for i in $(seq 1 10); do
+	publish "$SRC_BEFORE" "b$i"
+	if [[ $STATUS != 202 ]]; then
+		all_202=0
+		log "event b$i answered $STATUS: $RESP"
+		continue
+	fi
+	BEFORE_SEQ[b$i]=$(printf '%s' "$RESP" | jq -r '.seq')
+done
+expect_eq "$all_202" 1 "10 events published before the outage answer 202"
+
+# ------------------------------------------------------------ PostgreSQL down
+
+pg_stop || die "cannot stop PostgreSQL"
+log "PostgreSQL stopped"
+
+SRC_DOWN=/outage/down/$RUN
+slowest=0
+statuses=()
+bodies_ok=1
+for i in 1 2 3; do
+	timed_publish "$SRC_DOWN" "d$i"
+	statuses+=("$STATUS")
+	is_error_json || bodies_ok=0
+	log "POST during outage: $STATUS in ${ELAPSED}s"
+	if awk -v a="$ELAPSED" -v b="$slowest" 'BEGIN { exit !(a > b) }'; then
+		slowest=$ELAPSED
+	fi
+done
+expect_eq "${statuses[*]}" "503 503 503" "POST /v1/events answers 503 while PostgreSQL is down"
+check "the 503 answers are JSON {error, message}" test "$bodies_ok" -eq 1
+check "the 503 comes within 5 s (slowest ${slowest}s)" \
+	awk -v a="$slowest" 'BEGIN { exit !(a < 5) }'
+
+readyz_is 200
+check "/readyz is not 200 while PostgreSQL is down (got $STATUS)" test "$STATUS" != 200
+api GET /healthz
+expect_status 200 "/healthz stays 200 while PostgreSQL is down"
+api GET /v1/subscriptions
+expect_status 503 "GET /v1/subscriptions answers 503 while PostgreSQL is down"
+check "its body is JSON {error, message}" is_error_json
+api POST /v1/events "[$(event_json "$SRC_DOWN" batch1),$(event_json "$SRC_DOWN" batch2)]" \
+	-H 'Content-Type: application/cloudevents-batch+json'
+expect_status 503 "a batch answers 503 while PostgreSQL is down"
+check "its body is JSON {error, message}" is_error_json
+
+# ------------------------------------------------------------ PostgreSQL back
+
+pg_start || die "cannot restart PostgreSQL"
+log "PostgreSQL started again"
+wait_until 20 "/readyz is 200 again after PostgreSQL is back, without restarting herald" readyz_is 200
+check "herald kept running through the outage" kill -0 "$HERALD_PID"
+
+publish "$SRC_BEFORE" after1
+expect_status 202 "the first POST /v1/events after the outage answers 202"
+
+# GET /v1/events/{seq} is checked for its shape by events.sh; here only that
+# the event is there: its id and source, at the top or under "event".
+missing=()
+for id in "${!BEFORE_SEQ[@]}"; do
+	api GET "/v1/events/${BEFORE_SEQ[$id]}"
+	if [[ $STATUS != 200 ]] ||
+		[[ $(printf '%s' "$RESP" | jq -r '(.event // .) | .id + " " + .source') != "$id $SRC_BEFORE" ]]; then
+		missing+=("$id:${BEFORE_SEQ[$id]}:$STATUS")
+	fi
+done
+expect_eq "${missing[*]}" "" "every event accepted before the outage is still stored (GET by seq)"
+
+api GET "/v1/events?source=$(jq -rn --arg s "$SRC_DOWN" '$s|@uri')&limit=100"
+expect_status 200 "list the events of the refused source"
+expect_json '.items | length' 0 "no event that got a 503 was stored"
+expect_eq "$(db_psql "SELECT count(*) FROM event WHERE source = '$SRC_DOWN'")" 0 \
+	"the database has no row of the refused events"
+
+publish "$SRC_DOWN" d1
+expect_status 202 "re-posting an event that got a 503 now answers 202 (it was never stored)"
+expect_json '.duplicate' false "and it is not a duplicate"
+
+# A quick restart with no traffic while it is down: herald's idle
+# connections are stale now, and the next requests must still succeed.
+pg_restart || die "cannot restart PostgreSQL"
+log "PostgreSQL restarted (no traffic while down)"
+wait_until 20 "/readyz is 200 after a quick PostgreSQL restart" readyz_is 200
+publish "$SRC_BEFORE" after2
+expect_status 202 "the first POST /v1/events after a quick restart answers 202"
+stale_503=0
+for i in 1 2 3 4 5 6; do
+	api GET /v1/subscriptions
+	[[ $STATUS == 200 ]] || stale_503=$((stale_503 + 1))
+done
+expect_eq "$stale_503" 0 "authenticated reads after a quick restart answer 200 (no stale pooled connection)"
+
+# ------------------------------------------------------------ outage under load
+
+SRC_LOAD=/outage/load/$RUN
+LOAD_DIR=$TEST_TMPDIR/load
+mkdir -p "$LOAD_DIR"
+LOAD_SECONDS=5
+WORKERS=8
+
+# worker K: publish until the deadline; one line per request:
+# "<status> <id> <body>".
+worker() {
+	local k=$1 deadline=$2 i=0 id out code body
+	while (($(now_ms) < deadline && i < 5000)); do
+		i=$((i + 1))
+		id=w$k-$i
+		out=$(curl -s --max-time 10 -w '\n%{http_code}' \
+			-H "Authorization: Bearer $ADMIN_KEY" -H "$CE" \
+			--data-binary "$(event_json "$SRC_LOAD" "$id")" \
+			"$HERALD_URL/v1/events" 2>/dev/null) || true
+		code=${out##*$'\n'}
+		body=${out%$'\n'*}
+		[[ $out == *$'\n'* ]] || body=
+		[[ -n $code ]] || code=000
+		printf '%s %s %s\n' "$code" "$id" "${body//$'\n'/ }" >>"$LOAD_DIR/w$k"
+	done
+}
+
+deadline=$(($(now_ms) + LOAD_SECONDS * 1000))
+wpids=()
+for k in $(seq 1 $WORKERS); do
+	worker "$k" "$deadline" &
+	wpids+=($!)
+done
+sleep 1.5
+pg_stop || die "cannot stop PostgreSQL under load"
+log "PostgreSQL stopped under load"
+for p in "${wpids[@]}"; do
+	wait "$p"
+done
+pg_start || die "cannot restart PostgreSQL after the load"
+log "PostgreSQL started again"
+wait_until 20 "/readyz is 200 again after the outage under load" readyz_is 200
+
+cat "$LOAD_DIR"/w* >"$LOAD_DIR/all"
+accepted=$(awk '$1 ~ /^2/' "$LOAD_DIR/all" | wc -l)
+refused=$(awk '$1 !~ /^2/' "$LOAD_DIR/all" | wc -l)
+other=$(awk '$1 !~ /^2/ && $1 != 503' "$LOAD_DIR/all" | awk '{ print $1 }' | sort | uniq -c | tr '\n' ' ')
+log "under load: $accepted accepted (2xx), $refused refused"
+[[ -z $other ]] || log "refusals other than 503: $other"
+check "the load published some events while PostgreSQL was up ($accepted)" test "$accepted" -gt 0
+check "the load saw refusals while PostgreSQL was down ($refused)" test "$refused" -gt 0
+expect_eq "$other" "" "every refusal under load is a 503"
+
+awk '$1 ~ /^2/ { print $2 }' "$LOAD_DIR/all" | sort >"$LOAD_DIR/acked"
+db_psql "SELECT id FROM event WHERE source = '$SRC_LOAD'" | sort >"$LOAD_DIR/stored"
+lost=$(comm -23 "$LOAD_DIR/acked" "$LOAD_DIR/stored" | wc -l)
+expect_eq "$lost" 0 "every event acknowledged with 2xx under load is in the database"
+[[ $lost -eq 0 ]] || log "lost: $(comm -23 "$LOAD_DIR/acked" "$LOAD_DIR/stored" | head -n 20 | tr '\n' ' ')"
+
+# the seq in each 2xx answer is the stored seq of that event
+sed -n 's/^2[0-9][0-9] [^ ]* //p' "$LOAD_DIR/all" |
+	jq -r 'select(type == "object") | "\(.id) \(.seq)"' 2>/dev/null | sort >"$LOAD_DIR/acked_seq"
+db_psql "SELECT id || ' ' || seq FROM event WHERE source = '$SRC_LOAD'" | sort >"$LOAD_DIR/stored_seq"
+expect_eq "$(comm -23 "$LOAD_DIR/acked_seq" "$LOAD_DIR/stored_seq" | wc -l)" 0 \
+	"the seq of every 2xx answer under load is the stored seq"
+expect_eq "$(wc -l <"$LOAD_DIR/acked_seq")" "$accepted" "every 2xx answer under load carried an id and a seq"
+
+publish "$SRC_LOAD" after-load
+expect_status 202 "POST /v1/events works after the outage under load"
+
+# Every pooled connection is open now.  Restart PostgreSQL with no traffic,
+# then hit herald with concurrent requests: none may fail on a stale session.
+pg_restart || die "cannot restart PostgreSQL"
+log "PostgreSQL restarted (no traffic while down, pool warm)"
+api GET /readyz
+expect_status 200 "the first /readyz after a quick restart is 200"
+burst_pids=()
+for k in 1 2 3 4 5 6 7 8; do
+	curl -s -o /dev/null -w '%{http_code}\n' --max-time 10 \
+		-H "Authorization: Bearer $ADMIN_KEY" \
+		"$HERALD_URL/v1/subscriptions" >"$LOAD_DIR/burst-get-$k" 2>/dev/null &
+	burst_pids+=($!)
+	curl -s -o /dev/null -w '%{http_code}\n' --max-time 10 \
+		-H "Authorization: Bearer $ADMIN_KEY" -H "$CE" \
+		--data-binary "$(event_json "$SRC_LOAD" "burst-$k")" \
+		"$HERALD_URL/v1/events" >"$LOAD_DIR/burst-post-$k" 2>/dev/null &
+	burst_pids+=($!)
+done
+for p in "${burst_pids[@]}"; do
+	wait "$p"
+done
+expect_eq "$(cat "$LOAD_DIR"/burst-get-* | sort | uniq -c | awk '{ print $2 "x" $1 }' | tr '\n' ' ')" \
+	"200x8 " "8 concurrent GET /v1/subscriptions after a quick restart all answer 200"
+expect_eq "$(cat "$LOAD_DIR"/burst-post-* | sort | uniq -c | awk '{ print $2 "x" $1 }' | tr '\n' ' ')" \
+	"202x8 " "8 concurrent POST /v1/events after a quick restart all answer 202"
+
+# ------------------------------------------------------------ PostgreSQL hung
+# An unreachable server that does not refuse (a partition, a frozen host)
+# is simulated by stopping every process of the cluster with SIGSTOP: the
+# sockets stay open and nothing answers.  The 5 s promise holds here too.
+
+pm_pid=$(head -n 1 "$PG_DIR/data/postmaster.pid" 2>/dev/null)
+if [[ $pm_pid =~ ^[0-9]+$ ]]; then
+	mapfile -t frozen < <(echo "$pm_pid"; pgrep -P "$pm_pid")
+	kill -STOP "${frozen[@]}"
+	log "PostgreSQL frozen (SIGSTOP ${frozen[*]})"
+	f=$TEST_TMPDIR/hung
+	out=$(curl -s -o "$f.body" -w '%{http_code} %{time_total}' --max-time 8 \
+		-H "Authorization: Bearer $ADMIN_KEY" -H "$CE" \
+		--data-binary "$(event_json "$SRC_DOWN" hung1)" \
+		"$HERALD_URL/v1/events" 2>/dev/null) || true
+	STATUS=${out%% *}
+	ELAPSED=${out#* }
+	RESP=$(cat "$f.body" 2>/dev/null)
+	API_TIMEOUT=6 api GET /readyz
+	ready_status=$STATUS
+	kill -CONT "${frozen[@]}"
+	log "PostgreSQL thawed; POST answered ${out:-nothing} (status, seconds)"
+	check "POST /v1/events answers 503 within 5 s while PostgreSQL hangs (got ${out:-nothing})" \
+		awk -v s="${out%% *}" -v t="$ELAPSED" 'BEGIN { exit !(s == 503 && t < 5) }'
+	check "/readyz is not 200 while PostgreSQL hangs (got $ready_status; 000: no answer in 6 s)" \
+		test "$ready_status" != 200
+	wait_until 20 "/readyz is 200 again once PostgreSQL runs again" readyz_is 200
+	publish "$SRC_LOAD" after-freeze
+	expect_status 202 "POST /v1/events works once PostgreSQL runs again"
+else
+	_not_ok "find the postmaster of the private cluster" "no pid in $PG_DIR/data/postmaster.pid"
+fi
+
+# ------------------------------------------------------------ SIGTERM
+
+port=$HERALD_PORT
+pid=$HERALD_PID
+t0=$(now_ms)
+HERALD_STOP_TIMEOUT=10 herald_stop "$pid"
+took=$(($(now_ms) - t0))
+expect_eq "$HERALD_EXIT_STATUS" 0 "herald exits 0 on SIGTERM"
+check "and within 10 s (${took} ms)" test "$took" -lt 10000
+HERALD_START_TIMEOUT=5 HERALD_LISTEN_PORT=$port herald_start --db-pool-size 4
+expect_eq "$HERALD_PORT" "$port" "herald restarts at once on the same port (SO_REUSEADDR)"
+publish "$SRC_LOAD" after-restart
+expect_status 202 "and accepts events"
+
+finish
