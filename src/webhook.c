@@ -91,8 +91,10 @@ webhook_build(const struct subscription *sub, const char *const *secrets,
 		const char *ct = ev->datacontenttype ? ev->datacontenttype :
 			default_content_type(ev);
 
-		out->body = xmemdup(ev->data_len ? (const void *)ev->data : "",
-				    ev->data_len + 1);
+		/* data has no terminating NUL; the copy gets one */
+		out->body = xmalloc(ev->data_len + 1);
+		if (ev->data_len)
+			memcpy(out->body, ev->data, ev->data_len);
 		out->body[ev->data_len] = '\0';
 		out->body_len = ev->data_len;
 		add_ce_headers(out, ev);

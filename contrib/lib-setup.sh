@@ -1,0 +1,82 @@
+# Set-up steps shared by contrib/test.sh and contrib/quickstart.sh: packages and build.
+# shellcheck shell=bash
+#
+# Source from the repository root.  Functions:
+#   setup_packages             install the missing Debian packages (as root),
+#                              or name them and exit 1
+#   setup_configure [ARGS...]  autoreconf when needed; ./configure ARGS when
+#                              there is no Makefile or ARGS changed since the
+#                              last run (then also make clean)
+#   setup_configure_once       ./configure (no args) only if never configured
+#   setup_make [TARGETS...]    make -j$(nproc) TARGETS
+
+SETUP_PACKAGES=(build-essential autoconf automake libtool pkg-config
+	libmicrohttpd-dev libcurl4-openssl-dev libcjson-dev libpq-dev libssl-dev
+	check postgresql jq curl)
+SETUP_ARGS_STAMP=build-aux/configure-args.stamp
+
+setup_say() {
+	printf '==> %s\n' "$*" >&2
+}
+
+setup_packages() {
+	local p missing=()
+	if ! command -v dpkg-query >/dev/null 2>&1; then
+		setup_say "not a Debian system: make sure these are installed: ${SETUP_PACKAGES[*]}"
+		return 0
+	fi
+	for p in "${SETUP_PACKAGES[@]}"; do
+		if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed'; then
+			missing+=("$p")
+		fi
+	done
+	[[ ${#missing[@]} -eq 0 ]] && return 0
+	if [[ $(id -u) -ne 0 ]]; then
+		setup_say "missing packages: ${missing[*]}"
+		setup_say "install them with: sudo apt-get install --no-install-recommends ${missing[*]}"
+		exit 1
+	fi
+	setup_say "installing: ${missing[*]}"
+	export DEBIAN_FRONTEND=noninteractive
+	apt-get update
+	apt-get install -y --no-install-recommends "${missing[@]}"
+}
+
+_setup_autoreconf() {
+	if [[ ! -x configure || configure.ac -nt configure || Makefile.am -nt configure ]]; then
+		setup_say "autoreconf -fi"
+		autoreconf -fi
+	fi
+}
+
+setup_configure() {
+	local args old=
+	_setup_autoreconf
+	args=
+	[[ $# -eq 0 ]] || args=$(printf '%q ' "$@")
+	[[ -f $SETUP_ARGS_STAMP ]] && old=$(<"$SETUP_ARGS_STAMP")
+	if [[ -f Makefile && $args == "$old" ]]; then
+		return 0
+	fi
+	setup_say "./configure $*"
+	./configure "$@"
+	if [[ -n $old || -f src/herald ]]; then
+		# Objects built with other flags must not be mixed in.
+		make clean >/dev/null
+	fi
+	printf '%s' "$args" >"$SETUP_ARGS_STAMP"
+}
+
+setup_configure_once() {
+	_setup_autoreconf
+	if [[ ! -f Makefile ]]; then
+		setup_say "./configure"
+		./configure
+		printf '%s' "" >"$SETUP_ARGS_STAMP"
+	fi
+}
+
+setup_make() {
+	setup_say "make $*"
+	make -j"$(nproc)" "$@"
+}

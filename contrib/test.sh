@@ -1,0 +1,62 @@
+#!/usr/bin/env bash
+# Install what is missing, build, start a throwaway PostgreSQL and run make check.
+#
+# Usage: contrib/test.sh [configure args...]   e.g. contrib/test.sh --enable-werror
+# The arguments go to ./configure, which runs again only when they change.
+# Environment: TESTS="tests/integration/a.sh tests/unit/check_b" runs only those.
+set -euo pipefail
+
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+# shellcheck source=contrib/lib-setup.sh
+. contrib/lib-setup.sh
+
+setup_packages
+setup_configure "$@"
+setup_make all
+
+# One cluster for the whole run; each test script makes its own database.
+HERALD_LIB_FUNCTIONS_ONLY=1
+# shellcheck source=tests/integration/lib.sh
+. tests/integration/lib.sh
+
+# shellcheck disable=SC2317 # called by the EXIT trap
+stop_cluster() {
+	if [[ -n $PG_DIR ]]; then
+		pg_running && pg_stop
+		rm -rf "$PG_DIR"
+		PG_DIR=
+	fi
+}
+trap stop_cluster EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+
+if pg_find_bin; then
+	setup_say "starting a throwaway PostgreSQL"
+	pg_start_private
+	export HERALD_TEST_PGHOST=$PG_HOST HERALD_TEST_PGPORT=$PG_PORT
+	setup_say "PostgreSQL on $PG_HOST:$PG_PORT ($PG_DIR)"
+else
+	setup_say "no PostgreSQL server binaries: integration tests will skip"
+fi
+
+rc=0
+started=$(mktemp)
+check_args=(check)
+[[ -z ${TESTS:-} ]] || check_args+=("TESTS=$TESTS")
+setup_make "${check_args[@]}" || rc=$?
+
+if [[ $rc -ne 0 ]]; then
+	setup_say "make check failed; logs of the failed tests follow"
+	while IFS= read -r trs; do
+		if grep -qE '^:test-result: (FAIL|ERROR|XPASS)' "$trs"; then
+			log_file=${trs%.trs}.log
+			printf '\n========== %s ==========\n' "$log_file"
+			cat "$log_file" 2>/dev/null || echo "(no log)"
+		fi
+	done < <(find . -name '*.trs' -newer "$started" -not -path './.herald/*' | sort)
+	rm -f "$started"
+	exit "$rc"
+fi
+rm -f "$started"
+setup_say "all tests passed"
