@@ -1,26 +1,1020 @@
 /* The delivery routes of a subscription: list, show with attempts, retry, replay. */
+#include <errno.h>
+#include <limits.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
 #include "api_routes.h"
+#include "cloudevent.h"
+#include "log.h"
+#include "subscription.h"
+#include "xalloc.h"
+
+#define LIST_DEFAULT 100
+#define LIST_MAX 1000
+#define REPLAY_PAGE 1000 /* rows per replay transaction */
+
+#define DELIVERY_COLUMNS \
+	"d.seq, e.id, e.source, d.state, d.attempts, " \
+	STORE_RFC3339("d.next_attempt_at") ", d.last_status, d.last_error"
+
+/* $2 is the caller's tenant, or NULL for an admin, who sees every tenant. */
+static const struct store_stmt get_sub = {
+	"deliv_get_sub",
+	"SELECT s.config::text FROM subscription s"
+	" WHERE s.id = $1 AND ($2::bigint IS NULL OR s.tenant = $2)",
+	2};
+
+static const struct store_stmt list_deliveries = {
+	"deliv_list",
+	"SELECT " DELIVERY_COLUMNS
+	" FROM delivery d JOIN event e ON e.seq = d.seq"
+	" WHERE d.subscription_id = $1 AND ($2::text IS NULL OR d.state = $2)"
+	"   AND d.seq > $3"
+	" ORDER BY d.seq LIMIT $4",
+	4};
+
+static const struct store_stmt get_delivery = {
+	"deliv_get",
+	"SELECT " DELIVERY_COLUMNS
+	" FROM delivery d JOIN event e ON e.seq = d.seq"
+	" WHERE d.subscription_id = $1 AND d.seq = $2",
+	2};
+
+static const struct store_stmt list_attempts = {
+	"deliv_attempts",
+	"SELECT " STORE_RFC3339("a.at") ", a.status, a.latency_ms, a.error,"
+	"  a.response_head"
+	" FROM attempt a WHERE a.subscription_id = $1 AND a.seq = $2"
+	" ORDER BY a.id",
+	2};
+
+/* The row to retry, with the tenant check. */
+static const struct store_stmt retry_find = {
+	"deliv_retry_find",
+	"SELECT d.ordering_key, d.state"
+	" FROM delivery d JOIN subscription s ON s.id = d.subscription_id"
+	" WHERE d.subscription_id = $1 AND d.seq = $2"
+	"   AND ($3::bigint IS NULL OR s.tenant = $3)",
+	3};
+
+static const struct store_stmt lock_key = {
+	"deliv_lock_key",
+	"SELECT pg_advisory_xact_lock($1::bigint)",
+	1};
+
+static const struct store_stmt lock_keys = {
+	"deliv_lock_keys",
+	"SELECT count(pg_advisory_xact_lock(k)) FROM unnest($1::int8[]) AS k",
+	1};
+
+/* Ready unless another delivery of its key is pending (which then holds
+ * the head, or will be promoted first). */
+static const struct store_stmt retry_update = {
+	"deliv_retry_update",
+	"UPDATE delivery d SET state = 'pending', attempts = 0,"
+	"  next_attempt_at = now(), claimed = false, updated_at = now(),"
+	"  ready = (d.ordering_key IS NULL OR NOT EXISTS (SELECT 1 FROM delivery o"
+	"    WHERE o.subscription_id = d.subscription_id"
+	"      AND o.ordering_key = d.ordering_key AND o.state = 'pending'"
+	"      AND o.seq <> d.seq))"
+	" WHERE d.subscription_id = $1 AND d.seq = $2 AND d.state <> 'pending'"
+	" RETURNING d.seq",
+	2};
+
+static const struct store_stmt failed_page = {
+	"deliv_failed_page",
+	"SELECT d.seq, d.ordering_key FROM delivery d"
+	" WHERE d.subscription_id = $1 AND d.state = 'failed' AND d.seq > $2"
+	" ORDER BY d.seq LIMIT $3",
+	3};
+
+/* Ordered rows wait for promote_heads; the key must still be the one
+ * whose lock was taken. */
+static const struct store_stmt requeue_failed = {
+	"deliv_requeue_failed",
+	"UPDATE delivery d SET state = 'pending', attempts = 0,"
+	"  next_attempt_at = now(), claimed = false, updated_at = now(),"
+	"  ready = d.ordering_key IS NULL"
+	" FROM unnest($2::int8[], $3::text[]) AS u(q, k)"
+	" WHERE d.subscription_id = $1 AND d.seq = u.q AND d.state = 'failed'"
+	"   AND d.ordering_key IS NOT DISTINCT FROM u.k"
+	" RETURNING d.ordering_key",
+	3};
+
+/* The oldest pending delivery of each touched key becomes ready, unless
+ * one already is (the shape of dispatch.c's statement). */
+static const struct store_stmt promote_heads = {
+	"deliv_promote_heads",
+	"UPDATE delivery d SET ready = true"
+	" FROM (SELECT DISTINCT ON (p.subscription_id, p.ordering_key)"
+	"         p.subscription_id, p.ordering_key, p.seq"
+	"       FROM delivery p"
+	"       JOIN unnest($1::text[], $2::text[]) AS u(s, k)"
+	"         ON p.subscription_id = u.s::uuid AND p.ordering_key = u.k"
+	"       WHERE p.state = 'pending'"
+	"       ORDER BY p.subscription_id, p.ordering_key, p.seq) h"
+	" WHERE d.subscription_id = h.subscription_id AND d.seq = h.seq"
+	"   AND NOT d.ready AND NOT EXISTS (SELECT 1 FROM delivery r"
+	"     WHERE r.subscription_id = h.subscription_id"
+	"       AND r.ordering_key = h.ordering_key AND r.state = 'pending'"
+	"       AND r.ready)",
+	2};
+
+/* The first seq received at or after a time; the cast also validates it. */
+static const struct store_stmt since_start = {
+	"deliv_since_start",
+	"SELECT min(e.seq) FROM event e WHERE e.received_at >= $1::timestamptz",
+	1};
+
+/* Candidate events of a replay page: source and types narrow in SQL,
+ * sub_matches decides. */
+static const struct store_stmt events_page = {
+	"deliv_events_page",
+	"SELECT e.seq, e.attrs::text FROM event e"
+	" WHERE e.seq > $1"
+	"   AND ($2::timestamptz IS NULL OR e.received_at >= $2::timestamptz)"
+	"   AND ($3::text IS NULL OR e.source = $3)"
+	"   AND ($4::text[] IS NULL OR e.type = ANY ($4::text[]))"
+	" ORDER BY e.seq LIMIT $5",
+	5};
+
+/* A row that is not pending is sent again under the subscription's
+ * current ordering; a pending one is left alone (and not counted). */
+static const struct store_stmt upsert_deliveries = {
+	"deliv_upsert",
+	"INSERT INTO delivery AS d (subscription_id, seq, ordering_key, part,"
+	"                           ready)"
+	" SELECT $1::uuid, u.q, u.k, u.p, u.k IS NULL"
+	" FROM unnest($2::int8[], $3::text[], $4::int4[]) AS u(q, k, p)"
+	" ON CONFLICT (subscription_id, seq) DO UPDATE SET state = 'pending',"
+	"   attempts = 0, next_attempt_at = now(), claimed = false,"
+	"   updated_at = now(), ordering_key = EXCLUDED.ordering_key,"
+	"   part = EXCLUDED.part, ready = EXCLUDED.ordering_key IS NULL"
+	" WHERE d.state <> 'pending'"
+	" RETURNING d.ordering_key",
+	4};
+
+/* --- helpers --- */
+
+/* The tenant filter parameter: NULL (every tenant) for an admin key. */
+static const char *
+tenant_param(struct api_request *r, char *buf, size_t len)
+{
+	if (r->who.scopes & SCOPE_ADMIN)
+		return NULL;
+	snprintf(buf, len, "%lld", (long long)r->who.tenant);
+	return buf;
+}
+
+static bool
+is_uuid(const char *s)
+{
+	static const char shape[] = "xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx";
+
+	for (size_t i = 0; i < sizeof(shape) - 1; i++) {
+		char ch = s[i];
+
+		if (shape[i] == '-' ? ch != '-' :
+		    !((ch >= '0' && ch <= '9') || (ch >= 'a' && ch <= 'f') ||
+		      (ch >= 'A' && ch <= 'F')))
+			return false;
+	}
+	return s[sizeof(shape) - 1] == '\0';
+}
+
+static void
+sub_not_found(struct api_request *r)
+{
+	api_reply_error(r, MHD_HTTP_NOT_FOUND, "not_found", "no subscription %s",
+			r->params[0]);
+}
+
+static void
+delivery_not_found(struct api_request *r)
+{
+	api_reply_error(r, MHD_HTTP_NOT_FOUND, "not_found",
+			"no delivery %s of subscription %s", r->params[1],
+			r->params[0]);
+}
+
+/* The path's subscription id, or a 404 reply and false. */
+static bool
+path_id(struct api_request *r)
+{
+	if (is_uuid(r->params[0]))
+		return true;
+	sub_not_found(r);
+	return false;
+}
+
+/* The path's seq (decimal, 1..INT64_MAX) into buf, or a 404 reply. */
+static bool
+path_seq(struct api_request *r, char *buf, size_t len)
+{
+	const char *s = r->params[1];
+	char *end;
+	long long v;
+
+	if (s[0] < '0' || s[0] > '9')
+		goto bad;
+	errno = 0;
+	v = strtoll(s, &end, 10);
+	if (errno != 0 || *end != '\0' || v < 1)
+		goto bad;
+	snprintf(buf, len, "%lld", v);
+	return true;
+bad:
+	delivery_not_found(r);
+	return false;
+}
+
+/*
+ * Check that the subscription exists and is the caller's.  Returns 1
+ * (found; *config set to a malloc'd copy of its config when config is not
+ * NULL), 0 (404 replied) or -1 (503 replied).
+ */
+static int
+find_sub(struct api_request *r, struct store_conn *c, char **config)
+{
+	char tbuf[24];
+	const char *values[2] = {r->params[0], tenant_param(r, tbuf, sizeof(tbuf))};
+	PGresult *res = store_exec(c, &get_sub, values, NULL, NULL);
+	int rc;
+
+	if (res == NULL || PQresultStatus(res) != PGRES_TUPLES_OK) {
+		api_reply_unavailable(r);
+		rc = -1;
+	} else if (PQntuples(res) == 0) {
+		sub_not_found(r);
+		rc = 0;
+	} else {
+		if (config)
+			*config = xstrdup(PQgetvalue(res, 0, 0));
+		rc = 1;
+	}
+	PQclear(res);
+	return rc;
+}
+
+static void
+add_int_or_null(cJSON *o, const char *name, PGresult *res, int row, int col)
+{
+	if (PQgetisnull(res, row, col))
+		cJSON_AddNullToObject(o, name);
+	else
+		cJSON_AddNumberToObject(o, name,
+					(double)strtoll(PQgetvalue(res, row, col),
+							NULL, 10));
+}
+
+static void
+add_text_or_null(cJSON *o, const char *name, PGresult *res, int row, int col)
+{
+	if (PQgetisnull(res, row, col))
+		cJSON_AddNullToObject(o, name);
+	else
+		cJSON_AddStringToObject(o, name, PQgetvalue(res, row, col));
+}
+
+/* One row of DELIVERY_COLUMNS as the API shows it. */
+static cJSON *
+delivery_json(PGresult *res, int row)
+{
+	cJSON *o = cJSON_CreateObject();
+
+	add_int_or_null(o, "seq", res, row, 0);
+	cJSON_AddStringToObject(o, "event_id", PQgetvalue(res, row, 1));
+	cJSON_AddStringToObject(o, "source", PQgetvalue(res, row, 2));
+	cJSON_AddStringToObject(o, "state", PQgetvalue(res, row, 3));
+	add_int_or_null(o, "attempts", res, row, 4);
+	cJSON_AddStringToObject(o, "next_attempt_at", PQgetvalue(res, row, 5));
+	add_int_or_null(o, "last_status", res, row, 6);
+	add_text_or_null(o, "last_error", res, row, 7);
+	return o;
+}
+
+static int
+lock_cmp(const void *a, const void *b)
+{
+	int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+static bool
+exec_ok(PGresult *res, ExecStatusType want, const char *what)
+{
+	if (res != NULL && PQresultStatus(res) == want)
+		return true;
+	log_error("deliveries: %s failed: %s", what,
+		  res ? PQresultErrorMessage(res) : "connection lost");
+	return false;
+}
+
+/*
+ * The ordering keys touched in one transaction: their advisory locks, taken
+ * in ascending order before any row changes, and afterwards the promotion
+ * of each key's head.
+ */
+struct keyset {
+	const char *sub_id;
+	char **keys;
+	int64_t *locks;
+	size_t n, cap;
+};
+
+static void
+keyset_add(struct keyset *ks, const char *key)
+{
+	if (key == NULL)
+		return;
+	if (ks->n == ks->cap) {
+		ks->cap = ks->cap ? ks->cap * 2 : 64;
+		ks->keys = xrealloc(ks->keys, ks->cap * sizeof(*ks->keys));
+		ks->locks = xrealloc(ks->locks, ks->cap * sizeof(*ks->locks));
+	}
+	ks->keys[ks->n] = xstrdup(key);
+	ks->locks[ks->n] = store_key_lock(ks->sub_id, key);
+	ks->n++;
+}
+
+static void
+keyset_clear(struct keyset *ks)
+{
+	for (size_t i = 0; i < ks->n; i++)
+		free(ks->keys[i]);
+	ks->n = 0;
+}
+
+static void
+keyset_free(struct keyset *ks)
+{
+	keyset_clear(ks);
+	free(ks->keys);
+	free(ks->locks);
+}
+
+/* Take the locks of every key in the set, in ascending order (so no two
+ * lockers of herald can deadlock). */
+static bool
+keyset_lock(struct keyset *ks, struct store_conn *c)
+{
+	struct store_array arr;
+	int64_t *sorted;
+	const char *v;
+	int len, fmt = 1;
+	PGresult *res;
+	bool ok;
+
+	if (ks->n == 0)
+		return true;
+	sorted = xcalloc(ks->n, sizeof(*sorted));
+	memcpy(sorted, ks->locks, ks->n * sizeof(*sorted));
+	qsort(sorted, ks->n, sizeof(*sorted), lock_cmp);
+	store_array_init(&arr, STORE_OID_INT8);
+	for (size_t i = 0; i < ks->n; i++)
+		if (i == 0 || sorted[i] != sorted[i - 1])
+			store_array_add_int(&arr, sorted[i]);
+	v = store_array_param(&arr, &len);
+	res = store_exec(c, &lock_keys, &v, &len, &fmt);
+	ok = exec_ok(res, PGRES_TUPLES_OK, "lock keys");
+	PQclear(res);
+	store_array_free(&arr);
+	free(sorted);
+	return ok;
+}
+
+/* Make the oldest pending delivery of each key in the set ready unless
+ * one of its key already is (call with the locks held). */
+static bool
+keyset_promote(struct keyset *ks, struct store_conn *c)
+{
+	struct store_array arr[2];
+	const char *values[2];
+	int lengths[2], formats[2] = {1, 1};
+	PGresult *res;
+	bool ok;
+
+	if (ks->n == 0)
+		return true;
+	store_array_init(&arr[0], STORE_OID_TEXT);
+	store_array_init(&arr[1], STORE_OID_TEXT);
+	for (size_t i = 0; i < ks->n; i++) {
+		store_array_add(&arr[0], ks->sub_id, strlen(ks->sub_id));
+		store_array_add(&arr[1], ks->keys[i], strlen(ks->keys[i]));
+	}
+	values[0] = store_array_param(&arr[0], &lengths[0]);
+	values[1] = store_array_param(&arr[1], &lengths[1]);
+	res = store_exec(c, &promote_heads, values, lengths, formats);
+	ok = exec_ok(res, PGRES_COMMAND_OK, "promote heads");
+	PQclear(res);
+	store_array_free(&arr[0]);
+	store_array_free(&arr[1]);
+	return ok;
+}
+
+/* NOTIFY the dispatchers, then COMMIT. */
+static bool
+notify_commit(struct store_conn *c)
+{
+	char err[256];
+
+	if (!store_simple(c, "NOTIFY herald_event", err, sizeof(err)) ||
+	    !store_simple(c, "COMMIT", err, sizeof(err))) {
+		log_error("deliveries: commit failed: %s", err);
+		return false;
+	}
+	return true;
+}
+
+static void
+rollback(struct store_conn *c)
+{
+	if (!store_conn_broken(c))
+		store_simple(c, "ROLLBACK", NULL, 0);
+}
+
+/* --- routes --- */
 
 void
 api_deliveries_list(struct api_request *r)
 {
-	api_reply_error(r, MHD_HTTP_NOT_IMPLEMENTED, "not_implemented", "not yet");
+	const char *state = api_query(r, "state");
+	char after_s[24], limit_s[24];
+	const char *values[4];
+	long long after, limit;
+	struct store_conn *c;
+	PGresult *res = NULL;
+	cJSON *o, *items;
+	int n;
+
+	if (!path_id(r))
+		return;
+	if (state != NULL && state[0] == '\0')
+		state = NULL;
+	if (state != NULL && strcmp(state, "pending") != 0 &&
+	    strcmp(state, "succeeded") != 0 && strcmp(state, "failed") != 0) {
+		api_reply_error(r, MHD_HTTP_BAD_REQUEST, "invalid_parameter",
+				"state must be pending, succeeded or failed");
+		return;
+	}
+	if (!api_query_long(r, "after", 0, 0, LLONG_MAX, &after) ||
+	    !api_query_long(r, "limit", LIST_DEFAULT, 1, LIST_MAX, &limit))
+		return;
+	if ((c = api_db(r)) == NULL)
+		return;
+	if (find_sub(r, c, NULL) != 1)
+		goto out;
+	snprintf(after_s, sizeof(after_s), "%lld", after);
+	snprintf(limit_s, sizeof(limit_s), "%lld", limit);
+	values[0] = r->params[0];
+	values[1] = state;
+	values[2] = after_s;
+	values[3] = limit_s;
+	res = store_exec(c, &list_deliveries, values, NULL, NULL);
+	if (res == NULL || PQresultStatus(res) != PGRES_TUPLES_OK) {
+		api_reply_unavailable(r);
+		goto out;
+	}
+	n = PQntuples(res);
+	o = cJSON_CreateObject();
+	items = cJSON_AddArrayToObject(o, "items");
+	for (int i = 0; i < n; i++)
+		cJSON_AddItemToArray(items, delivery_json(res, i));
+	if (n > 0 && n == limit)
+		add_int_or_null(o, "next_after", res, n - 1, 0);
+	else
+		cJSON_AddNullToObject(o, "next_after");
+	api_reply_json(r, MHD_HTTP_OK, o);
+out:
+	PQclear(res);
+	api_db_done(r, c);
 }
 
 void
 api_deliveries_get(struct api_request *r)
 {
-	api_reply_error(r, MHD_HTTP_NOT_IMPLEMENTED, "not_implemented", "not yet");
+	char seq[24];
+	const char *values[2];
+	struct store_conn *c;
+	PGresult *res = NULL, *att = NULL;
+	cJSON *o, *log;
+
+	if (!path_id(r) || !path_seq(r, seq, sizeof(seq)))
+		return;
+	if ((c = api_db(r)) == NULL)
+		return;
+	if (find_sub(r, c, NULL) != 1)
+		goto out;
+	values[0] = r->params[0];
+	values[1] = seq;
+	res = store_exec(c, &get_delivery, values, NULL, NULL);
+	if (res == NULL || PQresultStatus(res) != PGRES_TUPLES_OK) {
+		api_reply_unavailable(r);
+		goto out;
+	}
+	if (PQntuples(res) == 0) {
+		delivery_not_found(r);
+		goto out;
+	}
+	att = store_exec(c, &list_attempts, values, NULL, NULL);
+	if (att == NULL || PQresultStatus(att) != PGRES_TUPLES_OK) {
+		api_reply_unavailable(r);
+		goto out;
+	}
+	o = delivery_json(res, 0);
+	log = cJSON_AddArrayToObject(o, "attempt_log");
+	for (int i = 0; i < PQntuples(att); i++) {
+		cJSON *a = cJSON_CreateObject();
+
+		cJSON_AddStringToObject(a, "at", PQgetvalue(att, i, 0));
+		add_int_or_null(a, "status", att, i, 1);
+		add_int_or_null(a, "latency_ms", att, i, 2);
+		add_text_or_null(a, "error", att, i, 3);
+		add_text_or_null(a, "response", att, i, 4);
+		cJSON_AddItemToArray(log, a);
+	}
+	api_reply_json(r, MHD_HTTP_OK, o);
+out:
+	PQclear(att);
+	PQclear(res);
+	api_db_done(r, c);
 }
 
 void
 api_deliveries_retry(struct api_request *r)
 {
-	api_reply_error(r, MHD_HTTP_NOT_IMPLEMENTED, "not_implemented", "not yet");
+	char seq[24], tbuf[24], lock[24];
+	const char *values[3];
+	struct store_conn *c;
+	PGresult *res = NULL;
+	cJSON *o;
+
+	if (!path_id(r) || !path_seq(r, seq, sizeof(seq)))
+		return;
+	if ((c = api_db(r)) == NULL)
+		return;
+	if (!store_simple(c, "BEGIN", NULL, 0)) {
+		api_reply_unavailable(r);
+		goto out;
+	}
+	values[0] = r->params[0];
+	values[1] = seq;
+	values[2] = tenant_param(r, tbuf, sizeof(tbuf));
+	res = store_exec(c, &retry_find, values, NULL, NULL);
+	if (!exec_ok(res, PGRES_TUPLES_OK, "find delivery")) {
+		api_reply_unavailable(r);
+		goto out;
+	}
+	if (PQntuples(res) == 0) {
+		/* tell an unknown subscription from an unknown delivery */
+		PQclear(res);
+		res = NULL;
+		if (find_sub(r, c, NULL) == 1)
+			delivery_not_found(r);
+		goto out;
+	}
+	if (strcmp(PQgetvalue(res, 0, 1), "pending") == 0)
+		goto conflict;
+	if (!PQgetisnull(res, 0, 0)) {
+		const char *lv = lock;
+
+		/* the key of a delivery never changes while it is not pending
+		 * except by a replay, which holds this same lock */
+		snprintf(lock, sizeof(lock), "%lld",
+			 (long long)store_key_lock(r->params[0],
+						   PQgetvalue(res, 0, 0)));
+		PQclear(res);
+		res = store_exec(c, &lock_key, &lv, NULL, NULL);
+		if (!exec_ok(res, PGRES_TUPLES_OK, "lock key")) {
+			api_reply_unavailable(r);
+			goto out;
+		}
+	}
+	PQclear(res);
+	res = store_exec(c, &retry_update, values, NULL, NULL);
+	if (!exec_ok(res, PGRES_TUPLES_OK, "requeue delivery")) {
+		api_reply_unavailable(r);
+		goto out;
+	}
+	if (PQntuples(res) == 0)
+		goto conflict; /* became pending meanwhile */
+	if (!notify_commit(c)) {
+		api_reply_unavailable(r);
+		goto out;
+	}
+	o = cJSON_CreateObject();
+	cJSON_AddNumberToObject(o, "seq", (double)strtoll(seq, NULL, 10));
+	cJSON_AddStringToObject(o, "state", "pending");
+	api_reply_json(r, MHD_HTTP_ACCEPTED, o);
+	goto out;
+conflict:
+	api_reply_error(r, MHD_HTTP_CONFLICT, "conflict",
+			"delivery %s is pending; it can be retried once it has "
+			"succeeded or failed", seq);
+out:
+	PQclear(res);
+	api_db_done(r, c); /* rolls back what did not commit */
+}
+
+/* --- replay --- */
+
+enum replay_kind {
+	REPLAY_FAILED,
+	REPLAY_FROM_SEQ,
+	REPLAY_SINCE,
+};
+
+struct replay_req {
+	enum replay_kind kind;
+	long long from_seq;
+	const char *since; /* points into the body */
+};
+
+static void
+replay_invalid(struct api_request *r, const char *field, const char *msg)
+{
+	struct herald_error err;
+
+	memset(&err, 0, sizeof(err));
+	err.index = -1;
+	snprintf(err.code, sizeof(err.code), "invalid_field");
+	snprintf(err.field, sizeof(err.field), "%s", field);
+	snprintf(err.message, sizeof(err.message), "%s", msg);
+	api_reply_invalid(r, MHD_HTTP_BAD_REQUEST, &err);
+}
+
+static bool
+digits(const char *s, int n)
+{
+	for (int i = 0; i < n; i++)
+		if (s[i] < '0' || s[i] > '9')
+			return false;
+	return true;
+}
+
+/* The shape of an RFC 3339 date-time (PostgreSQL then checks the values):
+ * YYYY-MM-DDTHH:MM:SS[.frac](Z|+HH:MM|-HH:MM). */
+static bool
+rfc3339_shape(const char *s)
+{
+	size_t len = strlen(s), i = 19;
+
+	if (len < 20 || !digits(s, 4) || s[4] != '-' || !digits(s + 5, 2) ||
+	    s[7] != '-' || !digits(s + 8, 2) ||
+	    (s[10] != 'T' && s[10] != 't') || !digits(s + 11, 2) ||
+	    s[13] != ':' || !digits(s + 14, 2) || s[16] != ':' ||
+	    !digits(s + 17, 2))
+		return false;
+	if (s[i] == '.') {
+		size_t start = ++i;
+
+		while (i < len && s[i] >= '0' && s[i] <= '9')
+			i++;
+		if (i == start)
+			return false;
+	}
+	if ((s[i] == 'Z' || s[i] == 'z') && i + 1 == len)
+		return true;
+	return (s[i] == '+' || s[i] == '-') && i + 6 == len &&
+	       digits(s + i + 1, 2) && s[i + 3] == ':' && digits(s + i + 4, 2);
+}
+
+/* Exactly one of state ("failed"), from_seq (integer >= 1) or since
+ * (RFC 3339); anything else is a 400. */
+static bool
+replay_parse(struct api_request *r, const cJSON *body, struct replay_req *q)
+{
+	const cJSON *m;
+	int n = 0;
+
+	if (!cJSON_IsObject(body)) {
+		replay_invalid(r, "", "the body must be a JSON object");
+		return false;
+	}
+	for (m = body->child; m; m = m->next)
+		n++;
+	m = body->child;
+	if (n != 1) {
+		replay_invalid(r, "", "give exactly one of state, from_seq or since");
+		return false;
+	}
+	if (strcmp(m->string, "state") == 0) {
+		if (!cJSON_IsString(m) || strcmp(m->valuestring, "failed") != 0) {
+			replay_invalid(r, "state", "state must be \"failed\"");
+			return false;
+		}
+		q->kind = REPLAY_FAILED;
+	} else if (strcmp(m->string, "from_seq") == 0) {
+		double d = cJSON_IsNumber(m) ? m->valuedouble : 0;
+
+		if (!cJSON_IsNumber(m) || d < 1 || d > 9007199254740992.0 ||
+		    d != floor(d)) {
+			replay_invalid(r, "from_seq",
+				       "from_seq must be an integer of at least 1");
+			return false;
+		}
+		q->kind = REPLAY_FROM_SEQ;
+		q->from_seq = (long long)d;
+	} else if (strcmp(m->string, "since") == 0) {
+		if (!cJSON_IsString(m) || !rfc3339_shape(m->valuestring)) {
+			replay_invalid(r, "since",
+				       "since must be an RFC 3339 date-time");
+			return false;
+		}
+		q->kind = REPLAY_SINCE;
+		q->since = m->valuestring;
+	} else {
+		replay_invalid(r, m->string,
+			       "unknown field; give one of state, from_seq or since");
+		return false;
+	}
+	return true;
+}
+
+/* Re-queue every failed delivery of the subscription, a page per
+ * transaction.  Adds to *count; false on a database error. */
+static bool
+replay_failed(struct store_conn *c, const char *sub_id, long long *count)
+{
+	struct keyset ks = {.sub_id = sub_id};
+	char cursor[24] = "0", page[24];
+	bool ok = false;
+	PGresult *res = NULL;
+	int n;
+
+	snprintf(page, sizeof(page), "%d", REPLAY_PAGE);
+	do {
+		const char *values[3] = {sub_id, cursor, page};
+		struct store_array seqs, keys;
+		const char *uv[3];
+		int ul[3], uf[3] = {0, 1, 1};
+
+		keyset_clear(&ks);
+		if (!store_simple(c, "BEGIN", NULL, 0))
+			goto out;
+		res = store_exec(c, &failed_page, values, NULL, NULL);
+		if (!exec_ok(res, PGRES_TUPLES_OK, "select failed"))
+			goto rollback;
+		n = PQntuples(res);
+		if (n == 0) {
+			PQclear(res);
+			res = NULL;
+			rollback(c);
+			break;
+		}
+		store_array_init(&seqs, STORE_OID_INT8);
+		store_array_init(&keys, STORE_OID_TEXT);
+		for (int i = 0; i < n; i++) {
+			const char *key = PQgetisnull(res, i, 1) ? NULL :
+				PQgetvalue(res, i, 1);
+
+			store_array_add_int(&seqs, strtoll(PQgetvalue(res, i, 0),
+							   NULL, 10));
+			store_array_add(&keys, key, key ? strlen(key) : 0);
+			keyset_add(&ks, key);
+		}
+		snprintf(cursor, sizeof(cursor), "%s", PQgetvalue(res, n - 1, 0));
+		PQclear(res);
+		res = NULL;
+		if (!keyset_lock(&ks, c)) {
+			store_array_free(&seqs);
+			store_array_free(&keys);
+			goto rollback;
+		}
+		uv[0] = sub_id;
+		ul[0] = 0;
+		uv[1] = store_array_param(&seqs, &ul[1]);
+		uv[2] = store_array_param(&keys, &ul[2]);
+		res = store_exec(c, &requeue_failed, uv, ul, uf);
+		store_array_free(&seqs);
+		store_array_free(&keys);
+		if (!exec_ok(res, PGRES_TUPLES_OK, "requeue failed"))
+			goto rollback;
+		*count += PQntuples(res);
+		PQclear(res);
+		res = NULL;
+		if (!keyset_promote(&ks, c) || !notify_commit(c))
+			goto rollback;
+	} while (n == REPLAY_PAGE);
+	ok = true;
+	goto out;
+rollback:
+	rollback(c);
+out:
+	PQclear(res);
+	keyset_free(&ks);
+	return ok;
+}
+
+/* Deliver again every stored event after *cursor (and received at or
+ * after since, when given) that matches the subscription, a page per
+ * transaction.  Adds to *count; false on a database error. */
+static bool
+replay_events(struct store_conn *c, const char *sub_id,
+	      const struct subscription *sub, long long cursor,
+	      const char *since, long long *count)
+{
+	struct keyset ks = {.sub_id = sub_id};
+	struct store_array types;
+	const char *types_param = NULL;
+	int types_len = 0;
+	char cursor_s[24], page[24];
+	PGresult *res = NULL;
+	bool ok = false;
+	int n;
+
+	store_array_init(&types, STORE_OID_TEXT);
+	if (sub->ntypes > 0) {
+		for (size_t i = 0; i < sub->ntypes; i++)
+			store_array_add(&types, sub->types[i], strlen(sub->types[i]));
+		types_param = store_array_param(&types, &types_len);
+	}
+	snprintf(page, sizeof(page), "%d", REPLAY_PAGE);
+	do {
+		const char *values[5];
+		int lengths[5] = {0, 0, 0, types_len, 0};
+		int formats[5] = {0, 0, 0, 1, 0};
+		struct store_array seqs, keys, parts;
+		const char *uv[4];
+		int ul[4], uf[4] = {0, 1, 1, 1}, matched = 0;
+
+		snprintf(cursor_s, sizeof(cursor_s), "%lld", cursor);
+		values[0] = cursor_s;
+		values[1] = since;
+		values[2] = sub->source;
+		values[3] = types_param;
+		values[4] = page;
+		keyset_clear(&ks);
+		if (!store_simple(c, "BEGIN", NULL, 0))
+			goto out;
+		res = store_exec(c, &events_page, values, lengths, formats);
+		if (!exec_ok(res, PGRES_TUPLES_OK, "select events"))
+			goto rollback;
+		n = PQntuples(res);
+		if (n == 0) {
+			PQclear(res);
+			res = NULL;
+			rollback(c);
+			break;
+		}
+		store_array_init(&seqs, STORE_OID_INT8);
+		store_array_init(&keys, STORE_OID_TEXT);
+		store_array_init(&parts, STORE_OID_INT4);
+		for (int i = 0; i < n; i++) {
+			int64_t seq = strtoll(PQgetvalue(res, i, 0), NULL, 10);
+			struct cloudevent ev;
+			const char *key;
+
+			/* matching needs the attributes only */
+			if (ce_from_stored(PQgetvalue(res, i, 1), NULL, 0,
+					   CE_DATA_NONE, &ev) != 0) {
+				log_warn("replay: event %lld is unreadable; skipped",
+					 (long long)seq);
+				continue;
+			}
+			if (sub_matches(sub, &ev)) {
+				key = sub_ordering_key(sub, &ev);
+				store_array_add_int(&seqs, seq);
+				store_array_add(&keys, key, key ? strlen(key) : 0);
+				store_array_add_int(&parts,
+						    store_partition(sub_id, key, seq));
+				keyset_add(&ks, key);
+				matched++;
+			}
+			ce_free(&ev);
+		}
+		cursor = strtoll(PQgetvalue(res, n - 1, 0), NULL, 10);
+		PQclear(res);
+		res = NULL;
+		if (matched == 0) {
+			rollback(c);
+			store_array_free(&seqs);
+			store_array_free(&keys);
+			store_array_free(&parts);
+			continue;
+		}
+		if (!keyset_lock(&ks, c)) {
+			store_array_free(&seqs);
+			store_array_free(&keys);
+			store_array_free(&parts);
+			goto rollback;
+		}
+		uv[0] = sub_id;
+		ul[0] = 0;
+		uv[1] = store_array_param(&seqs, &ul[1]);
+		uv[2] = store_array_param(&keys, &ul[2]);
+		uv[3] = store_array_param(&parts, &ul[3]);
+		res = store_exec(c, &upsert_deliveries, uv, ul, uf);
+		store_array_free(&seqs);
+		store_array_free(&keys);
+		store_array_free(&parts);
+		if (!exec_ok(res, PGRES_TUPLES_OK, "upsert deliveries"))
+			goto rollback;
+		*count += PQntuples(res);
+		PQclear(res);
+		res = NULL;
+		if (!keyset_promote(&ks, c) || !notify_commit(c))
+			goto rollback;
+	} while (n == REPLAY_PAGE);
+	ok = true;
+	goto out;
+rollback:
+	rollback(c);
+out:
+	PQclear(res);
+	keyset_free(&ks);
+	store_array_free(&types);
+	return ok;
+}
+
+/* The seq to start after for since: -1 when no event is that recent,
+ * -2 after a 400 reply (PostgreSQL refused the time), -3 after a 503. */
+static long long
+since_cursor(struct api_request *r, struct store_conn *c, const char *since)
+{
+	PGresult *res = store_exec(c, &since_start, &since, NULL, NULL);
+	const char *state;
+	long long out;
+
+	if (res != NULL && PQresultStatus(res) == PGRES_TUPLES_OK) {
+		out = PQgetisnull(res, 0, 0) ? -1 :
+			strtoll(PQgetvalue(res, 0, 0), NULL, 10) - 1;
+		PQclear(res);
+		return out;
+	}
+	state = res ? PQresultErrorField(res, PG_DIAG_SQLSTATE) : NULL;
+	if (state != NULL && strncmp(state, "22", 2) == 0) {
+		/* data exception: not a time PostgreSQL can take */
+		replay_invalid(r, "since", "since is not a valid date-time");
+		out = -2;
+	} else {
+		exec_ok(res, PGRES_TUPLES_OK, "since");
+		api_reply_unavailable(r);
+		out = -3;
+	}
+	PQclear(res);
+	return out;
 }
 
 void
 api_deliveries_replay(struct api_request *r)
 {
-	api_reply_error(r, MHD_HTTP_NOT_IMPLEMENTED, "not_implemented", "not yet");
+	struct replay_req q;
+	struct subscription sub;
+	struct herald_error err;
+	struct store_conn *c = NULL;
+	char *config = NULL;
+	cJSON *body, *stored = NULL, *o;
+	long long count = 0, cursor;
+	bool parsed = false, ok;
+
+	if (!path_id(r) || (body = api_body_json(r)) == NULL)
+		return;
+	memset(&q, 0, sizeof(q));
+	if (!replay_parse(r, body, &q) || (c = api_db(r)) == NULL)
+		goto out;
+	if (find_sub(r, c, &config) != 1)
+		goto out;
+	if (q.kind == REPLAY_FAILED) {
+		ok = replay_failed(c, r->params[0], &count);
+	} else {
+		memset(&err, 0, sizeof(err));
+		err.index = -1;
+		stored = cJSON_Parse(config);
+		if (stored == NULL || sub_parse(stored, &sub, &err) != 0) {
+			api_reply_error(r, MHD_HTTP_INTERNAL_SERVER_ERROR, "internal",
+					"stored subscription is unreadable");
+			goto out;
+		}
+		parsed = true;
+		if (q.kind == REPLAY_SINCE) {
+			cursor = since_cursor(r, c, q.since);
+			if (cursor < -1)
+				goto out;
+		} else {
+			cursor = q.from_seq - 1;
+		}
+		ok = cursor < 0 ||
+		     replay_events(c, r->params[0], &sub, cursor,
+				   q.kind == REPLAY_SINCE ? q.since : NULL, &count);
+	}
+	if (!ok) {
+		api_reply_unavailable(r);
+		goto out;
+	}
+	o = cJSON_CreateObject();
+	cJSON_AddNumberToObject(o, "requeued", (double)count);
+	api_reply_json(r, MHD_HTTP_ACCEPTED, o);
+out:
+	if (parsed)
+		sub_free(&sub);
+	cJSON_Delete(stored);
+	free(config);
+	if (c)
+		api_db_done(r, c);
+	cJSON_Delete(body);
 }

@@ -113,6 +113,7 @@ struct dispatch {
 	int held_per_part[STORE_PARTITIONS];
 	int64_t last_rebalance_us;
 	int64_t last_fetch_us;
+	int64_t next_retry_us; /* earliest retry written back; 0: none */
 	bool want_fetch;
 
 	struct dsub *subs[HASH_BUCKETS];
@@ -988,8 +989,18 @@ out:
 	store_array_free(&locks);
 	free(lockv);
 	if (ok) {
+		int64_t now = now_us();
+
 		while (d->results) {
 			struct job *j = d->results;
+
+			/* wake for our own retries, not just the next poll */
+			if (j->state == JOB_DONE && strcmp(j->new_state, "pending") == 0) {
+				int64_t due = now + (int64_t)j->delay_ms * 1000;
+
+				if (d->next_retry_us == 0 || due < d->next_retry_us)
+					d->next_retry_us = due;
+			}
 
 			d->results = j->next;
 			held_remove(d, j);
@@ -1215,6 +1226,10 @@ dispatch_main(void *arg)
 			rebalance(d);
 		}
 		notifications(d);
+		if (d->next_retry_us != 0 && now >= d->next_retry_us) {
+			d->next_retry_us = 0;
+			d->want_fetch = true;
+		}
 		if (!stopping && now - d->last_rebalance_us >= REBALANCE_MS * 1000)
 			rebalance(d);
 		flush(d);
@@ -1231,6 +1246,9 @@ dispatch_main(void *arg)
 		wait_us = POLL_MS * 1000;
 		if (limited >= 0 && limited < wait_us)
 			wait_us = limited;
+		if (d->next_retry_us != 0 && d->next_retry_us - now_us() < wait_us)
+			wait_us = d->next_retry_us - now_us() > 0 ?
+				  d->next_retry_us - now_us() : 0;
 		if (d->want_fetch || (d->results != NULL))
 			wait_us = 0;
 		timeout_ms = (int)((wait_us + 999) / 1000);
