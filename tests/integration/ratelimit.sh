@@ -1,0 +1,177 @@
+#!/bin/bash
+# Per-subscriber rate limits: the token bucket (rate, burst) is never
+# exceeded, max_in_flight caps concurrency, a slow subscriber does not slow
+# another, and a subscriber that comes back after an outage is not flooded.
+# shellcheck disable=SC2016,SC2317
+. "$HERALD_SRCDIR/tests/integration/lib.sh"
+
+BATCH=(-H 'Content-Type: application/cloudevents-batch+json')
+
+# ---------------------------------------------------------------- helpers
+
+# sub_create DESC BODY: create a subscription; sets SUB_ID.
+sub_create() {
+	api POST /v1/subscriptions "$2"
+	expect_status 201 "$1: subscription created"
+	SUB_ID=$(printf '%s' "$RESP" | jq -r '.id // empty')
+	[[ -n $SUB_ID ]] || die "$1: no subscription id in: ${RESP:0:500}"
+}
+
+# sub_body SINK TYPE DELIVERY_JSON
+sub_body() {
+	jq -cn --arg s "$1" --arg t "$2" --argjson d "$3" '{sink: $s, types: [$t], delivery: $d}'
+}
+
+# publish DESC TYPE N: a batch of N events of TYPE without partitionkey.
+publish() {
+	api POST /v1/events "$(jq -cn --arg t "$2" --argjson n "$3" '[range(0; $n) as $i
+		| {specversion: "1.0", id: "\($t)-\($i)", source: "/test/ratelimit", type: $t,
+		   datacontenttype: "application/json", data: {i: $i}}]')" "${BATCH[@]}"
+	expect_status 202 "$1: batch of $3 accepted"
+}
+
+count_state() {
+	db_psql "SELECT count(*) FROM delivery WHERE subscription_id = '$1' AND state = '$2'"
+}
+
+state_is() {
+	local n
+	n=$(count_state "$1" "$2") || return 1
+	[[ $n == "$3" ]]
+}
+
+# times PATH: the sorted arrival times (ms) of the requests to PATH.
+times() {
+	receiver_requests "$1" | jq -c '[.[].time_ms] | sort'
+}
+
+stat_field() {
+	curl -sS --max-time 10 "$RECEIVER_URL/_stats?path=$1" | jq -r ".$2"
+}
+
+# bucket_violations TIMES RATE BURST: the pairs i < j of arrival times with
+# more requests than a bucket allows: j - i <= BURST - 1 + 1 + RATE * dt,
+# dt in seconds with 0.05 s of tolerance for the way to the receiver.  That
+# is: over any window of length T at most BURST + RATE * T requests.
+# Prints at most 5 offending pairs; nothing when the bound holds.
+bucket_violations() {
+	printf '%s' "$1" | jq -c --argjson r "$2" --argjson b "$3" '. as $t
+		| [range(0; $t | length) as $i | range($i + 1; $t | length) as $j
+		   | (($t[$j] - $t[$i]) / 1000) as $dt
+		   | select(($j - $i) > $b + $r * ($dt + 0.05))
+		   | {i: $i, j: $j, dt_ms: ($dt * 1000 | floor)}]
+		| .[:5][]'
+}
+
+# span TIMES A B: ms from arrival A to arrival B (indexes; negative from the end).
+span() {
+	printf '%s' "$1" | jq --argjson a "$2" --argjson b "$3" '.[$b] - .[$a] | floor'
+}
+
+# ---------------------------------------------------------------- set-up
+
+pg_use_shared_or_start
+db_create
+receiver_start
+herald_start
+
+# ---------------------------------------------------------------- rate 5, burst 1
+
+log "rate 5, burst 1: 20 events"
+sub_create "rate5" "$(sub_body "$RECEIVER_URL/rate5" rl.rate5 '{"ordering": "none", "rate": 5, "burst": 1}')"
+R5_SUB=$SUB_ID
+publish "rate5" rl.rate5 20
+wait_until 20 "rate5: all 20 delivered" state_is "$R5_SUB" succeeded 20
+T=$(times /rate5)
+expect_eq "$(printf '%s' "$T" | jq length)" 20 "rate5: exactly 20 requests"
+expect_eq "$(bucket_violations "$T" 5 1)" "" "rate5: over any window T at most 1 + 5*T requests"
+S=$(span "$T" 0 -1)
+log "rate5: first to last $S ms; gaps $(printf '%s' "$T" | jq -c '[range(1; length) as $i | .[$i] - .[$i - 1] | floor]')"
+check "rate5: 20 requests took >= 3600 ms ($S ms; 19 intervals of 200 ms)" test "$S" -ge 3600
+check "rate5: and not much longer than needed ($S ms <= 6500 ms)" test "$S" -le 6500
+
+# ---------------------------------------------------------------- rate 10, burst 5
+
+log "rate 10, burst 5: a burst of 5, then 10/s"
+sub_create "burst" "$(sub_body "$RECEIVER_URL/burst" rl.burst '{"ordering": "none", "rate": 10, "burst": 5}')"
+B_SUB=$SUB_ID
+publish "burst" rl.burst 20
+wait_until 20 "burst: all 20 delivered" state_is "$B_SUB" succeeded 20
+T=$(times /burst)
+log "burst: arrivals (ms from the first) $(printf '%s' "$T" | jq -c '.[0] as $z | map(. - $z | floor)')"
+expect_eq "$(printf '%s' "$T" | jq length)" 20 "burst: exactly 20 requests"
+expect_eq "$(bucket_violations "$T" 10 5)" "" "burst: over any window T at most 5 + 10*T requests"
+S=$(span "$T" 0 4)
+check "burst: the first 5 arrived together (within $S ms <= 300 ms)" test "$S" -le 300
+S=$(span "$T" 0 5)
+check "burst: the 6th waited for a token ($S ms >= 50 ms after the first)" test "$S" -ge 50
+S=$(span "$T" 0 -1)
+check "burst: 20 requests took >= 1400 ms ($S ms; 15 tokens at 10/s after the burst)" test "$S" -ge 1400
+S=$(span "$T" 4 -1)
+check "burst: then about 10/s (15 more in $S ms <= 3000 ms)" test "$S" -le 3000
+
+# ---------------------------------------------------------------- max_in_flight
+
+log "max_in_flight 2 with a sink taking 300 ms"
+sub_create "inflight" "$(sub_body "$RECEIVER_URL/inflight?delay_ms=300" rl.inflight '{"ordering": "none", "max_in_flight": 2}')"
+IF_SUB=$SUB_ID
+publish "inflight" rl.inflight 10
+wait_until 20 "inflight: all 10 delivered" state_is "$IF_SUB" succeeded 10
+expect_eq "$(stat_field /inflight max_concurrent)" 2 "inflight: at most and at least 2 at once at the receiver"
+T=$(times /inflight)
+S=$(span "$T" 0 -1)
+check "inflight: 10 requests, 2 at a time, 300 ms each: >= 1150 ms from first to last ($S ms)" test "$S" -ge 1150
+
+# ---------------------------------------------------------------- a slow subscriber does not slow another
+
+log "slow subscriber A (2 s per request, 1 at a time) next to a fast B"
+sub_create "slow A" "$(sub_body "$RECEIVER_URL/slow-a?delay_ms=2000" rl.pair '{"ordering": "none", "max_in_flight": 1}')"
+A_SUB=$SUB_ID
+sub_create "fast B" "$(sub_body "$RECEIVER_URL/fast-b" rl.pair '{"ordering": "none"}')"
+B2_SUB=$SUB_ID
+P0=$(now_ms)
+publish "pair" rl.pair 10
+wait_until 10 "pair: B has all 10 delivered" state_is "$B2_SUB" succeeded 10
+T=$(times /fast-b)
+S=$(printf '%s' "$T" | jq --argjson p "$P0" '.[-1] - $p | floor')
+check "pair: B's 10 requests all arrived within 3 s of publishing ($S ms)" test "$S" -le 3000
+A_DONE=$(count_state "$A_SUB" succeeded)
+A_SEEN=$(receiver_count /slow-a)
+log "pair: A meanwhile: $A_SEEN requests received, $A_DONE succeeded"
+check "pair: A is still working through its 10 ($A_DONE succeeded < 10)" test "$A_DONE" -lt 10
+expect_eq "$(stat_field /slow-a max_concurrent)" 1 "pair: A one at a time"
+api DELETE "/v1/subscriptions/$A_SUB"
+expect_status 204 "pair: A deleted"
+
+# ---------------------------------------------------------------- coming back after failing
+
+log "rate 5: a sink failing its first 8 requests while 15 events accumulate"
+sub_create "comeback" "$(sub_body "$RECEIVER_URL/comeback?fail=8" rl.back \
+	'{"ordering": "none", "rate": 5, "burst": 1, "retry": {"initial_ms": 300, "multiplier": 1, "max_ms": 300, "jitter": 0, "max_attempts": 20}}')"
+CB_SUB=$SUB_ID
+publish "comeback" rl.back 15
+wait_until 30 "comeback: all 15 delivered" state_is "$CB_SUB" succeeded 15
+T=$(times /comeback)
+expect_eq "$(printf '%s' "$T" | jq length)" 23 "comeback: 8 failed and 15 successful requests"
+expect_eq "$(bucket_violations "$T" 5 1)" "" \
+	"comeback: failed and retried requests together never exceed 1 + 5*T in any window T"
+
+log "rate 5, burst 2: an unreachable sink for 2 s, then a working one"
+PORT=$(free_port) || die "no free port"
+sub_create "outage" "$(sub_body "http://127.0.0.1:$PORT/down" rl.down \
+	'{"ordering": "none", "rate": 5, "burst": 2, "retry": {"initial_ms": 200, "multiplier": 1, "max_ms": 200, "jitter": 0, "max_attempts": 50}}')"
+OUT_SUB=$SUB_ID
+publish "outage" rl.down 15
+sleep 2
+expect_eq "$(count_state "$OUT_SUB" pending)" 15 "outage: 15 deliveries pending while the sink is unreachable"
+api PATCH "/v1/subscriptions/$OUT_SUB" "$(jq -cn --arg s "$RECEIVER_URL/up" '{sink: $s}')"
+expect_status 200 "outage: the sink now points at a working receiver"
+wait_until 20 "outage: all 15 delivered" state_is "$OUT_SUB" succeeded 15
+T=$(times /up)
+log "outage: arrivals (ms from the first) $(printf '%s' "$T" | jq -c '.[0] as $z | map(. - $z | floor)')"
+expect_eq "$(printf '%s' "$T" | jq length)" 15 "outage: 15 requests to the working sink"
+expect_eq "$(bucket_violations "$T" 5 2)" "" "outage: the backlog drained within 2 + 5*T per window T"
+S=$(span "$T" 0 -1)
+check "outage: the backlog of 15 took >= 2500 ms ($S ms; 13 tokens at 5/s after a burst of 2)" test "$S" -ge 2500
+
+finish

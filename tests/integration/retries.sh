@@ -1,0 +1,256 @@
+#!/bin/bash
+# Retries: backoff timing, Retry-After (delta-seconds and HTTP-date) that
+# defers without using up an attempt and holds back the whole subscriber,
+# 410 Gone disabling the subscription until it is re-activated, timeouts,
+# refused and dropped connections, and giving up after max_attempts.
+# shellcheck disable=SC2016,SC2317
+. "$HERALD_SRCDIR/tests/integration/lib.sh"
+
+CE=(-H 'Content-Type: application/cloudevents+json')
+
+# ---------------------------------------------------------------- helpers
+
+# sub_create DESC BODY: create a subscription; sets SUB_ID.
+sub_create() {
+	api POST /v1/subscriptions "$2"
+	expect_status 201 "$1: subscription created"
+	SUB_ID=$(printf '%s' "$RESP" | jq -r '.id // empty')
+	[[ -n $SUB_ID ]] || die "$1: no subscription id in: ${RESP:0:500}"
+}
+
+# sub_body SINK TYPE [DELIVERY_JSON]: a subscription body.
+sub_body() {
+	jq -cn --arg s "$1" --arg t "$2" --argjson d "${3:-{\}}" \
+		'{sink: $s, types: [$t], delivery: $d}'
+}
+
+# publish1 DESC TYPE ID [PARTITIONKEY]: one structured event; sets SEQ.
+publish1() {
+	local ev
+	ev=$(jq -cn --arg t "$2" --arg id "$3" --arg pk "${4:-}" '
+		{specversion: "1.0", id: $id, source: "/test/retries", type: $t,
+		 datacontenttype: "application/json", data: {id: $id}}
+		+ (if $pk != "" then {partitionkey: $pk} else {} end)')
+	api POST /v1/events "$ev" "${CE[@]}"
+	expect_status 202 "$1: event $3 accepted"
+	SEQ=$(printf '%s' "$RESP" | jq -r '.seq // empty')
+	[[ -n $SEQ ]] || die "$1: no seq in: ${RESP:0:500}"
+}
+
+count_state() {
+	db_psql "SELECT count(*) FROM delivery WHERE subscription_id = '$1' AND state = '$2'"
+}
+
+state_is() {
+	local n
+	n=$(count_state "$1" "$2") || return 1
+	[[ $n == "$3" ]]
+}
+
+# delivery_json SUB SEQ: one delivery as JSON, from
+# GET /v1/subscriptions/{id}/deliveries/{seq}, or from the delivery table
+# while that route answers 501.
+delivery_json() {
+	api GET "/v1/subscriptions/$1/deliveries/$2"
+	if [[ $STATUS == 200 ]]; then
+		printf '%s\n' "$RESP"
+	elif [[ $STATUS == 501 ]]; then
+		db_psql "SELECT json_build_object('seq', seq, 'state', state,
+			'attempts', attempts, 'last_status', last_status,
+			'last_error', last_error)
+			FROM delivery WHERE subscription_id = '$1' AND seq = $2"
+	else
+		printf '{"http_status": %s}\n' "$STATUS"
+	fi
+}
+
+# delivery_is SUB SEQ JQ: true when the delivery satisfies the jq test.
+delivery_is() {
+	delivery_json "$1" "$2" | jq -e "$3" >/dev/null 2>&1
+}
+
+# reqs PATH: requests to PATH as [{t, st (0: dropped), id}], arrival order.
+reqs() {
+	receiver_requests "$1" | jq -c '[.[] | (.body // "{}" | fromjson? // {}) as $d
+		| {t: .time_ms, st: (.response.status // 0), id: $d.id}]'
+}
+
+# jqn EXPR [--argjson ...]: evaluate a jq expression with no input.
+jqn() {
+	local e=$1
+	shift
+	jq -cn "$@" "$e"
+}
+
+# ---------------------------------------------------------------- set-up
+
+pg_use_shared_or_start
+db_create
+receiver_start
+herald_start
+
+# ---------------------------------------------------------------- backoff
+
+log "fail=2: delivered on the 3rd attempt, gaps ~300 ms then ~600 ms"
+sub_create "backoff" "$(sub_body "$RECEIVER_URL/backoff?fail=2" r.backoff \
+	'{"retry": {"initial_ms": 300, "multiplier": 2, "max_ms": 10000, "jitter": 0, "max_attempts": 5}}')"
+BO_SUB=$SUB_ID
+publish1 "backoff" r.backoff bo-1 k
+BO_SEQ=$SEQ
+wait_until 15 "backoff: delivered" delivery_is "$BO_SUB" "$BO_SEQ" '.state == "succeeded"'
+D=$(delivery_json "$BO_SUB" "$BO_SEQ")
+expect_eq "$(printf '%s' "$D" | jq -c '[.attempts, .last_status]')" '[3,204]' \
+	"backoff: 3 attempts, the last answered 204 ($D)"
+R=$(reqs /backoff)
+expect_eq "$(printf '%s' "$R" | jq -c '[.[].st]')" '[500,500,204]' "backoff: the sink saw 500, 500, 204"
+G1=$(printf '%s' "$R" | jq '.[1].t - .[0].t | floor')
+G2=$(printf '%s' "$R" | jq '.[2].t - .[1].t | floor')
+log "backoff: gaps $G1 ms, $G2 ms"
+check "backoff: first gap $G1 ms >= 280 ms (300 ms, jitter 0, 20 ms tolerance)" test "$G1" -ge 280
+check "backoff: second gap $G2 ms >= 580 ms (300 * 2)" test "$G2" -ge 580
+check "backoff: the gap grew with the multiplier ($G1 -> $G2 ms, by >= 200 ms)" test "$G2" -ge $((G1 + 200))
+check "backoff: first gap $G1 ms <= 800 ms (due after 300 ms)" test "$G1" -le 800
+check "backoff: second gap $G2 ms <= 1100 ms (due after 600 ms)" test "$G2" -le 1100
+
+# ---------------------------------------------------------------- Retry-After: delta-seconds
+
+log "429 with Retry-After: 2: deferred, not an attempt; the subscriber gets nothing meanwhile"
+sub_create "429" "$(sub_body "$RECEIVER_URL/ra?status=429&retry_after=2&retry_after_times=1" r.ra \
+	'{"retry": {"initial_ms": 100, "multiplier": 1, "max_ms": 100, "jitter": 0, "max_attempts": 5}}')"
+RA_SUB=$SUB_ID
+publish1 "429" r.ra ra-1 a
+RA_SEQ1=$SEQ
+wait_until 10 "429: the first request reached the sink" receiver_has /ra 1
+publish1 "429: another key, right after" r.ra ra-2 b
+RA_SEQ2=$SEQ
+wait_until 15 "429: both delivered" state_is "$RA_SUB" succeeded 2
+R=$(reqs /ra)
+expect_eq "$(printf '%s' "$R" | jq -c '[.[] | [.id, .st]] | .[0], (.[1:] | sort)')" \
+	"$(printf '%s\n%s' '["ra-1",429]' '[["ra-1",204],["ra-2",204]]')" \
+	"429: ra-1 got 429, then ra-1 and ra-2 got 204 each, nothing else"
+GAPS=$(printf '%s' "$R" | jq -c '.[0].t as $t0 | [.[1:][] | .t - $t0 | floor]')
+log "429: later requests came $GAPS ms after the 429"
+expect_eq "$(printf '%s' "$GAPS" | jq 'min >= 1900')" true \
+	"429: no request to the subscriber within 1.9 s of the 429 ($GAPS ms)"
+expect_eq "$(printf '%s' "$GAPS" | jq 'max < 4500')" true \
+	"429: sent again soon after the Retry-After passed (< 4.5 s)"
+D=$(delivery_json "$RA_SUB" "$RA_SEQ1")
+expect_eq "$(printf '%s' "$D" | jq -c '[.state, .attempts]')" '["succeeded",1]' \
+	"429: the deferral did not count as an attempt ($D)"
+D=$(delivery_json "$RA_SUB" "$RA_SEQ2")
+expect_eq "$(printf '%s' "$D" | jq -c '[.state, .attempts]')" '["succeeded",1]' "429: the other key's event took 1 attempt ($D)"
+
+# ---------------------------------------------------------------- Retry-After: HTTP-date
+
+log "503 with Retry-After as an HTTP-date"
+WHEN=$(($(date +%s) + 3))
+WHEN_TEXT=$(date -u -d "@$WHEN" '+%a, %d %b %Y %H:%M:%S GMT')
+WHEN_ENC=$(jq -rn --arg v "$WHEN_TEXT" '$v | @uri')
+sub_create "503" "$(sub_body "$RECEIVER_URL/radate?status=503&retry_after=$WHEN_ENC&retry_after_times=1" r.radate \
+	'{"retry": {"initial_ms": 100, "multiplier": 1, "max_ms": 100, "jitter": 0, "max_attempts": 5}}')"
+RD_SUB=$SUB_ID
+publish1 "503" r.radate rd-1 a
+RD_SEQ=$SEQ
+wait_until 15 "503: delivered" delivery_is "$RD_SUB" "$RD_SEQ" '.state == "succeeded"'
+R=$(reqs /radate)
+expect_eq "$(printf '%s' "$R" | jq -c '[.[].st]')" '[503,204]' "503: the sink saw 503 ($WHEN_TEXT), then 204"
+expect_eq "$(printf '%s' "$R" | jq --argjson w "$WHEN" '.[0].t < $w * 1000')" true \
+	"503: the first request came before the date"
+expect_eq "$(printf '%s' "$R" | jq --argjson w "$WHEN" '.[1].t >= $w * 1000 - 50')" true \
+	"503: the retry came at or after $WHEN_TEXT (at $(printf '%s' "$R" | jq --argjson w "$WHEN" '.[1].t - $w * 1000 | floor') ms from it)"
+D=$(delivery_json "$RD_SUB" "$RD_SEQ")
+expect_eq "$(printf '%s' "$D" | jq -c '[.state, .attempts]')" '["succeeded",1]' \
+	"503: the deferral did not count as an attempt ($D)"
+
+# ---------------------------------------------------------------- 410 Gone
+
+log "410 Gone disables the subscription; re-activating delivers what accumulated"
+sub_create "410" "$(sub_body "$RECEIVER_URL/gone?status=410" r.gone)"
+GONE_SUB=$SUB_ID
+publish1 "410" r.gone gone-1 a
+sub_status_is() {
+	api GET "/v1/subscriptions/$1"
+	[[ $STATUS == 200 ]] && printf '%s' "$RESP" | jq -e --arg s "$2" '.status == $s' >/dev/null
+}
+wait_until 10 "410: the subscription became disabled" sub_status_is "$GONE_SUB" disabled
+expect_json '.status_reason | type == "string" and length > 0' true "410: with a status_reason"
+log "status_reason: $(printf '%s' "$RESP" | jq -r '.status_reason')"
+publish1 "410: while disabled" r.gone gone-2 a
+publish1 "410: while disabled" r.gone gone-3 b
+sleep 1.5
+expect_eq "$(receiver_count /gone)" 1 "410: nothing more was sent while disabled"
+expect_eq "$(count_state "$GONE_SUB" pending)" 3 "410: the 3 deliveries exist and are pending"
+api PATCH "/v1/subscriptions/$GONE_SUB" "$(jq -cn --arg s "$RECEIVER_URL/gone-ok" '{status: "active", sink: $s}')"
+expect_status 200 "410: PATCH status active with a healthy sink"
+expect_json '.status' active "410: the PATCH answer says active"
+wait_until 15 "410: the 3 accumulated deliveries succeeded" state_is "$GONE_SUB" succeeded 3
+expect_eq "$(reqs /gone-ok | jq -c '[.[].id] | sort')" '["gone-1","gone-2","gone-3"]' \
+	"410: the healthy sink got each of the 3 events once"
+expect_eq "$(receiver_count /gone)" 1 "410: the gone sink got nothing more"
+
+# ---------------------------------------------------------------- timeout
+
+log "timeout_ms 500 against a sink answering after 1.5 s"
+sub_create "timeout" "$(sub_body "$RECEIVER_URL/slow?delay_ms=1500" r.slow \
+	'{"timeout_ms": 500, "retry": {"initial_ms": 100, "multiplier": 1, "max_ms": 100, "jitter": 0, "max_attempts": 2}}')"
+TO_SUB=$SUB_ID
+publish1 "timeout" r.slow to-1 a
+TO_SEQ=$SEQ
+wait_until 15 "timeout: the delivery failed after its attempts" delivery_is "$TO_SUB" "$TO_SEQ" '.state == "failed"'
+D=$(delivery_json "$TO_SUB" "$TO_SEQ")
+expect_eq "$(printf '%s' "$D" | jq -c '[.attempts, .last_status]')" '[2,null]' "timeout: 2 attempts, no HTTP status ($D)"
+expect_eq "$(printf '%s' "$D" | jq '.last_error // "" | test("time.?out|timed out"; "i")')" true \
+	"timeout: last_error mentions a timeout"
+check "timeout: the sink saw the retry (>= 2 requests)" receiver_has /slow 2
+
+# ---------------------------------------------------------------- connection refused
+
+log "connection refused, then the sink works"
+PORT=$(free_port) || die "no free port"
+sub_create "refused" "$(sub_body "http://127.0.0.1:$PORT/nobody" r.refused \
+	'{"retry": {"initial_ms": 200, "multiplier": 1, "max_ms": 200, "jitter": 0, "max_attempts": 50}}')"
+RF_SUB=$SUB_ID
+publish1 "refused" r.refused rf-1 a
+RF_SEQ=$SEQ
+wait_until 15 "refused: retried (>= 2 attempts)" delivery_is "$RF_SUB" "$RF_SEQ" '.state == "pending" and .attempts >= 2'
+D=$(delivery_json "$RF_SUB" "$RF_SEQ")
+expect_eq "$(printf '%s' "$D" | jq '.last_status == null and (.last_error // "" | test("connect|refused"; "i"))')" true \
+	"refused: no status, last_error names the connection failure ($D)"
+api PATCH "/v1/subscriptions/$RF_SUB" "$(jq -cn --arg s "$RECEIVER_URL/back" '{sink: $s}')"
+expect_status 200 "refused: sink changed to a working one"
+wait_until 15 "refused: delivered once the sink works" delivery_is "$RF_SUB" "$RF_SEQ" '.state == "succeeded"'
+expect_eq "$(reqs /back | jq -c '[.[] | [.id, .st]]')" '[["rf-1",204]]' "refused: the working sink got it once"
+
+# ---------------------------------------------------------------- dropped connection
+
+log "drop=1: the first connection closes without an answer"
+sub_create "drop" "$(sub_body "$RECEIVER_URL/drop?drop=1" r.drop \
+	'{"retry": {"initial_ms": 200, "multiplier": 1, "max_ms": 200, "jitter": 0, "max_attempts": 5}}')"
+DR_SUB=$SUB_ID
+publish1 "drop" r.drop dr-1 a
+DR_SEQ=$SEQ
+wait_until 15 "drop: delivered" delivery_is "$DR_SUB" "$DR_SEQ" '.state == "succeeded"'
+D=$(delivery_json "$DR_SUB" "$DR_SEQ")
+expect_eq "$(printf '%s' "$D" | jq -c '[.attempts, .last_status]')" '[2,204]' "drop: 2 attempts ($D)"
+expect_eq "$(reqs /drop | jq -c '[.[] | [.id, .st]]')" '[["dr-1",0],["dr-1",204]]' \
+	"drop: the sink saw a dropped request, then a 204"
+DG=$(reqs /drop | jq '.[1].t - .[0].t | floor')
+log "drop: the second request came $DG ms after the dropped one"
+check "drop: the retry waited for the backoff ($DG ms >= 180 ms, initial_ms 200)" test "$DG" -ge 180
+
+# ---------------------------------------------------------------- max_attempts
+
+log "max_attempts 3 against a sink that always answers 500"
+sub_create "max" "$(sub_body "$RECEIVER_URL/max?status=500" r.max \
+	'{"retry": {"initial_ms": 100, "multiplier": 1, "max_ms": 100, "jitter": 0, "max_attempts": 3}}')"
+MX_SUB=$SUB_ID
+publish1 "max" r.max mx-1 a
+MX_SEQ=$SEQ
+wait_until 15 "max: the delivery failed" delivery_is "$MX_SUB" "$MX_SEQ" '.state == "failed"'
+D=$(delivery_json "$MX_SUB" "$MX_SEQ")
+expect_eq "$(printf '%s' "$D" | jq -c '[.attempts, .last_status, (.last_error | type)]')" '[3,500,"string"]' \
+	"max: attempts == max_attempts, last status 500 ($D)"
+sleep 1.2
+expect_eq "$(receiver_count /max)" 3 "max: the sink saw exactly 3 requests, none after giving up"
+
+finish
