@@ -62,8 +62,10 @@ struct job {
 	size_t head_len;
 	char retry_after[64];
 	char refused[160]; /* why the connect-time address check refused */
+	int sends;         /* times libcurl was about to send the request */
 	int64_t started_us;
-	time_t started_wall;
+	time_t started_wall;   /* webhook-timestamp */
+	int64_t started_ms;    /* attempt time, Unix ms */
 
 	/* the result, once finished */
 	enum {
@@ -173,7 +175,8 @@ static const struct store_stmt log_attempts = {
 	"dispatch_log_attempts",
 	"INSERT INTO attempt (subscription_id, seq, at, status, latency_ms,"
 	"                     error, response_head)"
-	" SELECT u.s::uuid, u.q, to_timestamp(u.t), u.code, u.ms, u.err, u.head"
+	" SELECT u.s::uuid, u.q, to_timestamp(u.t / 1000.0), u.code, u.ms, u.err,"
+	"   u.head"
 	" FROM unnest($1::text[], $2::int8[], $3::int8[], $4::int4[], $5::int4[],"
 	"             $6::text[], $7::text[]) AS u(s, q, t, code, ms, err, head)"
 	" WHERE EXISTS (SELECT 1 FROM delivery d"
@@ -642,6 +645,30 @@ on_open_socket(void *clientp, curlsocktype purpose, struct curl_sockaddr *addr)
 	return socket(addr->family, addr->socktype, addr->protocol);
 }
 
+#if LIBCURL_VERSION_NUM >= 0x075000
+/* libcurl resends a request by itself when a reused connection dies
+ * before any answer.  That would be an attempt nobody logged, sent
+ * without backoff and outside the rate limit: stop it, and let the
+ * failure be retried like any other. */
+static int
+on_prereq(void *clientp, char *primary_ip, char *local_ip, int primary_port,
+	  int local_port)
+{
+	struct job *j = clientp;
+
+	(void)primary_ip;
+	(void)local_ip;
+	(void)primary_port;
+	(void)local_port;
+	if (++j->sends > 1) {
+		snprintf(j->refused, sizeof(j->refused),
+			 "connection closed before a response");
+		return CURL_PREREQFUNC_ABORT;
+	}
+	return CURL_PREREQFUNC_OK;
+}
+#endif
+
 /* Build the request and add it to the multi handle.  false: give up on
  * this attempt (recorded as failed). */
 static bool
@@ -655,7 +682,13 @@ start_job(struct dispatch *d, struct job *j)
 	secrets[nsecrets++] = s->secret;
 	if (s->prev_secret)
 		secrets[nsecrets++] = s->prev_secret;
-	j->started_wall = time(NULL);
+	{
+		struct timespec ts;
+
+		clock_gettime(CLOCK_REALTIME, &ts);
+		j->started_wall = ts.tv_sec;
+		j->started_ms = (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+	}
 	j->started_us = now_us();
 	if (webhook_build(&s->sub, secrets, nsecrets, &j->ev, j->seq,
 			  (long long)j->started_wall, &j->req) != 0) {
@@ -688,6 +721,10 @@ start_job(struct dispatch *d, struct job *j)
 	curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, on_header);
 	curl_easy_setopt(e, CURLOPT_HEADERDATA, j);
 	curl_easy_setopt(e, CURLOPT_PRIVATE, j);
+#if LIBCURL_VERSION_NUM >= 0x075000
+	curl_easy_setopt(e, CURLOPT_PREREQFUNCTION, on_prereq);
+	curl_easy_setopt(e, CURLOPT_PREREQDATA, j);
+#endif
 	if (!d->cfg->allow_private_sinks) {
 		curl_easy_setopt(e, CURLOPT_OPENSOCKETFUNCTION, on_open_socket);
 		curl_easy_setopt(e, CURLOPT_OPENSOCKETDATA, j);
@@ -913,7 +950,7 @@ flush(struct dispatch *d)
 
 		store_array_add(&att[0], id, strlen(id));
 		store_array_add_int(&att[1], j->seq);
-		store_array_add_int(&att[2], (int64_t)j->started_wall);
+		store_array_add_int(&att[2], j->started_ms);
 		if (status)
 			store_array_add_int(&att[3], status);
 		else
