@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "api_routes.h"
+#include "keylimit.h"
 #include "log.h"
 #include "xalloc.h"
 
@@ -310,6 +311,8 @@ find_route(struct api_request *r, bool *path_known)
 static bool
 authorize(struct api_request *r, const struct route *rt)
 {
+	long wait_s = 1;
+
 	switch (auth_check(r->env->pool, api_header(r, "Authorization"), &r->who)) {
 	case AUTH_OK:
 		break;
@@ -330,6 +333,13 @@ authorize(struct api_request *r, const struct route *rt)
 				"this API key lacks the %s scope",
 				rt->scope == SCOPE_PUBLISH ? "publish" :
 				rt->scope == SCOPE_SUBSCRIBE ? "subscribe" : "admin");
+		return false;
+	}
+	if (!keylimit_take(r->who.tenant, &wait_s)) {
+		snprintf(r->retry_after, sizeof(r->retry_after), "%ld", wait_s);
+		api_reply_error(r, MHD_HTTP_TOO_MANY_REQUESTS, "rate_limited",
+				"this API key is over its request rate; retry in %ld s",
+				wait_s);
 		return false;
 	}
 	return true;
@@ -390,6 +400,9 @@ send_reply(struct api_request *r)
 	if (r->location[0])
 		MHD_add_response_header(resp, MHD_HTTP_HEADER_LOCATION,
 					r->location);
+	if (r->retry_after[0])
+		MHD_add_response_header(resp, MHD_HTTP_HEADER_RETRY_AFTER,
+					r->retry_after);
 	if (r->status == MHD_HTTP_METHOD_NOT_ALLOWED) {
 		char allow[64] = "";
 
@@ -572,6 +585,8 @@ api_start(const struct config *cfg, struct store_pool *pool,
 		MHD_OPTION_LISTEN_SOCKET, (MHD_socket)a->listen_fd,
 		MHD_OPTION_THREAD_POOL_SIZE, (unsigned)cfg->api_threads,
 		MHD_OPTION_CONNECTION_LIMIT, (unsigned)cfg->max_connections,
+		MHD_OPTION_PER_IP_CONNECTION_LIMIT,
+		(unsigned)cfg->max_connections_per_ip,
 		MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)cfg->connection_timeout,
 		MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)(64 * 1024),
 		MHD_OPTION_NOTIFY_COMPLETED, on_completed, a,

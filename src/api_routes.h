@@ -43,6 +43,7 @@ struct api_request {
 	unsigned status;
 	char *reply; /* JSON text, owned */
 	char location[256];
+	char retry_after[16]; /* Retry-After of a 429 */
 
 	/* set by a handler that waits (suspended connection): called once
 	 * resumed to produce the reply, then state is freed by cleanup */

@@ -68,6 +68,12 @@ struct setting {
 	  "seconds an idle HTTP connection is kept") \
 	X(writer_batch_max, OPT_INT, 1, 10000, "512", "N", \
 	  "events committed per group-commit transaction at most") \
+	X(max_connections_per_ip, OPT_INT, 0, 65536, "0", "N", \
+	  "concurrent HTTP connections from one address; 0: no limit") \
+	X(api_rate, OPT_INT, 0, 1000000, "0", "N", \
+	  "API requests per second per key (token bucket); 0: no limit") \
+	X(api_burst, OPT_INT, 0, 1000000, "0", "N", \
+	  "API requests a key may make at once above api_rate; 0: api_rate") \
 	X(secret_grace, OPT_INT, 0, 31536000, "86400", "SECONDS", \
 	  "seconds a rotated-out secret keeps signing")
 

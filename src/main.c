@@ -14,6 +14,7 @@
 #include "auth.h"
 #include "config.h"
 #include "dispatch.h"
+#include "keylimit.h"
 #include "log.h"
 #include "store.h"
 #include "writer.h"
@@ -106,6 +107,7 @@ main(int argc, char **argv)
 	store_close(conn);
 	conn = NULL;
 
+	keylimit_init(cfg.api_rate, cfg.api_burst);
 	pool = store_pool_new(cfg.database_url, (int)cfg.db_pool_size);
 	writer = writer_start(cfg.database_url, cfg.writer_batch_max);
 	if (writer == NULL)
@@ -142,6 +144,7 @@ out:
 	writer_free(writer);
 	store_pool_free(pool);
 	store_close(conn);
+	keylimit_free();
 	curl_global_cleanup();
 	config_free(&cfg);
 	return rc;

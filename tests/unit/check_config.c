@@ -15,7 +15,7 @@ static const char *const want_keys[] = {
 	"listen", "database_url", "admin_key", "allow_private_sinks",
 	"max_event_bytes", "max_batch_bytes", "log_level", "api_threads", "db_pool_size",
 	"max_connections", "connection_timeout", "writer_batch_max",
-	"secret_grace",
+	"max_connections_per_ip", "api_rate", "api_burst", "secret_grace",
 };
 #define N_KEYS (sizeof(want_keys) / sizeof(want_keys[0]))
 
@@ -72,6 +72,9 @@ field_text(const struct config *c, const char *key, char *buf, size_t len)
 		{"max_connections", c->max_connections},
 		{"connection_timeout", c->connection_timeout},
 		{"writer_batch_max", c->writer_batch_max},
+		{"max_connections_per_ip", c->max_connections_per_ip},
+		{"api_rate", c->api_rate},
+		{"api_burst", c->api_burst},
 		{"secret_grace", c->secret_grace},
 	};
 
@@ -124,6 +127,9 @@ START_TEST(test_defaults)
 	ck_assert_int_eq(c.max_connections, 1024);
 	ck_assert_int_eq(c.connection_timeout, 30);
 	ck_assert_int_eq(c.writer_batch_max, 512);
+	ck_assert_int_eq(c.max_connections_per_ip, 0);
+	ck_assert_int_eq(c.api_rate, 0);
+	ck_assert_int_eq(c.api_burst, 0);
 	ck_assert_int_eq(c.secret_grace, 86400);
 	config_free(&c);
 	ck_assert_ptr_null(c.listen);
@@ -343,6 +349,9 @@ static const struct range {
 	{"max_connections", 1, 65536},
 	{"connection_timeout", 1, 3600},
 	{"writer_batch_max", 1, 10000},
+	{"max_connections_per_ip", 0, 65536},
+	{"api_rate", 0, 1000000},
+	{"api_burst", 0, 1000000},
 	{"secret_grace", 0, 31536000},
 };
 

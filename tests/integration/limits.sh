@@ -1,0 +1,96 @@
+#!/bin/bash
+# Limits against abuse: per-key API rate limits (429 + Retry-After), header
+# size, per-address connection limit, idle (slowloris) connections, JSON
+# nesting depth; none of them lets a 2xx through for an uncommitted event.
+# shellcheck source=tests/integration/lib.sh disable=SC1091
+. "$HERALD_SRCDIR/tests/integration/lib.sh"
+
+pg_use_shared_or_start
+db_create
+herald_start --api-rate 5 --api-burst 5 --max-connections-per-ip 6 \
+	--connection-timeout 2
+
+event() {
+	printf '{"specversion":"1.0","id":"%s","source":"/limits","type":"t"}' "$1"
+}
+
+# Two keys, each with its own bucket.
+api POST /v1/keys '{"name":"a","scopes":["publish","subscribe"]}'
+expect_status 201 "key a created"
+KEY_A=$(jq -r .key <<<"$RESP")
+api POST /v1/keys '{"name":"b","scopes":["publish","subscribe"]}'
+expect_status 201 "key b created"
+KEY_B=$(jq -r .key <<<"$RESP")
+
+log "per-key rate limit: 5/s, burst 5"
+codes=()
+accepted=0
+for i in $(seq 1 12); do
+	KEY=$KEY_A api POST /v1/events "$(event "rl-$i")" -H 'Content-Type: application/cloudevents+json'
+	codes+=("$STATUS")
+	if [[ $STATUS == 202 ]]; then
+		accepted=$((accepted + 1))
+	elif [[ $STATUS == 429 ]]; then
+		last429=$RESP
+		ra=$(resp_header Retry-After)
+	fi
+done
+log "statuses: ${codes[*]}"
+check "at least the burst was accepted" test "$accepted" -ge 5
+check "no more than burst + rate * elapsed (well under 12) accepted" test "$accepted" -le 8
+check "the rest were refused with 429" test "$(printf '%s\n' "${codes[@]}" | grep -c '^429$')" -eq $((12 - accepted))
+RESP=$last429
+expect_json '.error' rate_limited "429 body is a JSON error"
+check "429 carries Retry-After in whole seconds (>= 1)" test "${ra:-0}" -ge 1
+stored=$(db_psql "SELECT count(*) FROM event WHERE source = '/limits'")
+expect_eq "$stored" "$accepted" "only the accepted events were stored"
+
+KEY=$KEY_B api GET /v1/subscriptions
+expect_status 200 "another key has its own bucket"
+sleep "${ra:-1}"
+KEY=$KEY_A api GET /v1/subscriptions
+expect_status 200 "after Retry-After the key works again"
+
+log "header size is bounded"
+big=$(head -c 100000 /dev/zero | tr '\0' 'a')
+code=$(curl -s -o /dev/null -w '%{http_code}' --max-time 10 \
+	-H "Authorization: Bearer $ADMIN_KEY" -H "X-Big: $big" "$HERALD_URL/v1/subscriptions")
+check "a 100 KB header is refused with a 4xx (got $code)" test "$code" -ge 400 -a "$code" -lt 500
+api GET /healthz
+expect_status 200 "still serving after an oversized header"
+
+log "JSON nesting depth is bounded"
+deep=$(printf '%.0s[' $(seq 1 200))1$(printf '%.0s]' $(seq 1 200))
+api POST /v1/events "{\"specversion\":\"1.0\",\"id\":\"deep\",\"source\":\"/limits\",\"type\":\"t\",\"data\":$deep}" \
+	-H 'Content-Type: application/cloudevents+json'
+expect_status 400 "200 levels of nesting are refused"
+expect_eq "$(db_psql "SELECT count(*) FROM event WHERE id = 'deep'")" 0 "nothing stored"
+
+log "idle connections are closed after connection_timeout (2 s)"
+exec {idle}<>/dev/tcp/127.0.0.1/"$HERALD_PORT"
+printf 'GET /healthz HTTP/1.1\r\nHost: x\r\n' >&"$idle" # never finished
+start=$(now_ms)
+closed=0
+if read -r -t 8 -u "$idle" _ || true; then
+	# read returns at EOF (closed) or with whatever the server sent
+	elapsed=$(($(now_ms) - start))
+	((elapsed < 8000)) && closed=1
+fi
+exec {idle}>&-
+check "a half-sent request is dropped within the timeout (${elapsed:-?} ms)" test "$closed" -eq 1
+
+log "per-address connection limit (6)"
+fds=()
+for i in 1 2 3 4 5 6; do
+	exec {fd}<>/dev/tcp/127.0.0.1/"$HERALD_PORT"
+	fds+=("$fd")
+done
+code=$(curl -s -o /dev/null -w '%{http_code}' --max-time 3 "$HERALD_URL/healthz" || true)
+check "a 7th connection from the same address is refused (got ${code:-none})" test "${code:-000}" = 000
+for fd in "${fds[@]}"; do
+	exec {fd}>&-
+done
+wait_until 5 "serving again once connections close" \
+	test "$(_http_code "$HERALD_URL/healthz")" = 200
+
+finish
