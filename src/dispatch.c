@@ -34,7 +34,6 @@
  * it is never fetched twice.
  */
 
-#define PART_LOCK_NS 1751478884 /* partition advisory locks: "herd" */
 #define FETCH_LIMIT 256
 #define HELD_MAX 4096
 #define QUEUE_MIN 16          /* a subscription's queue: at least this */
@@ -217,11 +216,18 @@ static const struct store_stmt disable_sub = {
 	" SELECT pg_notify('herald_subscription', s.id::text) FROM s",
 	2};
 
+/* The namespace of the partition advisory locks ("herd"). */
+#define PART_LOCK_NS_SQL "1751478884"
+
 static const struct store_stmt try_parts = {
 	"dispatch_try_parts",
 	"SELECT p FROM unnest($1::int4[]) AS p"
-	" WHERE pg_try_advisory_lock(" "1751478884" ", p)",
+	" WHERE pg_try_advisory_lock(" PART_LOCK_NS_SQL ", p)",
 	1};
+
+static const struct store_stmt release_part = {
+	"dispatch_release_part",
+	"SELECT pg_advisory_unlock(" PART_LOCK_NS_SQL ", $1::int4)", 1};
 
 static const struct store_stmt clear_claims = {
 	"dispatch_clear_claims",
@@ -1079,14 +1085,18 @@ rebalance(struct dispatch *d)
 	if (d->nowned > target) {
 		/* give back idle partitions beyond the share */
 		for (int p = STORE_PARTITIONS - 1; p >= 0 && d->nowned > target; p--) {
-			char q[96];
+			char part[16];
+			const char *pv = part;
 
 			if (!d->owned[p] || d->held_per_part[p] > 0)
 				continue;
-			snprintf(q, sizeof(q), "SELECT pg_advisory_unlock(%d, %d)",
-				 PART_LOCK_NS, p);
-			if (!store_simple(d->conn, q, NULL, 0))
+			snprintf(part, sizeof(part), "%d", p);
+			r = store_exec(d->conn, &release_part, &pv, NULL, NULL);
+			if (!pg_ok(r, PGRES_TUPLES_OK, "release partition", d)) {
+				PQclear(r);
 				return false;
+			}
+			PQclear(r);
 			d->owned[p] = false;
 			d->nowned--;
 			log_info("dispatch: released partition %d", p);
