@@ -205,6 +205,31 @@ api_body_json(struct api_request *r)
 	return j;
 }
 
+const char *
+api_tenant(struct api_request *r, char *buf, size_t len)
+{
+	if (r->who.scopes & SCOPE_ADMIN)
+		return NULL;
+	snprintf(buf, len, "%lld", (long long)r->who.tenant);
+	return buf;
+}
+
+bool
+api_is_uuid(const char *s)
+{
+	static const char shape[] = "xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx";
+
+	for (size_t i = 0; i < sizeof(shape) - 1; i++) {
+		char ch = s[i];
+
+		if (shape[i] == '-' ? ch != '-' :
+		    !((ch >= '0' && ch <= '9') || (ch >= 'a' && ch <= 'f') ||
+		      (ch >= 'A' && ch <= 'F')))
+			return false;
+	}
+	return s[sizeof(shape) - 1] == '\0';
+}
+
 struct store_conn *
 api_db(struct api_request *r)
 {

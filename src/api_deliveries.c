@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "api_routes.h"
+#include "keyhead.h"
 #include "cloudevent.h"
 #include "log.h"
 #include "subscription.h"
@@ -60,16 +61,6 @@ static const struct store_stmt retry_find = {
 	"   AND ($3::bigint IS NULL OR s.tenant = $3)",
 	3};
 
-static const struct store_stmt lock_key = {
-	"deliv_lock_key",
-	"SELECT pg_advisory_xact_lock($1::bigint)",
-	1};
-
-static const struct store_stmt lock_keys = {
-	"deliv_lock_keys",
-	"SELECT count(pg_advisory_xact_lock(k)) FROM unnest($1::int8[]) AS k",
-	1};
-
 /* Ready unless another delivery of its key is pending (which then holds
  * the head, or will be promoted first). */
 static const struct store_stmt retry_update = {
@@ -103,25 +94,6 @@ static const struct store_stmt requeue_failed = {
 	"   AND d.ordering_key IS NOT DISTINCT FROM u.k"
 	" RETURNING d.ordering_key",
 	3};
-
-/* The oldest pending delivery of each touched key becomes ready, unless
- * one already is (the shape of dispatch.c's statement). */
-static const struct store_stmt promote_heads = {
-	"deliv_promote_heads",
-	"UPDATE delivery d SET ready = true"
-	" FROM (SELECT DISTINCT ON (p.subscription_id, p.ordering_key)"
-	"         p.subscription_id, p.ordering_key, p.seq"
-	"       FROM delivery p"
-	"       JOIN unnest($1::text[], $2::text[]) AS u(s, k)"
-	"         ON p.subscription_id = u.s::uuid AND p.ordering_key = u.k"
-	"       WHERE p.state = 'pending'"
-	"       ORDER BY p.subscription_id, p.ordering_key, p.seq) h"
-	" WHERE d.subscription_id = h.subscription_id AND d.seq = h.seq"
-	"   AND NOT d.ready AND NOT EXISTS (SELECT 1 FROM delivery r"
-	"     WHERE r.subscription_id = h.subscription_id"
-	"       AND r.ordering_key = h.ordering_key AND r.state = 'pending'"
-	"       AND r.ready)",
-	2};
 
 /* The first seq received at or after a time; the cast also validates it. */
 static const struct store_stmt since_start = {
@@ -159,32 +131,6 @@ static const struct store_stmt upsert_deliveries = {
 
 /* --- helpers --- */
 
-/* The tenant filter parameter: NULL (every tenant) for an admin key. */
-static const char *
-tenant_param(struct api_request *r, char *buf, size_t len)
-{
-	if (r->who.scopes & SCOPE_ADMIN)
-		return NULL;
-	snprintf(buf, len, "%lld", (long long)r->who.tenant);
-	return buf;
-}
-
-static bool
-is_uuid(const char *s)
-{
-	static const char shape[] = "xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx";
-
-	for (size_t i = 0; i < sizeof(shape) - 1; i++) {
-		char ch = s[i];
-
-		if (shape[i] == '-' ? ch != '-' :
-		    !((ch >= '0' && ch <= '9') || (ch >= 'a' && ch <= 'f') ||
-		      (ch >= 'A' && ch <= 'F')))
-			return false;
-	}
-	return s[sizeof(shape) - 1] == '\0';
-}
-
 static void
 sub_not_found(struct api_request *r)
 {
@@ -204,7 +150,7 @@ delivery_not_found(struct api_request *r)
 static bool
 path_id(struct api_request *r)
 {
-	if (is_uuid(r->params[0]))
+	if (api_is_uuid(r->params[0]))
 		return true;
 	sub_not_found(r);
 	return false;
@@ -240,7 +186,7 @@ static int
 find_sub(struct api_request *r, struct store_conn *c, char **config)
 {
 	char tbuf[24];
-	const char *values[2] = {r->params[0], tenant_param(r, tbuf, sizeof(tbuf))};
+	const char *values[2] = {r->params[0], api_tenant(r, tbuf, sizeof(tbuf))};
 	PGresult *res = store_exec(c, &get_sub, values, NULL, NULL);
 	int rc;
 
@@ -296,14 +242,6 @@ delivery_json(PGresult *res, int row)
 	return o;
 }
 
-static int
-lock_cmp(const void *a, const void *b)
-{
-	int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
-
-	return x < y ? -1 : x > y;
-}
-
 static bool
 exec_ok(PGresult *res, ExecStatusType want, const char *what)
 {
@@ -312,108 +250,6 @@ exec_ok(PGresult *res, ExecStatusType want, const char *what)
 	log_error("deliveries: %s failed: %s", what,
 		  res ? PQresultErrorMessage(res) : "connection lost");
 	return false;
-}
-
-/*
- * The ordering keys touched in one transaction: their advisory locks, taken
- * in ascending order before any row changes, and afterwards the promotion
- * of each key's head.
- */
-struct keyset {
-	const char *sub_id;
-	char **keys;
-	int64_t *locks;
-	size_t n, cap;
-};
-
-static void
-keyset_add(struct keyset *ks, const char *key)
-{
-	if (key == NULL)
-		return;
-	if (ks->n == ks->cap) {
-		ks->cap = ks->cap ? ks->cap * 2 : 64;
-		ks->keys = xrealloc(ks->keys, ks->cap * sizeof(*ks->keys));
-		ks->locks = xrealloc(ks->locks, ks->cap * sizeof(*ks->locks));
-	}
-	ks->keys[ks->n] = xstrdup(key);
-	ks->locks[ks->n] = store_key_lock(ks->sub_id, key);
-	ks->n++;
-}
-
-static void
-keyset_clear(struct keyset *ks)
-{
-	for (size_t i = 0; i < ks->n; i++)
-		free(ks->keys[i]);
-	ks->n = 0;
-}
-
-static void
-keyset_free(struct keyset *ks)
-{
-	keyset_clear(ks);
-	free(ks->keys);
-	free(ks->locks);
-}
-
-/* Take the locks of every key in the set, in ascending order (so no two
- * lockers of herald can deadlock). */
-static bool
-keyset_lock(struct keyset *ks, struct store_conn *c)
-{
-	struct store_array arr;
-	int64_t *sorted;
-	const char *v;
-	int len, fmt = 1;
-	PGresult *res;
-	bool ok;
-
-	if (ks->n == 0)
-		return true;
-	sorted = xcalloc(ks->n, sizeof(*sorted));
-	memcpy(sorted, ks->locks, ks->n * sizeof(*sorted));
-	qsort(sorted, ks->n, sizeof(*sorted), lock_cmp);
-	store_array_init(&arr, STORE_OID_INT8);
-	for (size_t i = 0; i < ks->n; i++)
-		if (i == 0 || sorted[i] != sorted[i - 1])
-			store_array_add_int(&arr, sorted[i]);
-	v = store_array_param(&arr, &len);
-	res = store_exec(c, &lock_keys, &v, &len, &fmt);
-	ok = exec_ok(res, PGRES_TUPLES_OK, "lock keys");
-	PQclear(res);
-	store_array_free(&arr);
-	free(sorted);
-	return ok;
-}
-
-/* Make the oldest pending delivery of each key in the set ready unless
- * one of its key already is (call with the locks held). */
-static bool
-keyset_promote(struct keyset *ks, struct store_conn *c)
-{
-	struct store_array arr[2];
-	const char *values[2];
-	int lengths[2], formats[2] = {1, 1};
-	PGresult *res;
-	bool ok;
-
-	if (ks->n == 0)
-		return true;
-	store_array_init(&arr[0], STORE_OID_TEXT);
-	store_array_init(&arr[1], STORE_OID_TEXT);
-	for (size_t i = 0; i < ks->n; i++) {
-		store_array_add(&arr[0], ks->sub_id, strlen(ks->sub_id));
-		store_array_add(&arr[1], ks->keys[i], strlen(ks->keys[i]));
-	}
-	values[0] = store_array_param(&arr[0], &lengths[0]);
-	values[1] = store_array_param(&arr[1], &lengths[1]);
-	res = store_exec(c, &promote_heads, values, lengths, formats);
-	ok = exec_ok(res, PGRES_COMMAND_OK, "promote heads");
-	PQclear(res);
-	store_array_free(&arr[0]);
-	store_array_free(&arr[1]);
-	return ok;
 }
 
 /* NOTIFY the dispatchers, then COMMIT. */
@@ -547,7 +383,7 @@ out:
 void
 api_deliveries_retry(struct api_request *r)
 {
-	char seq[24], tbuf[24], lock[24];
+	char seq[24], tbuf[24];
 	const char *values[3];
 	struct store_conn *c;
 	PGresult *res = NULL;
@@ -563,7 +399,7 @@ api_deliveries_retry(struct api_request *r)
 	}
 	values[0] = r->params[0];
 	values[1] = seq;
-	values[2] = tenant_param(r, tbuf, sizeof(tbuf));
+	values[2] = api_tenant(r, tbuf, sizeof(tbuf));
 	res = store_exec(c, &retry_find, values, NULL, NULL);
 	if (!exec_ok(res, PGRES_TUPLES_OK, "find delivery")) {
 		api_reply_unavailable(r);
@@ -580,16 +416,15 @@ api_deliveries_retry(struct api_request *r)
 	if (strcmp(PQgetvalue(res, 0, 1), "pending") == 0)
 		goto conflict;
 	if (!PQgetisnull(res, 0, 0)) {
-		const char *lv = lock;
-
 		/* the key of a delivery never changes while it is not pending
 		 * except by a replay, which holds this same lock */
-		snprintf(lock, sizeof(lock), "%lld",
-			 (long long)store_key_lock(r->params[0],
-						   PQgetvalue(res, 0, 0)));
-		PQclear(res);
-		res = store_exec(c, &lock_key, &lv, NULL, NULL);
-		if (!exec_ok(res, PGRES_TUPLES_OK, "lock key")) {
+		struct keyhead_set ks = {0};
+		bool locked;
+
+		keyhead_add(&ks, r->params[0], PQgetvalue(res, 0, 0));
+		locked = keyhead_lock(&ks, c);
+		keyhead_free(&ks);
+		if (!locked) {
 			api_reply_unavailable(r);
 			goto out;
 		}
@@ -740,7 +575,7 @@ replay_parse(struct api_request *r, const cJSON *body, struct replay_req *q)
 static bool
 replay_failed(struct store_conn *c, const char *sub_id, long long *count)
 {
-	struct keyset ks = {.sub_id = sub_id};
+	struct keyhead_set ks = {0};
 	char cursor[24] = "0", page[24];
 	bool ok = false;
 	PGresult *res = NULL;
@@ -753,7 +588,7 @@ replay_failed(struct store_conn *c, const char *sub_id, long long *count)
 		const char *uv[3];
 		int ul[3], uf[3] = {0, 1, 1};
 
-		keyset_clear(&ks);
+		keyhead_clear(&ks);
 		if (!store_simple(c, "BEGIN", NULL, 0))
 			goto out;
 		res = store_exec(c, &failed_page, values, NULL, NULL);
@@ -775,12 +610,12 @@ replay_failed(struct store_conn *c, const char *sub_id, long long *count)
 			store_array_add_int(&seqs, strtoll(PQgetvalue(res, i, 0),
 							   NULL, 10));
 			store_array_add(&keys, key, key ? strlen(key) : 0);
-			keyset_add(&ks, key);
+			keyhead_add(&ks, sub_id, key);
 		}
 		snprintf(cursor, sizeof(cursor), "%s", PQgetvalue(res, n - 1, 0));
 		PQclear(res);
 		res = NULL;
-		if (!keyset_lock(&ks, c)) {
+		if (!keyhead_lock(&ks, c)) {
 			store_array_free(&seqs);
 			store_array_free(&keys);
 			goto rollback;
@@ -797,7 +632,7 @@ replay_failed(struct store_conn *c, const char *sub_id, long long *count)
 		*count += PQntuples(res);
 		PQclear(res);
 		res = NULL;
-		if (!keyset_promote(&ks, c) || !notify_commit(c))
+		if (!keyhead_promote(&ks, c) || !notify_commit(c))
 			goto rollback;
 	} while (n == REPLAY_PAGE);
 	ok = true;
@@ -806,7 +641,7 @@ rollback:
 	rollback(c);
 out:
 	PQclear(res);
-	keyset_free(&ks);
+	keyhead_free(&ks);
 	return ok;
 }
 
@@ -818,7 +653,7 @@ replay_events(struct store_conn *c, const char *sub_id,
 	      const struct subscription *sub, long long cursor,
 	      const char *since, long long *count)
 {
-	struct keyset ks = {.sub_id = sub_id};
+	struct keyhead_set ks = {0};
 	struct store_array types;
 	const char *types_param = NULL;
 	int types_len = 0;
@@ -848,7 +683,7 @@ replay_events(struct store_conn *c, const char *sub_id,
 		values[2] = sub->source;
 		values[3] = types_param;
 		values[4] = page;
-		keyset_clear(&ks);
+		keyhead_clear(&ks);
 		if (!store_simple(c, "BEGIN", NULL, 0))
 			goto out;
 		res = store_exec(c, &events_page, values, lengths, formats);
@@ -881,8 +716,8 @@ replay_events(struct store_conn *c, const char *sub_id,
 				store_array_add_int(&seqs, seq);
 				store_array_add(&keys, key, key ? strlen(key) : 0);
 				store_array_add_int(&parts,
-						    store_partition(sub_id, key, seq));
-				keyset_add(&ks, key);
+						    keyhead_partition(sub_id, key, seq));
+				keyhead_add(&ks, sub_id, key);
 				matched++;
 			}
 			ce_free(&ev);
@@ -897,7 +732,7 @@ replay_events(struct store_conn *c, const char *sub_id,
 			store_array_free(&parts);
 			continue;
 		}
-		if (!keyset_lock(&ks, c)) {
+		if (!keyhead_lock(&ks, c)) {
 			store_array_free(&seqs);
 			store_array_free(&keys);
 			store_array_free(&parts);
@@ -917,7 +752,7 @@ replay_events(struct store_conn *c, const char *sub_id,
 		*count += PQntuples(res);
 		PQclear(res);
 		res = NULL;
-		if (!keyset_promote(&ks, c) || !notify_commit(c))
+		if (!keyhead_promote(&ks, c) || !notify_commit(c))
 			goto rollback;
 	} while (n == REPLAY_PAGE);
 	ok = true;
@@ -926,7 +761,7 @@ rollback:
 	rollback(c);
 out:
 	PQclear(res);
-	keyset_free(&ks);
+	keyhead_free(&ks);
 	store_array_free(&types);
 	return ok;
 }

@@ -80,6 +80,13 @@ const char *api_query(struct api_request *r, const char *name);
 bool api_query_long(struct api_request *r, const char *name, long long dflt,
 		    long long min, long long max, long long *out);
 
+/* The caller's tenant as a query parameter in buf, or NULL for an admin,
+ * who sees every tenant. */
+const char *api_tenant(struct api_request *r, char *buf, size_t len);
+
+/* true when s is a UUID in its 8-4-4-4-12 hex form. */
+bool api_is_uuid(const char *s);
+
 /* Borrow a pooled connection; on failure reply 503 and return NULL. */
 struct store_conn *api_db(struct api_request *r);
 void api_db_done(struct api_request *r, struct store_conn *c);

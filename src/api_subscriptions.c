@@ -71,37 +71,11 @@ static const struct store_stmt rotate_sub = {
 	NOTIFY_CHANGED " FROM s",
 	4};
 
-/* The tenant filter parameter: NULL (every tenant) for an admin key. */
-static const char *
-tenant_param(struct api_request *r, char *buf, size_t len)
-{
-	if (r->who.scopes & SCOPE_ADMIN)
-		return NULL;
-	snprintf(buf, len, "%lld", (long long)r->who.tenant);
-	return buf;
-}
-
-static bool
-is_uuid(const char *s)
-{
-	static const char shape[] = "xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx";
-
-	for (size_t i = 0; i < sizeof(shape) - 1; i++) {
-		char ch = s[i];
-
-		if (shape[i] == '-' ? ch != '-' :
-		    !((ch >= '0' && ch <= '9') || (ch >= 'a' && ch <= 'f') ||
-		      (ch >= 'A' && ch <= 'F')))
-			return false;
-	}
-	return s[sizeof(shape) - 1] == '\0';
-}
-
 /* The path's subscription id, or a 404 reply and false. */
 static bool
 path_id(struct api_request *r)
 {
-	if (is_uuid(r->params[0]))
+	if (api_is_uuid(r->params[0]))
 		return true;
 	api_reply_error(r, MHD_HTTP_NOT_FOUND, "not_found",
 			"no subscription %s", r->params[0]);
@@ -263,7 +237,7 @@ void
 api_subscriptions_list(struct api_request *r)
 {
 	char tbuf[24];
-	const char *values[1] = {tenant_param(r, tbuf, sizeof(tbuf))};
+	const char *values[1] = {api_tenant(r, tbuf, sizeof(tbuf))};
 	struct store_conn *c;
 	PGresult *res;
 	cJSON *arr;
@@ -287,7 +261,7 @@ void
 api_subscriptions_get(struct api_request *r)
 {
 	char tbuf[24];
-	const char *values[2] = {r->params[0], tenant_param(r, tbuf, sizeof(tbuf))};
+	const char *values[2] = {r->params[0], api_tenant(r, tbuf, sizeof(tbuf))};
 	struct store_conn *c;
 	PGresult *res;
 
@@ -336,7 +310,7 @@ static void
 update(struct api_request *r, bool patch)
 {
 	char tbuf[24], current_status[16], *config = NULL;
-	const char *tenant = tenant_param(r, tbuf, sizeof(tbuf));
+	const char *tenant = api_tenant(r, tbuf, sizeof(tbuf));
 	const char *values[4];
 	cJSON *body, *cur = NULL, *merged = NULL;
 	const cJSON *next;
@@ -412,7 +386,7 @@ void
 api_subscriptions_delete(struct api_request *r)
 {
 	char tbuf[24];
-	const char *values[2] = {r->params[0], tenant_param(r, tbuf, sizeof(tbuf))};
+	const char *values[2] = {r->params[0], api_tenant(r, tbuf, sizeof(tbuf))};
 	struct store_conn *c;
 	PGresult *res;
 
@@ -447,7 +421,7 @@ api_subscriptions_rotate(struct api_request *r)
 	}
 	snprintf(grace, sizeof(grace), "%ld", r->env->cfg->secret_grace);
 	values[0] = r->params[0];
-	values[1] = tenant_param(r, tbuf, sizeof(tbuf));
+	values[1] = api_tenant(r, tbuf, sizeof(tbuf));
 	values[2] = secret;
 	values[3] = grace;
 	if ((c = api_db(r)) == NULL)

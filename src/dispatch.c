@@ -15,6 +15,7 @@
 
 #include "backoff.h"
 #include "cloudevent.h"
+#include "keyhead.h"
 #include "log.h"
 #include "ratelimit.h"
 #include "sinkaddr.h"
@@ -154,11 +155,6 @@ static const struct store_stmt load_subs = {
 	" FROM subscription WHERE id = ANY ($1::text[]::uuid[])",
 	1};
 
-static const struct store_stmt lock_keys = {
-	"dispatch_lock_keys",
-	"SELECT count(pg_advisory_xact_lock(k)) FROM unnest($1::int8[]) AS k",
-	1};
-
 static const struct store_stmt write_results = {
 	"dispatch_write_results",
 	"UPDATE delivery d SET state = u.st, attempts = u.a, claimed = false,"
@@ -181,25 +177,6 @@ static const struct store_stmt log_attempts = {
 	" WHERE EXISTS (SELECT 1 FROM delivery d"
 	"               WHERE d.subscription_id = u.s::uuid AND d.seq = u.q)",
 	7};
-
-/* The oldest pending delivery of each finished key becomes ready, unless
- * one already is. */
-static const struct store_stmt promote_heads = {
-	"dispatch_promote_heads",
-	"UPDATE delivery d SET ready = true"
-	" FROM (SELECT DISTINCT ON (p.subscription_id, p.ordering_key)"
-	"         p.subscription_id, p.ordering_key, p.seq"
-	"       FROM delivery p"
-	"       JOIN unnest($1::text[], $2::text[]) AS u(s, k)"
-	"         ON p.subscription_id = u.s::uuid AND p.ordering_key = u.k"
-	"       WHERE p.state = 'pending'"
-	"       ORDER BY p.subscription_id, p.ordering_key, p.seq) h"
-	" WHERE d.subscription_id = h.subscription_id AND d.seq = h.seq"
-	"   AND NOT d.ready AND NOT EXISTS (SELECT 1 FROM delivery r"
-	"     WHERE r.subscription_id = h.subscription_id"
-	"       AND r.ordering_key = h.ordering_key AND r.state = 'pending'"
-	"       AND r.ready)",
-	2};
 
 static const struct store_stmt release_claims = {
 	"dispatch_release",
@@ -872,14 +849,6 @@ start_allowed(struct dispatch *d)
 
 /* --- writing results back --- */
 
-static int
-lock_cmp(const void *a, const void *b)
-{
-	int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
-
-	return x < y ? -1 : x > y;
-}
-
 static bool
 run_arrays(struct dispatch *d, const struct store_stmt *st,
 	   struct store_array *arrs, int n, const char *what)
@@ -905,9 +874,9 @@ run_arrays(struct dispatch *d, const struct store_stmt *st,
 static bool
 flush(struct dispatch *d)
 {
-	struct store_array res[7], att[7], rel[2], prom[2], locks;
-	int64_t *lockv = NULL;
-	size_t nlocks = 0, nres = 0, nrel = 0;
+	struct store_array res[7], att[7], rel[2];
+	struct keyhead_set heads = {0};
+	size_t nres = 0, nrel = 0;
 	bool ok = false;
 	PGresult *r;
 
@@ -926,10 +895,6 @@ flush(struct dispatch *d)
 	}
 	store_array_init(&rel[0], STORE_OID_TEXT);
 	store_array_init(&rel[1], STORE_OID_INT8);
-	store_array_init(&prom[0], STORE_OID_TEXT);
-	store_array_init(&prom[1], STORE_OID_TEXT);
-	store_array_init(&locks, STORE_OID_INT8);
-	lockv = xcalloc(d->nresults + 1, sizeof(*lockv));
 
 	for (struct job *j = d->results; j; j = j->next) {
 		const char *id = j->sub->id;
@@ -970,11 +935,9 @@ flush(struct dispatch *d)
 		else
 			store_array_add(&att[6], NULL, 0);
 
-		if (j->key && strcmp(j->new_state, "pending") != 0) {
-			store_array_add(&prom[0], id, strlen(id));
-			store_array_add(&prom[1], j->key, strlen(j->key));
-			lockv[nlocks++] = store_key_lock(id, j->key);
-		}
+		/* a finished delivery hands its key to the next one */
+		if (strcmp(j->new_state, "pending") != 0)
+			keyhead_add(&heads, id, j->key);
 	}
 
 	r = store_query(d->conn, "BEGIN");
@@ -982,18 +945,12 @@ flush(struct dispatch *d)
 		goto out;
 	PQclear(r);
 	r = NULL;
-	if (nlocks > 0) {
-		qsort(lockv, nlocks, sizeof(*lockv), lock_cmp);
-		for (size_t i = 0; i < nlocks; i++)
-			if (i == 0 || lockv[i] != lockv[i - 1])
-				store_array_add_int(&locks, lockv[i]);
-		if (!run_arrays(d, &lock_keys, &locks, 1, "lock keys"))
-			goto rollback;
-	}
+	if (!keyhead_lock(&heads, d->conn))
+		goto rollback;
 	if (nres > 0 && (!run_arrays(d, &write_results, res, 7, "write results") ||
 			 !run_arrays(d, &log_attempts, att, 7, "log attempts")))
 		goto rollback;
-	if (nlocks > 0 && !run_arrays(d, &promote_heads, prom, 2, "promote"))
+	if (!keyhead_promote(&heads, d->conn))
 		goto rollback;
 	if (nrel > 0 && !run_arrays(d, &release_claims, rel, 2, "release"))
 		goto rollback;
@@ -1027,10 +984,7 @@ out:
 	}
 	store_array_free(&rel[0]);
 	store_array_free(&rel[1]);
-	store_array_free(&prom[0]);
-	store_array_free(&prom[1]);
-	store_array_free(&locks);
-	free(lockv);
+	keyhead_free(&heads);
 	if (ok) {
 		int64_t now = now_us();
 

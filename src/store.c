@@ -543,37 +543,3 @@ store_array_free(struct store_array *a)
 	memset(a, 0, sizeof(*a));
 }
 
-/* --- delivery keys --- */
-
-static uint64_t
-fnv1a(uint64_t h, const void *p, size_t n)
-{
-	const unsigned char *b = p;
-
-	for (size_t i = 0; i < n; i++)
-		h = (h ^ b[i]) * 1099511628211ULL;
-	return h;
-}
-
-int64_t
-store_key_lock(const char *sub_id, const char *key)
-{
-	uint64_t h = 1469598103934665603ULL;
-
-	h = fnv1a(h, sub_id, strlen(sub_id));
-	h = fnv1a(h, "\x1f", 1);
-	h = fnv1a(h, key, strlen(key));
-	return (int64_t)(h & 0x7fffffffffffffffULL);
-}
-
-int
-store_partition(const char *sub_id, const char *key, int64_t seq)
-{
-	uint64_t h;
-
-	if (key != NULL)
-		return (int)((uint64_t)store_key_lock(sub_id, key) % STORE_PARTITIONS);
-	h = fnv1a(1469598103934665603ULL, sub_id, strlen(sub_id));
-	h = fnv1a(h, &seq, sizeof(seq));
-	return (int)(h % STORE_PARTITIONS);
-}

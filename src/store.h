@@ -97,14 +97,6 @@ void store_array_free(struct store_array *a);
 /* Deliveries are split into this many dispatch partitions. */
 #define STORE_PARTITIONS 64
 
-/* The transaction advisory lock that serializes changes to the head of
- * one (subscription, ordering key): writers and dispatchers take it. */
-int64_t store_key_lock(const char *sub_id, const char *key);
-
-/* The dispatch partition of a delivery: by key when ordered (so one
- * owner sees a whole key), else spread by seq. */
-int store_partition(const char *sub_id, const char *key, int64_t seq);
-
 /* true when the error means the connection is broken (not a bad query). */
 bool store_conn_broken(struct store_conn *c);
 

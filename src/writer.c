@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "keyhead.h"
 #include "log.h"
 #include "store.h"
 #include "subcache.h"
@@ -34,8 +35,7 @@ struct writer {
 /* The delivery rows of one group, built while matching. */
 struct fanout {
 	struct store_array sub, seq, key, part, first;
-	int64_t *locks; /* key locks to take, one per ordered row */
-	size_t nlocks, caplocks;
+	struct keyhead_set heads; /* the keys whose locks to take */
 	char **seen;    /* "sub\x1fkey" of ordered rows so far */
 	size_t nseen, capseen;
 	int64_t cur_seq;
@@ -68,11 +68,6 @@ static const struct store_stmt find_events = {
 	" FROM unnest($1::text[], $2::text[]) AS u(s, i)"
 	" JOIN event e ON e.source = u.s AND e.id = u.i",
 	2};
-
-static const struct store_stmt lock_keys = {
-	"writer_lock_keys",
-	"SELECT count(pg_advisory_xact_lock(k)) FROM unnest($1::int8[]) AS k",
-	1};
 
 /* A row is ready when unordered, or when it is the first of its key in
  * this group and the key has nothing pending already. */
@@ -152,14 +147,6 @@ settle_run(struct item *items, size_t n, size_t first, int64_t seq,
 	}
 }
 
-static int
-lock_cmp(const void *a, const void *b)
-{
-	int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
-
-	return x < y ? -1 : x > y;
-}
-
 /* subcache_match callback: one delivery row for this subscription. */
 static void
 add_delivery(void *arg, const char *sub_id, const struct subscription *sub)
@@ -184,12 +171,7 @@ add_delivery(void *arg, const char *sub_id, const struct subscription *sub)
 				f->seen = xrealloc(f->seen, f->capseen * sizeof(*f->seen));
 			}
 			f->seen[f->nseen++] = tag;
-			if (f->nlocks == f->caplocks) {
-				f->caplocks = f->caplocks ? f->caplocks * 2 : 64;
-				f->locks = xrealloc(f->locks,
-						    f->caplocks * sizeof(*f->locks));
-			}
-			f->locks[f->nlocks++] = store_key_lock(sub_id, key);
+			keyhead_add(&f->heads, sub_id, key);
 		} else {
 			free(tag);
 		}
@@ -197,7 +179,7 @@ add_delivery(void *arg, const char *sub_id, const struct subscription *sub)
 	store_array_add(&f->sub, sub_id, strlen(sub_id));
 	store_array_add_int(&f->seq, f->cur_seq);
 	store_array_add(&f->key, key, key ? strlen(key) : 0);
-	store_array_add_int(&f->part, store_partition(sub_id, key, f->cur_seq));
+	store_array_add_int(&f->part, keyhead_partition(sub_id, key, f->cur_seq));
 	b = first;
 	store_array_add(&f->first, &b, 1);
 }
@@ -235,26 +217,8 @@ fan_out(struct writer *w, struct item **leaders, size_t nleaders)
 		ok = true;
 		goto out;
 	}
-	if (f.nlocks > 0) {
-		struct store_array locks;
-		int len;
-		const char *v;
-
-		/* always in one order, so two writers cannot deadlock */
-		qsort(f.locks, f.nlocks, sizeof(*f.locks), lock_cmp);
-		store_array_init(&locks, STORE_OID_INT8);
-		for (size_t i = 0; i < f.nlocks; i++)
-			if (i == 0 || f.locks[i] != f.locks[i - 1])
-				store_array_add_int(&locks, f.locks[i]);
-		v = store_array_param(&locks, &len);
-		r = store_exec(w->conn, &lock_keys, &v, &len, formats);
-		store_array_free(&locks);
-		if (!exec_ok(r, PGRES_TUPLES_OK, "lock delivery keys", w->conn)) {
-			PQclear(r);
-			goto out;
-		}
-		PQclear(r);
-	}
+	if (!keyhead_lock(&f.heads, w->conn))
+		goto out;
 	values[0] = store_array_param(&f.sub, &lengths[0]);
 	values[1] = store_array_param(&f.seq, &lengths[1]);
 	values[2] = store_array_param(&f.key, &lengths[2]);
@@ -272,7 +236,7 @@ out:
 	for (size_t i = 0; i < f.nseen; i++)
 		free(f.seen[i]);
 	free(f.seen);
-	free(f.locks);
+	keyhead_free(&f.heads);
 	return ok;
 }
 

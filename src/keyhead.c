@@ -1,0 +1,167 @@
+/* Per-key delivery heads: the locks and the promotion that keep exactly one ready delivery per (subscription, ordering key). */
+#include "keyhead.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "log.h"
+#include "xalloc.h"
+
+/*
+ * A key has pending deliveries; exactly one of them, normally the oldest,
+ * is `ready`.  The writer sets ready on a new delivery whose key has
+ * nothing pending; the dispatcher promotes the next one when a delivery
+ * finishes; retry and replay re-queue old ones.  All of them change a
+ * key's rows only while holding the key's transaction advisory lock.
+ */
+
+static const struct store_stmt lock_keys = {
+	"keyhead_lock",
+	"SELECT count(pg_advisory_xact_lock(k)) FROM unnest($1::int8[]) AS k",
+	1};
+
+static const struct store_stmt promote_heads = {
+	"keyhead_promote",
+	"UPDATE delivery d SET ready = true"
+	" FROM (SELECT DISTINCT ON (p.subscription_id, p.ordering_key)"
+	"         p.subscription_id, p.ordering_key, p.seq"
+	"       FROM delivery p"
+	"       JOIN unnest($1::text[], $2::text[]) AS u(s, k)"
+	"         ON p.subscription_id = u.s::uuid AND p.ordering_key = u.k"
+	"       WHERE p.state = 'pending'"
+	"       ORDER BY p.subscription_id, p.ordering_key, p.seq) h"
+	" WHERE d.subscription_id = h.subscription_id AND d.seq = h.seq"
+	"   AND NOT d.ready AND NOT EXISTS (SELECT 1 FROM delivery r"
+	"     WHERE r.subscription_id = h.subscription_id"
+	"       AND r.ordering_key = h.ordering_key AND r.state = 'pending'"
+	"       AND r.ready)",
+	2};
+
+static uint64_t
+fnv1a(uint64_t h, const void *p, size_t n)
+{
+	const unsigned char *b = p;
+
+	for (size_t i = 0; i < n; i++)
+		h = (h ^ b[i]) * 1099511628211ULL;
+	return h;
+}
+
+int64_t
+keyhead_lock_id(const char *sub_id, const char *key)
+{
+	uint64_t h = 1469598103934665603ULL;
+
+	h = fnv1a(h, sub_id, strlen(sub_id));
+	h = fnv1a(h, "\x1f", 1);
+	h = fnv1a(h, key, strlen(key));
+	return (int64_t)(h & 0x7fffffffffffffffULL);
+}
+
+int
+keyhead_partition(const char *sub_id, const char *key, int64_t seq)
+{
+	uint64_t h;
+
+	if (key != NULL)
+		return (int)((uint64_t)keyhead_lock_id(sub_id, key) %
+			     STORE_PARTITIONS);
+	h = fnv1a(1469598103934665603ULL, sub_id, strlen(sub_id));
+	h = fnv1a(h, &seq, sizeof(seq));
+	return (int)(h % STORE_PARTITIONS);
+}
+
+void
+keyhead_add(struct keyhead_set *ks, const char *sub_id, const char *key)
+{
+	if (key == NULL)
+		return;
+	if (ks->n == 0 && ks->subs.buf == NULL) {
+		store_array_init(&ks->subs, STORE_OID_TEXT);
+		store_array_init(&ks->keys, STORE_OID_TEXT);
+	}
+	if (ks->n == ks->cap) {
+		ks->cap = ks->cap ? ks->cap * 2 : 64;
+		ks->locks = xrealloc(ks->locks, ks->cap * sizeof(*ks->locks));
+	}
+	ks->locks[ks->n++] = keyhead_lock_id(sub_id, key);
+	store_array_add(&ks->subs, sub_id, strlen(sub_id));
+	store_array_add(&ks->keys, key, strlen(key));
+}
+
+static int
+lock_cmp(const void *a, const void *b)
+{
+	int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+static bool
+result_ok(PGresult *r, ExecStatusType want, const char *what)
+{
+	if (r != NULL && PQresultStatus(r) == want)
+		return true;
+	log_error("%s failed: %s", what,
+		  r ? PQresultErrorMessage(r) : "connection lost");
+	return false;
+}
+
+bool
+keyhead_lock(struct keyhead_set *ks, struct store_conn *c)
+{
+	struct store_array arr;
+	const char *v;
+	int len, fmt = 1;
+	PGresult *r;
+	bool ok;
+
+	if (ks->n == 0)
+		return true;
+	qsort(ks->locks, ks->n, sizeof(*ks->locks), lock_cmp);
+	store_array_init(&arr, STORE_OID_INT8);
+	for (size_t i = 0; i < ks->n; i++)
+		if (i == 0 || ks->locks[i] != ks->locks[i - 1])
+			store_array_add_int(&arr, ks->locks[i]);
+	v = store_array_param(&arr, &len);
+	r = store_exec(c, &lock_keys, &v, &len, &fmt);
+	ok = result_ok(r, PGRES_TUPLES_OK, "lock delivery keys");
+	PQclear(r);
+	store_array_free(&arr);
+	return ok;
+}
+
+bool
+keyhead_promote(struct keyhead_set *ks, struct store_conn *c)
+{
+	const char *values[2];
+	int lengths[2], formats[2] = {1, 1};
+	PGresult *r;
+	bool ok;
+
+	if (ks->n == 0)
+		return true;
+	values[0] = store_array_param(&ks->subs, &lengths[0]);
+	values[1] = store_array_param(&ks->keys, &lengths[1]);
+	r = store_exec(c, &promote_heads, values, lengths, formats);
+	ok = result_ok(r, PGRES_COMMAND_OK, "promote delivery heads");
+	PQclear(r);
+	return ok;
+}
+
+void
+keyhead_clear(struct keyhead_set *ks)
+{
+	ks->n = 0;
+	store_array_free(&ks->subs);
+	store_array_free(&ks->keys);
+}
+
+void
+keyhead_free(struct keyhead_set *ks)
+{
+	keyhead_clear(ks);
+	free(ks->locks);
+	ks->locks = NULL;
+	ks->cap = 0;
+}

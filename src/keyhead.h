@@ -1,0 +1,41 @@
+/* Per-key delivery heads: the locks and the promotion that keep exactly one ready delivery per (subscription, ordering key). */
+#ifndef HERALD_KEYHEAD_H
+#define HERALD_KEYHEAD_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "store.h"
+
+/* The transaction advisory lock id of one (subscription, key). */
+int64_t keyhead_lock_id(const char *sub_id, const char *key);
+
+/* The dispatch partition of a delivery: by key when ordered (so one
+ * owner sees a whole key), else spread by seq. */
+int keyhead_partition(const char *sub_id, const char *key, int64_t seq);
+
+/* The keys one transaction touches.  Zero-initialize, add, lock before
+ * changing rows, promote after, free. */
+struct keyhead_set {
+	struct store_array subs, keys; /* built lazily */
+	int64_t *locks;
+	size_t n, cap;
+};
+
+/* Add a key (NULL, an unordered delivery, is ignored). */
+void keyhead_add(struct keyhead_set *ks, const char *sub_id, const char *key);
+
+/* Take every key's lock, in ascending id order so that no two herald
+ * transactions can deadlock.  Inside a transaction; false on an error. */
+bool keyhead_lock(struct keyhead_set *ks, struct store_conn *c);
+
+/* Make the oldest pending delivery of each key ready, unless one of its
+ * key already is (call with the locks held). */
+bool keyhead_promote(struct keyhead_set *ks, struct store_conn *c);
+
+/* Forget the keys (for the next transaction). */
+void keyhead_clear(struct keyhead_set *ks);
+void keyhead_free(struct keyhead_set *ks);
+
+#endif
