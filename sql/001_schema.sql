@@ -70,8 +70,9 @@ CREATE TABLE delivery (
     updated_at      timestamptz NOT NULL DEFAULT now(),
     PRIMARY KEY (subscription_id, seq)
 );
--- what the dispatcher fetches
-CREATE INDEX delivery_due ON delivery (part, next_attempt_at)
+-- what the dispatcher fetches, per subscription in due order, and the
+-- skip scan that finds the subscriptions with work
+CREATE INDEX delivery_due ON delivery (subscription_id, next_attempt_at)
     WHERE state = 'pending' AND ready AND NOT claimed;
 -- the head of a key, and the per-state listings of a subscription
 CREATE INDEX delivery_key ON delivery (subscription_id, ordering_key, seq)

@@ -95,6 +95,9 @@ static const struct store_stmt requeue_failed = {
 	" RETURNING d.ordering_key",
 	3};
 
+static const struct store_stmt notify_work = {
+	"deliv_notify_work", "SELECT pg_notify('herald_event', $1)", 1};
+
 /* The first seq received at or after a time; the cast also validates it. */
 static const struct store_stmt since_start = {
 	"deliv_since_start",
@@ -252,15 +255,18 @@ exec_ok(PGresult *res, ExecStatusType want, const char *what)
 	return false;
 }
 
-/* NOTIFY the dispatchers, then COMMIT. */
+/* Tell the dispatchers this subscription has work, then COMMIT. */
 static bool
-notify_commit(struct store_conn *c)
+notify_commit(struct store_conn *c, const char *sub_id)
 {
+	PGresult *res = store_exec(c, &notify_work, &sub_id, NULL, NULL);
+	bool ok = exec_ok(res, PGRES_TUPLES_OK, "notify");
 	char err[256];
 
-	if (!store_simple(c, "NOTIFY herald_event", err, sizeof(err)) ||
-	    !store_simple(c, "COMMIT", err, sizeof(err))) {
-		log_error("deliveries: commit failed: %s", err);
+	PQclear(res);
+	if (!ok || !store_simple(c, "COMMIT", err, sizeof(err))) {
+		if (ok)
+			log_error("deliveries: commit failed: %s", err);
 		return false;
 	}
 	return true;
@@ -437,7 +443,7 @@ api_deliveries_retry(struct api_request *r)
 	}
 	if (PQntuples(res) == 0)
 		goto conflict; /* became pending meanwhile */
-	if (!notify_commit(c)) {
+	if (!notify_commit(c, r->params[0])) {
 		api_reply_unavailable(r);
 		goto out;
 	}
@@ -632,7 +638,7 @@ replay_failed(struct store_conn *c, const char *sub_id, long long *count)
 		*count += PQntuples(res);
 		PQclear(res);
 		res = NULL;
-		if (!keyhead_promote(&ks, c) || !notify_commit(c))
+		if (!keyhead_promote(&ks, c) || !notify_commit(c, sub_id))
 			goto rollback;
 	} while (n == REPLAY_PAGE);
 	ok = true;
@@ -752,7 +758,7 @@ replay_events(struct store_conn *c, const char *sub_id,
 		*count += PQntuples(res);
 		PQclear(res);
 		res = NULL;
-		if (!keyhead_promote(&ks, c) || !notify_commit(c))
+		if (!keyhead_promote(&ks, c) || !notify_commit(c, sub_id))
 			goto rollback;
 	} while (n == REPLAY_PAGE);
 	ok = true;

@@ -96,6 +96,9 @@ struct dsub {
 	struct ratelimit rl;
 	struct job *qhead, *qtail;
 	size_t queued;
+	bool work;          /* may have due work in the database */
+	int64_t wake_us;    /* a retry of ours falls due then; 0: none */
+	int asked, fetched; /* by the last fetch; asked -1: not asked */
 	bool listed;        /* on the busy list (has queued jobs) */
 	struct dsub *bnext; /* busy list */
 	struct dsub *hnext; /* table chain */
@@ -114,9 +117,10 @@ struct dispatch {
 	int nowned;
 	int held_per_part[STORE_PARTITIONS];
 	int64_t last_rebalance_us;
-	int64_t last_fetch_us;
+	int64_t last_sweep_us;
 	int64_t next_retry_us; /* earliest retry written back; 0: none */
-	bool want_fetch;
+	bool want_fetch;       /* some subscription may have work */
+	bool want_sweep;       /* ask the database which ones */
 
 	struct dsub *subs[HASH_BUCKETS];
 	struct dsub *busy;
@@ -131,22 +135,45 @@ struct dispatch {
 
 /* --- statements --- */
 
+/* Claim up to cap due, ready deliveries of each named subscription, in
+ * the owned partitions, through the per-subscription due index. */
 static const struct store_stmt fetch_work = {
 	"dispatch_fetch",
 	"WITH c AS ("
-	"  SELECT d.subscription_id, d.seq FROM delivery d"
-	"  JOIN subscription s ON s.id = d.subscription_id"
-	"  WHERE d.state = 'pending' AND d.ready AND NOT d.claimed"
-	"    AND d.next_attempt_at <= now() AND d.part = ANY ($1::int4[])"
-	"    AND s.status = 'active'"
-	"    AND NOT (d.subscription_id = ANY ($2::text[]::uuid[]))"
-	"  ORDER BY d.next_attempt_at LIMIT $3)"
+	"  SELECT x.subscription_id, x.seq"
+	"  FROM unnest($2::text[], $3::int4[]) AS a(sid, cap)"
+	"  CROSS JOIN LATERAL (SELECT d.subscription_id, d.seq FROM delivery d"
+	"    WHERE d.subscription_id = a.sid::uuid AND d.state = 'pending'"
+	"      AND d.ready AND NOT d.claimed AND d.next_attempt_at <= now()"
+	"      AND d.part = ANY ($1::int4[])"
+	"    ORDER BY d.next_attempt_at LIMIT a.cap) x)"
 	" UPDATE delivery d SET claimed = true FROM c, event e"
 	" WHERE d.subscription_id = c.subscription_id AND d.seq = c.seq"
 	"   AND e.seq = d.seq"
 	" RETURNING d.subscription_id, d.seq, d.ordering_key, d.part, d.attempts,"
 	"   e.attrs::text, e.data_kind, e.data",
 	3};
+
+/* The subscriptions with due work in the owned partitions: a skip scan
+ * over the subscriptions that have any ready delivery, so its cost grows
+ * with their number, not with the backlog. */
+static const struct store_stmt sweep_work = {
+	"dispatch_sweep",
+	"WITH RECURSIVE t(sid) AS ("
+	"  (SELECT subscription_id FROM delivery"
+	"   WHERE state = 'pending' AND ready AND NOT claimed"
+	"   ORDER BY subscription_id LIMIT 1)"
+	"  UNION ALL"
+	"  SELECT (SELECT d.subscription_id FROM delivery d"
+	"          WHERE d.state = 'pending' AND d.ready AND NOT d.claimed"
+	"            AND d.subscription_id > t.sid"
+	"          ORDER BY d.subscription_id LIMIT 1)"
+	"  FROM t WHERE t.sid IS NOT NULL)"
+	" SELECT t.sid FROM t WHERE t.sid IS NOT NULL AND EXISTS ("
+	"   SELECT 1 FROM delivery d WHERE d.subscription_id = t.sid"
+	"     AND d.state = 'pending' AND d.ready AND NOT d.claimed"
+	"     AND d.next_attempt_at <= now() AND d.part = ANY ($1::int4[]))",
+	1};
 
 static const struct store_stmt load_subs = {
 	"dispatch_load_subs",
@@ -460,65 +487,144 @@ release_queue(struct dispatch *d, struct dsub *s)
 
 /* --- fetch --- */
 
-/* Claim due work of the owned partitions and queue it. */
+/* The owned partitions as an int4[] parameter. */
+static void
+owned_parts(struct dispatch *d, struct store_array *parts)
+{
+	store_array_init(parts, STORE_OID_INT4);
+	for (int p = 0; p < STORE_PARTITIONS; p++)
+		if (d->owned[p])
+			store_array_add_int(parts, p);
+}
+
+/* Load the subscriptions among ids not known yet; false on a database
+ * error. */
+static bool
+learn_subs(struct dispatch *d, char **ids, size_t n)
+{
+	char **unknown = xcalloc(n + 1, sizeof(*unknown));
+	size_t nunknown = 0;
+	bool ok = true;
+
+	for (size_t i = 0; i < n; i++) {
+		bool seen = sub_find(d, ids[i]) != NULL;
+
+		for (size_t k = 0; k < nunknown && !seen; k++)
+			seen = strcmp(unknown[k], ids[i]) == 0;
+		if (!seen)
+			unknown[nunknown++] = ids[i];
+	}
+	if (nunknown > 0)
+		ok = subs_load(d, unknown, nunknown);
+	free(unknown);
+	return ok;
+}
+
+/* Mark the subscriptions named in ids as having work (loading unknown
+ * ones). */
+static bool
+mark_work(struct dispatch *d, char **ids, size_t n)
+{
+	if (!learn_subs(d, ids, n))
+		return false;
+	for (size_t i = 0; i < n; i++) {
+		struct dsub *s = sub_find(d, ids[i]);
+
+		if (s != NULL) {
+			s->work = true;
+			d->want_fetch = true;
+		}
+	}
+	return true;
+}
+
+/* Ask the database which subscriptions have due work in the owned
+ * partitions: at start, after taking partitions over, when told to, and
+ * every POLL_MS for what nobody announced (another instance's retries). */
+static bool
+sweep(struct dispatch *d)
+{
+	struct store_array parts;
+	const char *v;
+	int len, fmt = 1, n;
+	char **ids;
+	PGresult *r;
+	bool ok;
+
+	d->want_sweep = false;
+	d->last_sweep_us = now_us();
+	if (d->nowned == 0)
+		return true;
+	owned_parts(d, &parts);
+	v = store_array_param(&parts, &len);
+	r = store_exec(d->conn, &sweep_work, &v, &len, &fmt);
+	store_array_free(&parts);
+	if (!pg_ok(r, PGRES_TUPLES_OK, "sweep", d)) {
+		PQclear(r);
+		return false;
+	}
+	n = PQntuples(r);
+	ids = xcalloc((size_t)n + 1, sizeof(*ids));
+	for (int i = 0; i < n; i++)
+		ids[i] = PQgetvalue(r, i, 0);
+	ok = mark_work(d, ids, (size_t)n);
+	free(ids);
+	PQclear(r);
+	return ok;
+}
+
+/* Claim due work of the subscriptions that may have some, each up to the
+ * room in its queue, and queue it. */
 static bool
 fetch(struct dispatch *d)
 {
-	struct store_array parts, skip;
+	struct store_array parts, subs, caps;
 	const char *values[3];
-	int lengths[3], formats[3] = {1, 1, 0};
-	char limit[16];
-	char **unknown = NULL;
-	size_t nunknown = 0;
+	int lengths[3], formats[3] = {1, 1, 1};
+	size_t budget = HELD_MAX - d->nheld;
 	PGresult *r;
 	int n;
 
 	d->want_fetch = false;
-	d->last_fetch_us = now_us();
 	if (d->nowned == 0 || d->nheld >= HELD_MAX)
 		return true;
-	store_array_init(&parts, STORE_OID_INT4);
-	for (int p = 0; p < STORE_PARTITIONS; p++)
-		if (d->owned[p])
-			store_array_add_int(&parts, p);
-	/* subscriptions with a full queue get nothing more for now */
-	store_array_init(&skip, STORE_OID_TEXT);
-	for (struct dsub *s = d->busy; s; s = s->bnext)
-		if (s->queued >= queue_cap(s))
-			store_array_add(&skip, s->id, strlen(s->id));
-	snprintf(limit, sizeof(limit), "%d",
-		 (int)(HELD_MAX - d->nheld < FETCH_LIMIT ? HELD_MAX - d->nheld :
-							   FETCH_LIMIT));
+	store_array_init(&subs, STORE_OID_TEXT);
+	store_array_init(&caps, STORE_OID_INT4);
+	for (size_t h = 0; h < HASH_BUCKETS && budget > 0; h++) {
+		for (struct dsub *s = d->subs[h]; s && budget > 0; s = s->hnext) {
+			size_t room;
+
+			s->asked = -1;
+			if (!s->work || !s->active || s->queued >= queue_cap(s))
+				continue;
+			room = queue_cap(s) - s->queued;
+			if (room > budget)
+				room = budget;
+			budget -= room;
+			s->asked = (int)room;
+			s->fetched = 0;
+			store_array_add(&subs, s->id, strlen(s->id));
+			store_array_add_int(&caps, (int64_t)room);
+		}
+	}
+	if (subs.count == 0) {
+		store_array_free(&subs);
+		store_array_free(&caps);
+		return true;
+	}
+	owned_parts(d, &parts);
 	values[0] = store_array_param(&parts, &lengths[0]);
-	values[1] = store_array_param(&skip, &lengths[1]);
-	values[2] = limit;
-	lengths[2] = 0;
+	values[1] = store_array_param(&subs, &lengths[1]);
+	values[2] = store_array_param(&caps, &lengths[2]);
 	r = store_exec(d->conn, &fetch_work, values, lengths, formats);
 	store_array_free(&parts);
-	store_array_free(&skip);
+	store_array_free(&subs);
+	store_array_free(&caps);
 	if (!pg_ok(r, PGRES_TUPLES_OK, "fetch", d)) {
 		PQclear(r);
 		return false;
 	}
 	n = PQntuples(r);
-	/* learn the subscriptions not known yet, in one query */
-	for (int i = 0; i < n; i++) {
-		const char *id = PQgetvalue(r, i, 0);
-		bool seen = sub_find(d, id) != NULL;
-
-		for (size_t k = 0; k < nunknown && !seen; k++)
-			seen = strcmp(unknown[k], id) == 0;
-		if (!seen) {
-			unknown = xrealloc(unknown, (nunknown + 1) * sizeof(*unknown));
-			unknown[nunknown++] = PQgetvalue(r, i, 0);
-		}
-	}
-	if (nunknown > 0 && !subs_load(d, unknown, nunknown)) {
-		free(unknown);
-		PQclear(r);
-		return false;
-	}
-	free(unknown);
 	for (int i = 0; i < n; i++) {
 		struct dsub *s = sub_find(d, PQgetvalue(r, i, 0));
 		int64_t seq = strtoll(PQgetvalue(r, i, 1), NULL, 10);
@@ -527,7 +633,8 @@ fetch(struct dispatch *d)
 		struct job *j;
 
 		if (s == NULL || held_has(d, s->id, seq))
-			continue; /* deleted meanwhile; or already ours */
+			continue; /* forgotten meanwhile; or already ours */
+		s->fetched++;
 		j = xcalloc(1, sizeof(*j));
 		j->sub = s;
 		j->seq = seq;
@@ -557,8 +664,12 @@ fetch(struct dispatch *d)
 		}
 	}
 	PQclear(r);
-	if (n == atoi(limit))
-		d->want_fetch = true; /* there may be more */
+	/* a subscription that got less than it asked for has nothing more
+	 * due for now; one that got all may have more */
+	for (size_t h = 0; h < HASH_BUCKETS; h++)
+		for (struct dsub *s = d->subs[h]; s; s = s->hnext)
+			if (s->asked >= 0 && s->fetched < s->asked)
+				s->work = false;
 	return true;
 }
 
@@ -798,7 +909,6 @@ reap(struct dispatch *d)
 		d->in_flight--;
 		ratelimit_release(&j->sub->rl);
 		finish(d, j);
-		d->want_fetch = true;
 	}
 }
 
@@ -991,10 +1101,15 @@ out:
 		while (d->results) {
 			struct job *j = d->results;
 
-			/* wake for our own retries, not just the next poll */
+			/* its key may have a next delivery ready now */
+			j->sub->work = true;
+			d->want_fetch = true;
+			/* wake for our own retries, not just the next sweep */
 			if (j->state == JOB_DONE && strcmp(j->new_state, "pending") == 0) {
 				int64_t due = now + (int64_t)j->delay_ms * 1000;
 
+				if (j->sub->wake_us == 0 || due < j->sub->wake_us)
+					j->sub->wake_us = due;
 				if (d->next_retry_us == 0 || due < d->next_retry_us)
 					d->next_retry_us = due;
 			}
@@ -1089,7 +1204,7 @@ rebalance(struct dispatch *d)
 		PQclear(r);
 		log_info("dispatch: owning %d of %d partitions (%d instances)",
 			 d->nowned, STORE_PARTITIONS, instances);
-		d->want_fetch = true;
+		d->want_sweep = true;
 	}
 	store_array_free(&want);
 	return true;
@@ -1132,11 +1247,18 @@ lose_session(struct dispatch *d)
 	d->nowned = 0;
 }
 
+/*
+ * The dispatcher's commits need not wait for the disk: if the database
+ * loses its last moments in a crash, the outcomes written then revert,
+ * whole transactions at a time, to pending, and those deliveries are sent
+ * again, which at-least-once allows.  Ingest commits stay synchronous.
+ */
 static bool
 session_setup(struct dispatch *d)
 {
 	return store_simple(d->conn, "SET application_name = 'herald-dispatch'",
 			    NULL, 0) &&
+	       store_simple(d->conn, "SET synchronous_commit = off", NULL, 0) &&
 	       store_simple(d->conn, "LISTEN herald_event", NULL, 0) &&
 	       store_simple(d->conn, "LISTEN herald_subscription", NULL, 0);
 }
@@ -1160,6 +1282,49 @@ abort_transfers(struct dispatch *d, struct dsub *s)
 	}
 }
 
+/* A writer (or the API) announced new work: the ids of the subscriptions
+ * concerned, comma-separated, or "*" when there were too many to list. */
+static void
+announced(struct dispatch *d, const char *payload)
+{
+	char *copy, *tok, *save = NULL, **ids = NULL;
+	size_t n = 0;
+
+	if (payload == NULL || payload[0] == '\0' || payload[0] == '*') {
+		d->want_sweep = true;
+		return;
+	}
+	copy = xstrdup(payload);
+	for (tok = strtok_r(copy, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
+		ids = xrealloc(ids, (n + 1) * sizeof(*ids));
+		ids[n++] = tok;
+	}
+	if (!mark_work(d, ids, n))
+		d->want_sweep = true;
+	free(ids);
+	free(copy);
+}
+
+/* Our own retries that fall due now: their subscriptions have work. */
+static void
+wake_retries(struct dispatch *d, int64_t now)
+{
+	d->next_retry_us = 0;
+	for (size_t h = 0; h < HASH_BUCKETS; h++) {
+		for (struct dsub *s = d->subs[h]; s; s = s->hnext) {
+			if (s->wake_us == 0)
+				continue;
+			if (s->wake_us <= now) {
+				s->wake_us = 0;
+				s->work = true;
+				d->want_fetch = true;
+			} else if (d->next_retry_us == 0 || s->wake_us < d->next_retry_us) {
+				d->next_retry_us = s->wake_us;
+			}
+		}
+	}
+}
+
 /* Read notifications: new events want a fetch; a changed subscription
  * is reloaded (or forgotten, with its work, when deleted). */
 static void
@@ -1170,7 +1335,7 @@ notifications(struct dispatch *d)
 	PQconsumeInput(store_pg(d->conn));
 	while ((n = PQnotifies(store_pg(d->conn))) != NULL) {
 		if (strcmp(n->relname, "herald_event") == 0) {
-			d->want_fetch = true;
+			announced(d, n->extra);
 		} else if (strcmp(n->relname, "herald_subscription") == 0) {
 			struct dsub *s = sub_find(d, n->extra);
 
@@ -1181,6 +1346,7 @@ notifications(struct dispatch *d)
 				s->active = false;
 				s->seen = false;
 				subs_load(d, ids, 1);
+				s->work = s->active; /* resumed: its backlog waits */
 				if (!s->active)
 					release_queue(d, s);
 				if (!s->seen)
@@ -1199,7 +1365,7 @@ dispatch_main(void *arg)
 	int64_t stop_deadline = 0;
 
 	rebalance(d);
-	d->want_fetch = true;
+	d->want_sweep = true;
 	for (;;) {
 		struct curl_waitfd wfd;
 		int64_t now = now_us(), wait_us, limited;
@@ -1227,15 +1393,15 @@ dispatch_main(void *arg)
 			rebalance(d);
 		}
 		notifications(d);
-		if (d->next_retry_us != 0 && now >= d->next_retry_us) {
-			d->next_retry_us = 0;
-			d->want_fetch = true;
-		}
+		if (d->next_retry_us != 0 && now >= d->next_retry_us)
+			wake_retries(d, now);
 		if (!stopping && now - d->last_rebalance_us >= REBALANCE_MS * 1000)
 			rebalance(d);
 		flush(d);
-		if (!stopping && (d->want_fetch ||
-				  now - d->last_fetch_us >= POLL_MS * 1000))
+		if (!stopping && (d->want_sweep ||
+				  now - d->last_sweep_us >= POLL_MS * 1000))
+			sweep(d);
+		if (!stopping && d->want_fetch)
 			fetch(d);
 		limited = start_allowed(d);
 
@@ -1250,7 +1416,7 @@ dispatch_main(void *arg)
 		if (d->next_retry_us != 0 && d->next_retry_us - now_us() < wait_us)
 			wait_us = d->next_retry_us - now_us() > 0 ?
 				  d->next_retry_us - now_us() : 0;
-		if (d->want_fetch || (d->results != NULL))
+		if (d->want_fetch || d->want_sweep || d->results != NULL)
 			wait_us = 0;
 		timeout_ms = (int)((wait_us + 999) / 1000);
 		memset(&wfd, 0, sizeof(wfd));

@@ -32,12 +32,18 @@ struct writer {
 	struct subcache *subs;
 };
 
+/* A NOTIFY payload stays well under PostgreSQL's 8000 bytes; past this
+ * the dispatchers are told "*" and look for themselves. */
+#define NOTICE_MAX 7000
+
 /* The delivery rows of one group, built while matching. */
 struct fanout {
 	struct store_array sub, seq, key, part, first;
 	struct keyhead_set heads; /* the keys whose locks to take */
 	char **seen;    /* "sub\x1fkey" of ordered rows so far */
 	size_t nseen, capseen;
+	char notice[NOTICE_MAX]; /* the subscriptions given work, for NOTIFY */
+	size_t notice_len;
 	int64_t cur_seq;
 	const struct cloudevent *cur_ev;
 };
@@ -71,6 +77,9 @@ static const struct store_stmt find_events = {
 
 /* A row is ready when unordered, or when it is the first of its key in
  * this group and the key has nothing pending already. */
+static const struct store_stmt notify_work = {
+	"writer_notify_work", "SELECT pg_notify('herald_event', $1)", 1};
+
 static const struct store_stmt insert_deliveries = {
 	"writer_insert_deliveries",
 	"INSERT INTO delivery (subscription_id, seq, ordering_key, part, ready)"
@@ -147,6 +156,28 @@ settle_run(struct item *items, size_t n, size_t first, int64_t seq,
 	}
 }
 
+/* Add a subscription to the NOTIFY payload, once. */
+static void
+note_subscription(struct fanout *f, const char *sub_id)
+{
+	size_t len = strlen(sub_id);
+
+	if (strcmp(f->notice, "*") == 0)
+		return;
+	for (const char *p = f->notice; (p = strstr(p, sub_id)) != NULL; p += len)
+		if ((p == f->notice || p[-1] == ',') && (p[len] == ',' || !p[len]))
+			return;
+	if (f->notice_len + len + 2 > sizeof(f->notice)) {
+		strcpy(f->notice, "*");
+		f->notice_len = 1;
+		return;
+	}
+	if (f->notice_len > 0)
+		f->notice[f->notice_len++] = ',';
+	memcpy(f->notice + f->notice_len, sub_id, len + 1);
+	f->notice_len += len;
+}
+
 /* subcache_match callback: one delivery row for this subscription. */
 static void
 add_delivery(void *arg, const char *sub_id, const struct subscription *sub)
@@ -176,6 +207,7 @@ add_delivery(void *arg, const char *sub_id, const struct subscription *sub)
 			free(tag);
 		}
 	}
+	note_subscription(f, sub_id);
 	store_array_add(&f->sub, sub_id, strlen(sub_id));
 	store_array_add_int(&f->seq, f->cur_seq);
 	store_array_add(&f->key, key, key ? strlen(key) : 0);
@@ -227,6 +259,14 @@ fan_out(struct writer *w, struct item **leaders, size_t nleaders)
 	r = store_exec(w->conn, &insert_deliveries, values, lengths, formats);
 	ok = exec_ok(r, PGRES_COMMAND_OK, "insert deliveries", w->conn);
 	PQclear(r);
+	if (ok) {
+		/* the dispatchers learn at commit which subscriptions got work */
+		const char *v = f.notice;
+
+		r = store_exec(w->conn, &notify_work, &v, NULL, NULL);
+		ok = exec_ok(r, PGRES_TUPLES_OK, "notify", w->conn);
+		PQclear(r);
+	}
 out:
 	store_array_free(&f.sub);
 	store_array_free(&f.seq);
@@ -366,12 +406,6 @@ commit_group(struct writer *w, struct item *items, size_t n)
 
 	if (unsettled < nleaders && !fan_out(w, leaders, nleaders))
 		goto rollback;
-	if (unsettled < nleaders) {
-		r = store_query(w->conn, "NOTIFY herald_event");
-		if (!exec_ok(r, PGRES_COMMAND_OK, "notify", w->conn))
-			goto rollback;
-		PQclear(r);
-	}
 	r = store_query(w->conn, "COMMIT");
 	ok = exec_ok(r, PGRES_COMMAND_OK, "commit", w->conn);
 	goto out;
