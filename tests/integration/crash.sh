@@ -20,6 +20,15 @@ NKEYS=20
 MAX_PER_LOOP=400   # events one publisher may send in one round, at most
 LOAD_MAX_S=8       # a round's publishers stop after this long, kill or not
 DRAIN_S=60         # bounded wait for the last deliveries
+KILL_SPREAD_MS=2000  # a kill comes 600 ms + [0, this) into a round's load
+if [[ ${HERALD_FAULT_PROFILE:-short} == long ]]; then
+	# contrib/faults.sh: more rounds, longer loads before each kill
+	ROUNDS=${CRASH_ROUNDS:-10}
+	MAX_PER_LOOP=1500
+	LOAD_MAX_S=12
+	DRAIN_S=120
+	KILL_SPREAD_MS=5000
+fi
 CE='Content-Type: application/cloudevents+json'
 RUN=$$-$SEED
 SOURCE=/crash/$RUN
@@ -100,7 +109,7 @@ publisher() {
 
 declare -a KILL_AT
 for ((r = 1; r <= ROUNDS; r++)); do
-	rng 2000
+	rng "$KILL_SPREAD_MS"
 	KILL_AT[r]=$((600 + RNG))   # ms after the round's load started
 done
 log "kill moments (ms into each round's load): ${KILL_AT[*]}"

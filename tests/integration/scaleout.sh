@@ -20,6 +20,14 @@ DELAY_MS=100
 SPLIT_S=10      # partitions split between A and B within this
 TAKEOVER_S=10   # B owns everything within this after A's death
 DRAIN_S=60
+KILL_SPREAD=150 # A dies after 60 + [0, this) successful deliveries
+if [[ ${HERALD_FAULT_PROFILE:-short} == long ]]; then
+	# contrib/faults.sh: more events and keys, a later kill, a longer drain
+	NEVENTS=1200
+	NKEYS=40
+	KILL_SPREAD=600
+	DRAIN_S=120
+fi
 RUN=$$-$SEED
 SOURCE=/scaleout/$RUN
 LOCK_NS=1751478884   # src/dispatch.c PART_LOCK_NS
@@ -29,7 +37,7 @@ rng() { # rng N: a number in [0, N)
 	RNG_STATE=$(((RNG_STATE * 1103515245 + 12345) % 2147483648))
 	RNG=$(((RNG_STATE >> 8) % $1))
 }
-rng 150
+rng "$KILL_SPREAD"
 KILL_AFTER=$((60 + RNG))   # kill A once this many requests were answered 2xx
 log "A is killed after $KILL_AFTER successful deliveries (of $NEVENTS)"
 
