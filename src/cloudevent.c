@@ -696,6 +696,130 @@ validate_context(struct cloudevent *ev, struct herald_error *err)
 	return 0;
 }
 
+/*
+ * The exact text of a member in a JSON document cJSON has accepted (so it
+ * is valid JSON).  A structured event's data is kept as the producer wrote
+ * it: cJSON prints numbers with 15 significant digits, which would turn
+ * 9007199254740993 into 9007199254740990.
+ */
+static size_t
+skip_ws(const char *s, size_t len, size_t i)
+{
+	while (i < len && (s[i] == ' ' || s[i] == '\t' || s[i] == '\n' ||
+			   s[i] == '\r'))
+		i++;
+	return i;
+}
+
+/* The index just past the value that starts at i (len when cut short). */
+static size_t
+skip_value(const char *s, size_t len, size_t i)
+{
+	size_t depth = 0;
+
+	i = skip_ws(s, len, i);
+	do {
+		if (i >= len)
+			return len;
+		switch (s[i]) {
+		case '"':
+			for (i++; i < len && s[i] != '"'; i++)
+				if (s[i] == '\\')
+					i++;
+			i++;
+			break;
+		case '{':
+		case '[':
+			depth++;
+			i++;
+			break;
+		case '}':
+		case ']':
+			if (depth > 0)
+				depth--;
+			i++;
+			break;
+		case ',':
+		case ':':
+		case ' ':
+		case '\t':
+		case '\n':
+		case '\r':
+			i++;
+			break;
+		default: /* a number or a literal */
+			while (i < len && strchr(",:]} \t\r\n", s[i]) == NULL)
+				i++;
+			break;
+		}
+	} while (depth > 0);
+	return i < len ? i : len;
+}
+
+/* true when the quoted key text[0..len) names name. */
+static bool
+key_is(const char *text, size_t len, const char *name)
+{
+	size_t n = strlen(name);
+	cJSON *k;
+	bool same;
+
+	if (len < 2)
+		return false;
+	if (memchr(text, '\\', len) == NULL)
+		return len - 2 == n && memcmp(text + 1, name, n) == 0;
+	k = cJSON_ParseWithLength(text, len); /* an escaped key */
+	same = cJSON_IsString(k) && strcmp(k->valuestring, name) == 0;
+	cJSON_Delete(k);
+	return same;
+}
+
+/* Where the value of member name of the object text[0..len) is. */
+static bool
+member_span(const char *s, size_t len, const char *name, size_t *off,
+	    size_t *vlen)
+{
+	size_t i = skip_ws(s, len, 0);
+
+	if (i >= len || s[i] != '{')
+		return false;
+	for (i++;;) {
+		size_t key, key_end, value;
+
+		i = skip_ws(s, len, i);
+		if (i < len && s[i] == ',')
+			i = skip_ws(s, len, i + 1);
+		if (i >= len || s[i] != '"')
+			return false;
+		key = i;
+		key_end = skip_value(s, len, i);
+		i = skip_ws(s, len, key_end);
+		if (i >= len || s[i] != ':')
+			return false;
+		value = skip_ws(s, len, i + 1);
+		i = skip_value(s, len, value);
+		if (key_is(s + key, key_end - key, name)) {
+			*off = value;
+			*vlen = i - value;
+			return true;
+		}
+	}
+}
+
+/* Replace JSON data printed by cJSON with the exact text it came from. */
+static void
+keep_exact_data(struct cloudevent *ev, const char *text, size_t len)
+{
+	size_t off, vlen;
+
+	if (ev->data_kind != CE_DATA_JSON || text == NULL ||
+	    !member_span(text, len, "data", &off, &vlen) || vlen == 0)
+		return;
+	free(ev->data);
+	ev->data = xmemdup(text + off, vlen);
+	ev->data_len = vlen;
+}
+
 /* Take the payload of a JSON-format event. */
 static int
 import_data(const cJSON *data, const cJSON *b64, struct cloudevent *ev,
@@ -794,6 +918,8 @@ ce_parse_structured(const char *body, size_t len, struct cloudevent *ev,
 		return -1;
 	rc = ce_from_json(root, ev, err);
 	cJSON_Delete(root);
+	if (rc == 0)
+		keep_exact_data(ev, body, len);
 	return rc;
 }
 
@@ -804,7 +930,7 @@ ce_parse_batch(const char *body, size_t len, struct cloudevent **evs,
 	struct cloudevent *arr = NULL;
 	const cJSON *m;
 	cJSON *root;
-	size_t count, i = 0;
+	size_t count, i = 0, pos;
 
 	*evs = NULL;
 	*n = 0;
@@ -820,7 +946,10 @@ ce_parse_batch(const char *body, size_t len, struct cloudevent **evs,
 	count = (size_t)cJSON_GetArraySize(root);
 	if (count > 0)
 		arr = xcalloc(count, sizeof(*arr));
+	pos = skip_ws(body, len, 0) + 1; /* past '[' */
 	cJSON_ArrayForEach(m, root) {
+		size_t start, end;
+
 		if (ce_from_json(m, &arr[i], err) != 0) {
 			if (err != NULL)
 				err->index = (long)i;
@@ -828,6 +957,14 @@ ce_parse_batch(const char *body, size_t len, struct cloudevent **evs,
 			cJSON_Delete(root);
 			return -1;
 		}
+		/* the member's own text, for its exact data */
+		pos = skip_ws(body, len, pos);
+		if (pos < len && body[pos] == ',')
+			pos = skip_ws(body, len, pos + 1);
+		start = pos;
+		end = skip_value(body, len, start);
+		keep_exact_data(&arr[i], body + start, end - start);
+		pos = end;
 		i++;
 	}
 	cJSON_Delete(root);
@@ -921,7 +1058,10 @@ ce_parse_binary(const struct ce_header *headers, size_t nheaders,
 		ev->data_kind = CE_DATA_JSON;
 	else if (ev->datacontenttype != NULL &&
 		 is_text_type(ev->datacontenttype) &&
+		 !is_json_type(ev->datacontenttype) &&
 		 ce_utf8_valid(body, len) && memchr(body, '\0', len) == NULL)
+		/* text/json that is not JSON stays opaque: as a JSON string it
+		 * would mean something else */
 		ev->data_kind = CE_DATA_TEXT;
 	else
 		ev->data_kind = CE_DATA_BINARY;
@@ -983,8 +1123,10 @@ ce_from_stored(const char *attrs_json, const unsigned char *data,
 	return 0;
 }
 
-cJSON *
-ce_to_json(const struct cloudevent *ev)
+/* The event as a cJSON object; JSON data parsed (exact false) or kept as
+ * its stored text, printed verbatim (exact true). */
+static cJSON *
+render(const struct cloudevent *ev, bool exact)
 {
 	cJSON *o, *v;
 	char *s;
@@ -1001,6 +1143,14 @@ ce_to_json(const struct cloudevent *ev)
 		if (v == NULL) {
 			cJSON_Delete(o);
 			return NULL;
+		}
+		if (exact) {
+			cJSON_Delete(v);
+			s = xmalloc(ev->data_len + 1);
+			memcpy(s, ev->data, ev->data_len);
+			s[ev->data_len] = '\0';
+			v = must(cJSON_CreateRaw(s));
+			free(s);
 		}
 		cJSON_AddItemToObject(o, "data", v);
 		break;
@@ -1021,6 +1171,27 @@ ce_to_json(const struct cloudevent *ev)
 		break;
 	}
 	return o;
+}
+
+cJSON *
+ce_to_json(const struct cloudevent *ev)
+{
+	return render(ev, false);
+}
+
+char *
+ce_to_text(const struct cloudevent *ev)
+{
+	cJSON *o = render(ev, true);
+	char *text, *copy;
+
+	if (o == NULL)
+		return NULL;
+	text = must(cJSON_PrintUnformatted(o));
+	cJSON_Delete(o);
+	copy = xstrdup(text);
+	cJSON_free(text);
+	return copy;
 }
 
 const char *

@@ -51,8 +51,13 @@ int ce_from_stored(const char *attrs_json, const unsigned char *data,
 		   struct cloudevent *ev);
 
 /* The event as a CloudEvents JSON object (data or data_base64 per kind);
- * NULL when CE_DATA_JSON bytes are not JSON. */
+ * NULL when CE_DATA_JSON bytes are not JSON.  JSON data goes through
+ * cJSON's numbers (doubles): for comparing, not for sending. */
 cJSON *ce_to_json(const struct cloudevent *ev);
+
+/* The event as JSON text (malloc'd) with JSON data exactly as received,
+ * every digit kept: what herald shows and sends.  NULL as ce_to_json. */
+char *ce_to_text(const struct cloudevent *ev);
 
 /* The attribute as a string in its canonical string encoding (integers in
  * decimal, booleans "true"/"false"); NULL when absent.  buf backs

@@ -77,15 +77,12 @@ webhook_build(const struct subscription *sub, const char *const *secrets,
 	if (nsecrets > MAX_SIGNATURES)
 		nsecrets = MAX_SIGNATURES;
 	if (sub->delivery.mode == SUB_MODE_STRUCTURED) {
-		cJSON *j = ce_to_json(ev);
-		char *text = j ? cJSON_PrintUnformatted(j) : NULL;
+		char *text = ce_to_text(ev);
 
-		cJSON_Delete(j);
 		if (text == NULL)
 			return -1;
-		out->body = xstrdup(text);
+		out->body = text;
 		out->body_len = strlen(text);
-		cJSON_free(text);
 		add_header(out, "Content-Type", "application/cloudevents+json");
 	} else {
 		const char *ct = ev->datacontenttype ? ev->datacontenttype :

@@ -482,4 +482,12 @@ expect_eq "$(db_psql "SELECT count(*) FROM event WHERE source = 'urn:conc'")" 20
 	"concurrency: 200 rows in the database"
 expect_eq "$(count_events source=urn:conc)" 200 "concurrency: GET /v1/events lists 200"
 
+log "JSON data keeps every digit"
+api POST /v1/events '{"specversion":"1.0","id":"bigint","source":"/exact","type":"t","data":{"id":9007199254740993,"x":0.30000000000000004}}' \
+	-H 'Content-Type: application/cloudevents+json'
+expect_status 202 "event with a 64-bit integer in its data"
+seq_big=$(jq -r .seq <<<"$RESP")
+api GET "/v1/events/$seq_big"
+check "GET shows the integer as sent" grep -qF '"data":{"id":9007199254740993,"x":0.30000000000000004}' <<<"$RESP"
+
 finish

@@ -36,7 +36,16 @@ static const struct structured_case structured_cases[] = {
 	{"relative source", "{\"specversion\":\"1.0\",\"id\":\"1\","
 	 "\"source\":\"#frag\",\"type\":\"t\"}", NULL, NULL, CE_DATA_NONE, NULL},
 	{"data object no type", "{" MIN_ATTRS ",\"data\":{\"a\": [1, true]}}",
-	 NULL, NULL, CE_DATA_JSON, "{\"a\":[1,true]}"},
+	 NULL, NULL, CE_DATA_JSON, "{\"a\": [1, true]}"},
+	{"data kept byte for byte", "{" MIN_ATTRS ",\"data\" : {\"id\":9007199254740993,"
+	 "\"x\":0.30000000000000004, \"s\":\"a\\\"}\"} }",
+	 NULL, NULL, CE_DATA_JSON,
+	 "{\"id\":9007199254740993,\"x\":0.30000000000000004, \"s\":\"a\\\"}\"}"},
+	{"data found by an escaped name", "{" MIN_ATTRS ",\"d\\u0061ta\":1e400}",
+	 NULL, NULL, CE_DATA_JSON, "1e400"},
+	{"data after a string holding its name", "{\"subject\":\"\\\"data\\\":[1]\","
+	 MIN_ATTRS ",\"data\":12345678901234567890}", NULL, NULL, CE_DATA_JSON,
+	 "12345678901234567890"},
 	{"data string no type", "{" MIN_ATTRS ",\"data\":\"hi\"}",
 	 NULL, NULL, CE_DATA_JSON, "\"hi\""},
 	{"data string json type", "{" MIN_ATTRS ",\"datacontenttype\":"
@@ -939,6 +948,35 @@ START_TEST(test_free_zeroed)
 }
 END_TEST
 
+/* JSON data is kept and shown exactly as sent, batch members included:
+ * cJSON's own printing would round 9007199254740993. */
+START_TEST(test_exact_json_data)
+{
+	static const char batch[] =
+		"[ {" MIN_ATTRS ",\"data\":9007199254740993} ,"
+		"{" MIN_ATTRS ",\"data\": {\"b\" : 1.10}}]";
+	struct cloudevent *evs = NULL;
+	struct herald_error err;
+	size_t n = 0;
+	char *text;
+
+	memset(&err, 0, sizeof(err));
+	ck_assert_int_eq(ce_parse_batch(batch, strlen(batch), &evs, &n, &err), 0);
+	ck_assert_uint_eq(n, 2);
+	ck_assert_uint_eq(evs[0].data_len, 16);
+	ck_assert(memcmp(evs[0].data, "9007199254740993", 16) == 0);
+	ck_assert_uint_eq(evs[1].data_len, 12);
+	ck_assert(memcmp(evs[1].data, "{\"b\" : 1.10}", 12) == 0);
+	text = ce_to_text(&evs[0]);
+	ck_assert_ptr_nonnull(strstr(text, "\"data\":9007199254740993"));
+	free(text);
+	text = ce_to_text(&evs[1]);
+	ck_assert_ptr_nonnull(strstr(text, "\"data\":{\"b\" : 1.10}"));
+	free(text);
+	ce_free_array(evs, n);
+}
+END_TEST
+
 static Suite *
 cloudevent_suite(void)
 {
@@ -949,6 +987,7 @@ cloudevent_suite(void)
 	tcase_add_loop_test(tc, test_structured, 0,
 			    (int)ARRAY_LEN(structured_cases));
 	tcase_add_test(tc, test_structured_fields);
+	tcase_add_test(tc, test_exact_json_data);
 	tcase_add_test(tc, test_structured_base64_bytes);
 	tcase_add_test(tc, test_structured_not_terminated);
 	tcase_add_test(tc, test_structured_member_limit);
