@@ -12,7 +12,7 @@
 
 SETUP_PACKAGES=(build-essential autoconf automake libtool pkg-config
 	libmicrohttpd-dev libcurl4-openssl-dev libcjson-dev libpq-dev libssl-dev
-	check postgresql jq curl openssl valgrind)
+	check postgresql jq curl openssl valgrind clang libclang-rt-dev)
 SETUP_ARGS_STAMP=build-aux/configure-args.stamp
 
 setup_say() {
