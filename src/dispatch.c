@@ -136,7 +136,9 @@ struct dispatch {
 /* --- statements --- */
 
 /* Claim up to cap due, ready deliveries of each named subscription, in
- * the owned partitions, through the per-subscription due index. */
+ * the owned partitions, through the per-subscription due index.  $4, the
+ * sum of the caps, tells the planner how few rows come back: without it,
+ * it joins them to delivery by scanning the whole table. */
 static const struct store_stmt fetch_work = {
 	"dispatch_fetch",
 	"WITH c AS ("
@@ -146,13 +148,14 @@ static const struct store_stmt fetch_work = {
 	"    WHERE d.subscription_id = a.sid::uuid AND d.state = 'pending'"
 	"      AND d.ready AND NOT d.claimed AND d.next_attempt_at <= now()"
 	"      AND d.part = ANY ($1::int4[])"
-	"    ORDER BY d.next_attempt_at LIMIT a.cap) x)"
+	"    ORDER BY d.next_attempt_at LIMIT a.cap) x"
+	"  LIMIT $4)"
 	" UPDATE delivery d SET claimed = true FROM c, event e"
 	" WHERE d.subscription_id = c.subscription_id AND d.seq = c.seq"
 	"   AND e.seq = d.seq"
 	" RETURNING d.subscription_id, d.seq, d.ordering_key, d.part, d.attempts,"
 	"   e.attrs::text, e.data_kind, e.data",
-	3};
+	4};
 
 /* The subscriptions with due work in the owned partitions: a skip scan
  * over the subscriptions that have any ready delivery, so its cost grows
@@ -579,9 +582,10 @@ static bool
 fetch(struct dispatch *d)
 {
 	struct store_array parts, subs, caps;
-	const char *values[3];
-	int lengths[3], formats[3] = {1, 1, 1};
-	size_t budget = HELD_MAX - d->nheld;
+	const char *values[4];
+	int lengths[4], formats[4] = {1, 1, 1, 0};
+	size_t budget = HELD_MAX - d->nheld, asked = 0;
+	char total[24];
 	PGresult *r;
 	int n;
 
@@ -601,6 +605,7 @@ fetch(struct dispatch *d)
 			if (room > budget)
 				room = budget;
 			budget -= room;
+			asked += room;
 			s->asked = (int)room;
 			s->fetched = 0;
 			store_array_add(&subs, s->id, strlen(s->id));
@@ -616,6 +621,9 @@ fetch(struct dispatch *d)
 	values[0] = store_array_param(&parts, &lengths[0]);
 	values[1] = store_array_param(&subs, &lengths[1]);
 	values[2] = store_array_param(&caps, &lengths[2]);
+	snprintf(total, sizeof(total), "%zu", asked);
+	values[3] = total;
+	lengths[3] = 0;
 	r = store_exec(d->conn, &fetch_work, values, lengths, formats);
 	store_array_free(&parts);
 	store_array_free(&subs);
