@@ -397,6 +397,34 @@ receiver_has() {
 	[[ $n =~ ^[0-9]+$ ]] && ((n >= $2))
 }
 
+# count_state SUB STATE: how many deliveries of SUB are in STATE.
+count_state() {
+	db_psql "SELECT count(*) FROM delivery WHERE subscription_id = '$1' AND state = '$2'"
+}
+
+# state_is SUB STATE N: true when exactly N deliveries of SUB are in STATE.
+state_is() {
+	local n
+	n=$(count_state "$1" "$2") || return 1
+	[[ $n == "$3" ]]
+}
+
+# delivery_json SUB SEQ: one delivery as the API shows it
+# (GET /v1/subscriptions/{id}/deliveries/{seq}).
+delivery_json() {
+	api GET "/v1/subscriptions/$1/deliveries/$2"
+	if [[ $STATUS == 200 ]]; then
+		printf '%s\n' "$RESP"
+	else
+		printf '{"http_status": %s}\n' "$STATUS"
+	fi
+}
+
+# delivery_is SUB SEQ JQ: true when the delivery satisfies the jq test.
+delivery_is() {
+	delivery_json "$1" "$2" | jq -e "$3" >/dev/null 2>&1
+}
+
 receiver_reset() {
 	curl -sS --max-time 10 -o /dev/null -X POST "$RECEIVER_URL/_reset"
 }

@@ -44,35 +44,6 @@ publish() {
 	fi
 }
 
-# count_state SUB STATE: deliveries of SUB in STATE.
-count_state() {
-	db_psql "SELECT count(*) FROM delivery WHERE subscription_id = '$1' AND state = '$2'"
-}
-
-# state_is SUB STATE N: true when exactly N deliveries of SUB are in STATE.
-state_is() {
-	local n
-	n=$(count_state "$1" "$2") || return 1
-	[[ $n == "$3" ]]
-}
-
-# delivery_json SUB SEQ: one delivery as JSON, from
-# GET /v1/subscriptions/{id}/deliveries/{seq}, or from the delivery table
-# while that route answers 501.
-delivery_json() {
-	api GET "/v1/subscriptions/$1/deliveries/$2"
-	if [[ $STATUS == 200 ]]; then
-		printf '%s\n' "$RESP"
-	elif [[ $STATUS == 501 ]]; then
-		db_psql "SELECT json_build_object('seq', seq, 'state', state,
-			'attempts', attempts, 'last_status', last_status,
-			'last_error', last_error)
-			FROM delivery WHERE subscription_id = '$1' AND seq = $2"
-	else
-		printf '{"http_status": %s}\n' "$STATUS"
-	fi
-}
-
 # reqs PATH: the receiver's requests to PATH, each reduced to
 # {t, st (0: dropped), key, seq, i} from its JSON body, in arrival order.
 reqs() {

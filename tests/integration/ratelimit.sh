@@ -30,16 +30,6 @@ publish() {
 	expect_status 202 "$1: batch of $3 accepted"
 }
 
-count_state() {
-	db_psql "SELECT count(*) FROM delivery WHERE subscription_id = '$1' AND state = '$2'"
-}
-
-state_is() {
-	local n
-	n=$(count_state "$1" "$2") || return 1
-	[[ $n == "$3" ]]
-}
-
 # times PATH: the sorted arrival times (ms) of the requests to PATH.
 times() {
 	receiver_requests "$1" | jq -c '[.[].time_ms] | sort'

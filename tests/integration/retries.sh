@@ -37,38 +37,6 @@ publish1() {
 	[[ -n $SEQ ]] || die "$1: no seq in: ${RESP:0:500}"
 }
 
-count_state() {
-	db_psql "SELECT count(*) FROM delivery WHERE subscription_id = '$1' AND state = '$2'"
-}
-
-state_is() {
-	local n
-	n=$(count_state "$1" "$2") || return 1
-	[[ $n == "$3" ]]
-}
-
-# delivery_json SUB SEQ: one delivery as JSON, from
-# GET /v1/subscriptions/{id}/deliveries/{seq}, or from the delivery table
-# while that route answers 501.
-delivery_json() {
-	api GET "/v1/subscriptions/$1/deliveries/$2"
-	if [[ $STATUS == 200 ]]; then
-		printf '%s\n' "$RESP"
-	elif [[ $STATUS == 501 ]]; then
-		db_psql "SELECT json_build_object('seq', seq, 'state', state,
-			'attempts', attempts, 'last_status', last_status,
-			'last_error', last_error)
-			FROM delivery WHERE subscription_id = '$1' AND seq = $2"
-	else
-		printf '{"http_status": %s}\n' "$STATUS"
-	fi
-}
-
-# delivery_is SUB SEQ JQ: true when the delivery satisfies the jq test.
-delivery_is() {
-	delivery_json "$1" "$2" | jq -e "$3" >/dev/null 2>&1
-}
-
 # reqs PATH: requests to PATH as [{t, st (0: dropped), id}], arrival order.
 reqs() {
 	receiver_requests "$1" | jq -c '[.[] | (.body // "{}" | fromjson? // {}) as $d
