@@ -46,6 +46,11 @@ set -euo pipefail
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 SRC=$(cd "$HERE/../.." && pwd)
 
+# now_ms, free_port and pg_as come from the test harness.
+HERALD_LIB_FUNCTIONS_ONLY=1
+# shellcheck source=tests/integration/lib.sh
+. "$SRC/tests/integration/lib.sh"
+
 QUICK=0
 CALLGRIND=0
 OUT=
@@ -154,31 +159,6 @@ wanted() {
 	[[ -z $ONLY || $ONLY == *",$1,"* ]]
 }
 
-now_ms() {
-	local t=${EPOCHREALTIME//[.,]/}
-	echo $((10#$t / 1000))
-}
-
-free_port() {
-	local i p
-	for ((i = 0; i < 200; i++)); do
-		p=$((20000 + (RANDOM * 32768 + RANDOM) % 12000))
-		if ! (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then
-			echo "$p"
-			return 0
-		fi
-	done
-	return 1
-}
-
-as_pg() {
-	if [[ $(id -u) -eq 0 ]]; then
-		runuser -u postgres -- "$@"
-	else
-		"$@"
-	fi
-}
-
 # run_child CMD...: run a load tool in the background and wait for it, so
 # that the trap can stop it at once.
 run_child() {
@@ -211,7 +191,7 @@ cleanup() {
 	[[ -n $SINK_PID ]] && stop_pid "$SINK_PID" 5
 	if [[ $PG_UP -eq 1 ]]; then
 		# immediate: the cluster is thrown away, no shutdown checkpoint
-		as_pg "$PG_BINDIR/pg_ctl" -D "$PG_DIR/data" -m immediate -w -t 60 stop >/dev/null 2>&1
+		pg_as "$PG_BINDIR/pg_ctl" -D "$PG_DIR/data" -m immediate -w -t 60 stop >/dev/null 2>&1
 	fi
 	if [[ -n $WORK ]]; then
 		if [[ $KEEP -eq 1 || ($rc -ne 0 && $rc -ne 130 && $rc -ne 143) ]]; then
@@ -300,17 +280,17 @@ pg_up() {
 	PG_DIR=$WORK/pg
 	mkdir -p "$PG_DIR"
 	[[ $(id -u) -eq 0 ]] && chown postgres: "$PG_DIR"
-	as_pg "$PG_BINDIR/initdb" -D "$PG_DIR/data" -A trust -U postgres -E UTF8 \
+	pg_as "$PG_BINDIR/initdb" -D "$PG_DIR/data" -A trust -U postgres -E UTF8 \
 		--locale=C >"$WORK/initdb.log" 2>&1 || die "initdb failed: $(tail -n 5 "$WORK/initdb.log")"
 	# defaults (fsync, synchronous_commit, shared_buffers, max_connections
 	# 100: enough for 64 pgbench clients plus an idle herald), private socket
 	printf '%s\n' "listen_addresses = '127.0.0.1'" \
 		"unix_socket_directories = '$PG_DIR'" "log_min_messages = warning" |
-		as_pg tee -a "$PG_DIR/data/postgresql.conf" >/dev/null
+		pg_as tee -a "$PG_DIR/data/postgresql.conf" >/dev/null
 	for attempt in 1 2 3 4 5; do
 		PG_PORT=$(free_port) || die "no free port"
-		printf 'port = %s\n' "$PG_PORT" | as_pg tee "$PG_DIR/data/postgresql.auto.conf" >/dev/null
-		if as_pg "$PG_BINDIR/pg_ctl" -D "$PG_DIR/data" -l "$PG_DIR/postgres.log" \
+		printf 'port = %s\n' "$PG_PORT" | pg_as tee "$PG_DIR/data/postgresql.auto.conf" >/dev/null
+		if pg_as "$PG_BINDIR/pg_ctl" -D "$PG_DIR/data" -l "$PG_DIR/postgres.log" \
 			-w -t 60 start >/dev/null 2>&1; then
 			PG_UP=1
 			return 0
@@ -429,7 +409,6 @@ vmhwm_kb() { # PID
 pending_of() {
 	psql_db "SELECT count(*) FROM delivery WHERE state = 'pending' AND subscription_id IN ($1)"
 }
-
 
 # ---------------------------------------------------------------- results
 
