@@ -169,14 +169,6 @@ auth_forget(const unsigned char hash[32])
 	pthread_mutex_unlock(&cache_lock);
 }
 
-void
-auth_forget_all(void)
-{
-	pthread_mutex_lock(&cache_lock);
-	memset(cache, 0, sizeof(cache));
-	pthread_mutex_unlock(&cache_lock);
-}
-
 enum auth_result
 auth_check(struct store_pool *pool, const char *authorization,
 	   struct auth_principal *who)

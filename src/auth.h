@@ -48,7 +48,6 @@ enum auth_result auth_check(struct store_pool *pool, const char *authorization,
 
 /* Drop a revoked key from the cache. */
 void auth_forget(const unsigned char hash[32]);
-void auth_forget_all(void);
 
 /* "publish"/"subscribe"/"admin" array <-> scope bits.  Parse returns
  * false on an unknown or empty scope list. */

@@ -35,7 +35,6 @@
  * it is never fetched twice.
  */
 
-#define FETCH_LIMIT 256
 #define HELD_MAX 4096
 #define QUEUE_MIN 16          /* a subscription's queue: at least this */
 #define REBALANCE_MS 2000

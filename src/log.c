@@ -17,12 +17,6 @@ log_set_level(enum log_level level)
 	atomic_store(&current_level, (int)level);
 }
 
-enum log_level
-log_get_level(void)
-{
-	return (enum log_level)atomic_load(&current_level);
-}
-
 bool
 log_level_parse(const char *s, enum log_level *out)
 {

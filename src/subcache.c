@@ -204,12 +204,6 @@ subcache_match(const struct subcache *sc, const struct cloudevent *ev,
 			fn(arg, sc->any[i]->id, &sc->any[i]->sub);
 }
 
-size_t
-subcache_size(const struct subcache *sc)
-{
-	return sc->nentries;
-}
-
 void
 subcache_free(struct subcache *sc)
 {

@@ -26,9 +26,6 @@ void subcache_match(const struct subcache *sc, const struct cloudevent *ev,
 			       const struct subscription *sub),
 		    void *arg);
 
-/* Number of cached subscriptions. */
-size_t subcache_size(const struct subcache *sc);
-
 void subcache_free(struct subcache *sc);
 
 #endif

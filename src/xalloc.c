@@ -48,17 +48,6 @@ xstrdup(const char *s)
 	return xmemdup(s, strlen(s) + 1);
 }
 
-char *
-xstrndup(const char *s, size_t n)
-{
-	size_t len = strnlen(s, n);
-	char *p = xmalloc(len + 1);
-
-	memcpy(p, s, len);
-	p[len] = '\0';
-	return p;
-}
-
 void *
 xmemdup(const void *p, size_t n)
 {
