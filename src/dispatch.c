@@ -30,7 +30,7 @@
  *
  * Work flows: fetch (claim ready, due deliveries of owned partitions) ->
  * a per-subscription queue -> started when the subscription's rate limit
- * allows -> finished -> a result, written back in batches by flush().
+ * allows -> finished -> a result, written back in batches by writeback_send().
  * A job stays in the held set from fetch until its result is written, so
  * it is never fetched twice.
  */
@@ -42,6 +42,7 @@
 #define RESPONSE_HEAD 1024    /* bytes of a response body kept per attempt */
 #define HASH_BUCKETS 4096
 #define DB_TIMEOUT_MS 30000   /* a hung database: drop the session */
+#define DB_PAUSE_MS 500       /* after a statement failed */
 
 struct dsub;
 
@@ -126,8 +127,14 @@ struct dispatch {
 	struct job *held[HASH_BUCKETS];
 	size_t nheld;
 	size_t in_flight;
-	struct job *results;
+	struct job *results;   /* to write back */
 	size_t nresults;
+
+	/* the one statement in flight on conn, sent by store_send */
+	enum { DB_IDLE, DB_FETCH, DB_WRITEBACK } db_op;
+	bool fetched_last;     /* the last statement was a fetch */
+	int64_t db_pause_us;   /* after a failed write-back: not before then */
+	struct job *writing;   /* the results it is writing back */
 
 	uint64_t rng;
 };
@@ -152,8 +159,8 @@ static const struct store_stmt fetch_work = {
 	" UPDATE delivery d SET claimed = true FROM c, event e"
 	" WHERE d.subscription_id = c.subscription_id AND d.seq = c.seq"
 	"   AND e.seq = d.seq"
-	" RETURNING d.subscription_id, d.seq, d.ordering_key, d.part, d.attempts,"
-	"   e.attrs::text, e.data_kind, e.data",
+	" RETURNING d.subscription_id::text, d.seq, d.ordering_key, d.part,"
+	"   d.attempts, e.attrs::text, e.data_kind, e.data",
 	4};
 
 /* The subscriptions with due work in the owned partitions: a skip scan
@@ -184,43 +191,15 @@ static const struct store_stmt load_subs = {
 	" FROM subscription WHERE id = ANY ($1::text[]::uuid[])",
 	1};
 
-static const struct store_stmt write_results = {
-	"dispatch_write_results",
-	"UPDATE delivery d SET state = u.st, attempts = u.a, claimed = false,"
-	"  next_attempt_at = now() + u.dl * interval '1 millisecond',"
-	"  last_status = u.code, last_error = u.err, updated_at = now()"
-	" FROM unnest($1::text[], $2::int8[], $3::text[], $4::int4[],"
-	"             $5::int8[], $6::int4[], $7::text[])"
-	"      AS u(s, q, st, a, dl, code, err)"
-	" WHERE d.subscription_id = u.s::uuid AND d.seq = u.q",
-	7};
-
-static const struct store_stmt log_attempts = {
-	"dispatch_log_attempts",
-	"INSERT INTO attempt (subscription_id, seq, at, status, latency_ms,"
-	"                     error, response_head)"
-	" SELECT u.s::uuid, u.q, to_timestamp(u.t / 1000.0), u.code, u.ms, u.err,"
-	"   u.head"
-	" FROM unnest($1::text[], $2::int8[], $3::int8[], $4::int4[], $5::int4[],"
-	"             $6::text[], $7::text[]) AS u(s, q, t, code, ms, err, head)"
-	" WHERE EXISTS (SELECT 1 FROM delivery d"
-	"               WHERE d.subscription_id = u.s::uuid AND d.seq = u.q)",
-	7};
-
-static const struct store_stmt release_claims = {
-	"dispatch_release",
-	"UPDATE delivery d SET claimed = false"
-	" FROM unnest($1::text[], $2::int8[]) AS u(s, q)"
-	" WHERE d.subscription_id = u.s::uuid AND d.seq = u.q",
-	2};
-
-static const struct store_stmt disable_sub = {
-	"dispatch_disable",
-	"WITH s AS (UPDATE subscription SET status = 'disabled',"
-	"   status_reason = $2, updated_at = now()"
-	" WHERE id = $1::uuid AND status = 'active' RETURNING id)"
-	" SELECT pg_notify('herald_subscription', s.id::text) FROM s",
-	2};
+/* Outcomes, claims handed back, key heads and 410s in one round trip:
+ * herald_dispatch_writeback (sql/002). */
+static const struct store_stmt writeback = {
+	"dispatch_writeback",
+	"SELECT herald_dispatch_writeback($1::text[], $2::int8[], $3::text[],"
+	"  $4::int4[], $5::int8[], $6::int4[], $7::text[], $8::int8[],"
+	"  $9::int4[], $10::text[], $11::text[], $12::int8[], $13::int8[],"
+	"  $14::text[], $15::text[], $16::text[])",
+	16};
 
 /* The namespace of the partition advisory locks ("herd"). */
 #define PART_LOCK_NS_SQL "1751478884"
@@ -575,22 +554,39 @@ sweep(struct dispatch *d)
 	return ok;
 }
 
-/* Claim due work of the subscriptions that may have some, each up to the
- * room in its queue, and queue it. */
+/* An integer column of a binary result (int2, int4 or int8). */
+static int64_t
+bin_int(const PGresult *r, int row, int col)
+{
+	const unsigned char *p = (const unsigned char *)PQgetvalue(r, row, col);
+	int len = PQgetlength(r, row, col);
+	uint64_t v = 0;
+
+	if (len < 1 || len > 8)
+		return 0;
+	for (int i = 0; i < len; i++)
+		v = v << 8 | p[i];
+	if (len < 8 && (p[0] & 0x80))
+		v |= ~(uint64_t)0 << (8 * len); /* sign */
+	return (int64_t)v;
+}
+
+/* Send the claim of due work of the subscriptions that may have some,
+ * each up to the room in its queue; false when there is nothing to ask
+ * or it could not be sent. */
 static bool
-fetch(struct dispatch *d)
+fetch_send(struct dispatch *d)
 {
 	struct store_array parts, subs, caps;
 	const char *values[4];
 	int lengths[4], formats[4] = {1, 1, 1, 0};
 	size_t budget = HELD_MAX - d->nheld, asked = 0;
 	char total[24];
-	PGresult *r;
-	int n;
+	bool sent;
 
 	d->want_fetch = false;
 	if (d->nowned == 0 || d->nheld >= HELD_MAX)
-		return true;
+		return false;
 	store_array_init(&subs, STORE_OID_TEXT);
 	store_array_init(&caps, STORE_OID_INT4);
 	for (size_t h = 0; h < HASH_BUCKETS && budget > 0; h++) {
@@ -614,7 +610,7 @@ fetch(struct dispatch *d)
 	if (subs.count == 0) {
 		store_array_free(&subs);
 		store_array_free(&caps);
-		return true;
+		return false;
 	}
 	owned_parts(d, &parts);
 	values[0] = store_array_param(&parts, &lengths[0]);
@@ -623,20 +619,28 @@ fetch(struct dispatch *d)
 	snprintf(total, sizeof(total), "%zu", asked);
 	values[3] = total;
 	lengths[3] = 0;
-	r = store_exec(d->conn, &fetch_work, values, lengths, formats);
+	/* binary results: the event data comes as it is stored */
+	sent = store_send(d->conn, &fetch_work, values, lengths, formats, 1);
 	store_array_free(&parts);
 	store_array_free(&subs);
 	store_array_free(&caps);
-	if (!pg_ok(r, PGRES_TUPLES_OK, "fetch", d)) {
-		PQclear(r);
-		return false;
-	}
+	if (sent)
+		d->db_op = DB_FETCH;
+	return sent;
+}
+
+/* Queue the claimed work. */
+static void
+fetch_done(struct dispatch *d, PGresult *r)
+{
+	int n;
+
+	if (!pg_ok(r, PGRES_TUPLES_OK, "fetch", d))
+		return;
 	n = PQntuples(r);
 	for (int i = 0; i < n; i++) {
 		struct dsub *s = sub_find(d, PQgetvalue(r, i, 0));
-		int64_t seq = strtoll(PQgetvalue(r, i, 1), NULL, 10);
-		unsigned char *data = NULL;
-		size_t len = 0;
+		int64_t seq = bin_int(r, i, 1);
 		struct job *j;
 
 		if (s == NULL || held_has(d, s->id, seq))
@@ -646,22 +650,21 @@ fetch(struct dispatch *d)
 		j->sub = s;
 		j->seq = seq;
 		j->key = PQgetisnull(r, i, 2) ? NULL : xstrdup(PQgetvalue(r, i, 2));
-		j->part = atoi(PQgetvalue(r, i, 3));
-		j->attempts = atoi(PQgetvalue(r, i, 4));
-		if (!PQgetisnull(r, i, 7))
-			data = PQunescapeBytea((const unsigned char *)PQgetvalue(r, i, 7),
-					       &len);
-		if (ce_from_stored(PQgetvalue(r, i, 5), data, len,
-				   (enum ce_data_kind)atoi(PQgetvalue(r, i, 6)),
-				   &j->ev) != 0) {
+		j->part = (int)bin_int(r, i, 3);
+		j->attempts = (int)bin_int(r, i, 4);
+		if (j->part < 0 || j->part >= STORE_PARTITIONS ||
+		    ce_from_stored(PQgetvalue(r, i, 5),
+				   PQgetisnull(r, i, 7) ? NULL :
+				   (const unsigned char *)PQgetvalue(r, i, 7),
+				   PQgetisnull(r, i, 7) ? 0 :
+				   (size_t)PQgetlength(r, i, 7),
+				   (enum ce_data_kind)bin_int(r, i, 6), &j->ev) != 0) {
 			log_error("dispatch: event %lld cannot be read back",
 				  (long long)seq);
-			PQfreemem(data);
 			free(j->key);
 			free(j);
 			continue;
 		}
-		PQfreemem(data);
 		held_add(d, j);
 		if (!s->active) {
 			j->state = JOB_RELEASE;
@@ -670,14 +673,12 @@ fetch(struct dispatch *d)
 			enqueue(d, j);
 		}
 	}
-	PQclear(r);
 	/* a subscription that got less than it asked for has nothing more
 	 * due for now; one that got all may have more */
 	for (size_t h = 0; h < HASH_BUCKETS; h++)
 		for (struct dsub *s = d->subs[h]; s; s = s->hnext)
 			if (s->asked >= 0 && s->fetched < s->asked)
 				s->work = false;
-	return true;
 }
 
 /* --- sending --- */
@@ -966,52 +967,34 @@ start_allowed(struct dispatch *d)
 
 /* --- writing results back --- */
 
+/* Send every result, to be written in one transaction; false when there
+ * is none or it could not be sent (they stay to be written). */
 static bool
-run_arrays(struct dispatch *d, const struct store_stmt *st,
-	   struct store_array *arrs, int n, const char *what)
+writeback_send(struct dispatch *d)
 {
-	const char *values[8];
-	int lengths[8], formats[8];
-	PGresult *r;
-	bool ok;
-
-	for (int i = 0; i < n; i++) {
-		values[i] = store_array_param(&arrs[i], &lengths[i]);
-		formats[i] = 1;
-	}
-	r = store_exec(d->conn, st, values, lengths, formats);
-	ok = pg_ok(r, PQresultStatus(r) == PGRES_TUPLES_OK ? PGRES_TUPLES_OK :
-							    PGRES_COMMAND_OK,
-		   what, d);
-	PQclear(r);
-	return ok;
-}
-
-/* Write every result in one transaction; on failure they stay queued. */
-static bool
-flush(struct dispatch *d)
-{
-	struct store_array res[7], att[7], rel[2];
+	enum { R_SUB, R_SEQ, R_STATE, R_ATTEMPTS, R_DELAY, R_STATUS, R_ERROR,
+	       R_AT, R_LATENCY, R_HEAD, REL_SUB, REL_SEQ, K_LOCKS, K_SUB, K_KEY,
+	       GONE, NPARAMS };
+	static const uint32_t oids[NPARAMS] = {
+		[R_SUB] = STORE_OID_TEXT, [R_SEQ] = STORE_OID_INT8,
+		[R_STATE] = STORE_OID_TEXT, [R_ATTEMPTS] = STORE_OID_INT4,
+		[R_DELAY] = STORE_OID_INT8, [R_STATUS] = STORE_OID_INT4,
+		[R_ERROR] = STORE_OID_TEXT, [R_AT] = STORE_OID_INT8,
+		[R_LATENCY] = STORE_OID_INT4, [R_HEAD] = STORE_OID_TEXT,
+		[REL_SUB] = STORE_OID_TEXT, [REL_SEQ] = STORE_OID_INT8,
+		[K_LOCKS] = STORE_OID_INT8, [K_SUB] = STORE_OID_TEXT,
+		[K_KEY] = STORE_OID_TEXT, [GONE] = STORE_OID_TEXT};
+	struct store_array a[NPARAMS];
 	struct keyhead_set heads = {0};
-	size_t nres = 0, nrel = 0;
-	bool ok = false;
-	PGresult *r;
+	const char *values[NPARAMS];
+	int lengths[NPARAMS], formats[NPARAMS];
+	bool sent;
 
 	if (d->results == NULL)
-		return true;
-	for (int i = 0; i < 7; i++) {
-		static const uint32_t res_oids[7] = {
-			STORE_OID_TEXT, STORE_OID_INT8, STORE_OID_TEXT, STORE_OID_INT4,
-			STORE_OID_INT8, STORE_OID_INT4, STORE_OID_TEXT};
-		static const uint32_t att_oids[7] = {
-			STORE_OID_TEXT, STORE_OID_INT8, STORE_OID_INT8, STORE_OID_INT4,
-			STORE_OID_INT4, STORE_OID_TEXT, STORE_OID_TEXT};
-
-		store_array_init(&res[i], res_oids[i]);
-		store_array_init(&att[i], att_oids[i]);
-	}
-	store_array_init(&rel[0], STORE_OID_TEXT);
-	store_array_init(&rel[1], STORE_OID_INT8);
+		return false;
+	for (int i = 0; i < NPARAMS; i++)
+		if (i != K_LOCKS && i != K_SUB && i != K_KEY)
+			store_array_init(&a[i], oids[i]);
 
 	for (struct job *j = d->results; j; j = j->next) {
 		const char *id = j->sub->id;
@@ -1019,119 +1002,139 @@ flush(struct dispatch *d)
 		const char *err = j->error[0] ? j->error : NULL;
 
 		if (j->state == JOB_RELEASE) {
-			store_array_add(&rel[0], id, strlen(id));
-			store_array_add_int(&rel[1], j->seq);
-			nrel++;
+			store_array_add(&a[REL_SUB], id, strlen(id));
+			store_array_add_int(&a[REL_SEQ], j->seq);
 			continue;
 		}
-		store_array_add(&res[0], id, strlen(id));
-		store_array_add_int(&res[1], j->seq);
-		store_array_add(&res[2], j->new_state, strlen(j->new_state));
-		store_array_add_int(&res[3], j->new_attempts);
-		store_array_add_int(&res[4], j->delay_ms);
+		store_array_add(&a[R_SUB], id, strlen(id));
+		store_array_add_int(&a[R_SEQ], j->seq);
+		store_array_add(&a[R_STATE], j->new_state, strlen(j->new_state));
+		store_array_add_int(&a[R_ATTEMPTS], j->new_attempts);
+		store_array_add_int(&a[R_DELAY], j->delay_ms);
 		if (status)
-			store_array_add_int(&res[5], status);
+			store_array_add_int(&a[R_STATUS], status);
 		else
-			store_array_add(&res[5], NULL, 0);
-		store_array_add(&res[6], err, err ? strlen(err) : 0);
-		nres++;
-
-		store_array_add(&att[0], id, strlen(id));
-		store_array_add_int(&att[1], j->seq);
-		store_array_add_int(&att[2], j->started_ms);
-		if (status)
-			store_array_add_int(&att[3], status);
-		else
-			store_array_add(&att[3], NULL, 0);
-		store_array_add_int(&att[4], j->latency_ms);
-		store_array_add(&att[5], err, err ? strlen(err) : 0);
+			store_array_add(&a[R_STATUS], NULL, 0);
+		store_array_add(&a[R_ERROR], err, err ? strlen(err) : 0);
+		store_array_add_int(&a[R_AT], j->started_ms);
+		store_array_add_int(&a[R_LATENCY], j->latency_ms);
 		/* only text that PostgreSQL will take: valid UTF-8, no NUL */
 		if (j->head_len && memchr(j->head, 0, j->head_len) == NULL &&
 		    ce_utf8_valid(j->head, j->head_len))
-			store_array_add(&att[6], j->head, j->head_len);
+			store_array_add(&a[R_HEAD], j->head, j->head_len);
 		else
-			store_array_add(&att[6], NULL, 0);
-
+			store_array_add(&a[R_HEAD], NULL, 0);
 		/* a finished delivery hands its key to the next one */
 		if (strcmp(j->new_state, "pending") != 0)
 			keyhead_add(&heads, id, j->key);
+		if (j->gone)
+			store_array_add(&a[GONE], id, strlen(id));
 	}
-
-	r = store_query(d->conn, "BEGIN");
-	if (!pg_ok(r, PGRES_COMMAND_OK, "begin", d))
-		goto out;
-	PQclear(r);
-	r = NULL;
-	if (!keyhead_lock(&heads, d->conn))
-		goto rollback;
-	if (nres > 0 && (!run_arrays(d, &write_results, res, 7, "write results") ||
-			 !run_arrays(d, &log_attempts, att, 7, "log attempts")))
-		goto rollback;
-	if (!keyhead_promote(&heads, d->conn))
-		goto rollback;
-	if (nrel > 0 && !run_arrays(d, &release_claims, rel, 2, "release"))
-		goto rollback;
-	for (struct job *j = d->results; j; j = j->next) {
-		if (j->gone) {
-			const char *v[2] = {j->sub->id,
-					    "the sink answered 410 Gone"};
-
-			r = store_exec(d->conn, &disable_sub, v, NULL, NULL);
-			if (!pg_ok(r, PGRES_TUPLES_OK, "disable", d))
-				goto rollback;
-			PQclear(r);
-			r = NULL;
-			j->sub->active = false;
-		}
+	keyhead_lock_array(&heads, &a[K_LOCKS]);
+	if (heads.n > 0) {
+		a[K_SUB] = heads.subs;
+		a[K_KEY] = heads.keys;
+	} else {
+		store_array_init(&a[K_SUB], STORE_OID_TEXT);
+		store_array_init(&a[K_KEY], STORE_OID_TEXT);
 	}
-	r = store_query(d->conn, "COMMIT");
-	ok = pg_ok(r, PGRES_COMMAND_OK, "commit", d);
-	PQclear(r);
-	r = NULL;
-	goto out;
-rollback:
-	PQclear(r);
-	r = NULL;
-	if (!store_conn_broken(d->conn))
-		PQclear(store_query(d->conn, "ROLLBACK"));
-out:
-	for (int i = 0; i < 7; i++) {
-		store_array_free(&res[i]);
-		store_array_free(&att[i]);
+	for (int i = 0; i < NPARAMS; i++) {
+		values[i] = store_array_param(&a[i], &lengths[i]);
+		formats[i] = 1;
 	}
-	store_array_free(&rel[0]);
-	store_array_free(&rel[1]);
-	keyhead_free(&heads);
-	if (ok) {
-		int64_t now = now_us();
-
-		while (d->results) {
-			struct job *j = d->results;
-
-			/* its key may have a next delivery ready now */
-			j->sub->work = true;
-			d->want_fetch = true;
-			/* wake for our own retries, not just the next sweep */
-			if (j->state == JOB_DONE && strcmp(j->new_state, "pending") == 0) {
-				int64_t due = now + (int64_t)j->delay_ms * 1000;
-
-				if (j->sub->wake_us == 0 || due < j->sub->wake_us)
-					j->sub->wake_us = due;
-				if (d->next_retry_us == 0 || due < d->next_retry_us)
-					d->next_retry_us = due;
-			}
-
-			d->results = j->next;
-			held_remove(d, j);
-			job_free(j);
-		}
+	sent = store_send(d->conn, &writeback, values, lengths, formats, 0);
+	for (int i = 0; i < NPARAMS; i++)
+		if (heads.n == 0 || (i != K_SUB && i != K_KEY))
+			store_array_free(&a[i]);
+	keyhead_free(&heads); /* frees subs and keys */
+	if (sent) {
+		d->db_op = DB_WRITEBACK;
+		d->writing = d->results;
+		d->results = NULL;
 		d->nresults = 0;
-		/* a subscription disabled by a 410 keeps nothing queued */
-		for (struct dsub *s = d->busy; s; s = s->bnext)
-			if (!s->active)
-				release_queue(d, s);
 	}
-	return ok;
+	return sent;
+}
+
+/* The write-back is over: forget what was written, or keep it to be
+ * written again. */
+static void
+writeback_done(struct dispatch *d, PGresult *r)
+{
+	int64_t now = now_us();
+	struct job *j;
+
+	if (!pg_ok(r, PGRES_TUPLES_OK, "write back", d)) {
+		/* the next write-back takes them again, after a pause */
+		d->db_pause_us = now + DB_PAUSE_MS * 1000;
+		while ((j = d->writing) != NULL) {
+			d->writing = j->next;
+			finish(d, j);
+		}
+		return;
+	}
+	while ((j = d->writing) != NULL) {
+		d->writing = j->next;
+		if (j->gone)
+			j->sub->active = false;
+		/* its key may have a next delivery ready now */
+		j->sub->work = true;
+		d->want_fetch = true;
+		/* wake for our own retries, not just the next sweep */
+		if (j->state == JOB_DONE && strcmp(j->new_state, "pending") == 0) {
+			int64_t due = now + (int64_t)j->delay_ms * 1000;
+
+			if (j->sub->wake_us == 0 || due < j->sub->wake_us)
+				j->sub->wake_us = due;
+			if (d->next_retry_us == 0 || due < d->next_retry_us)
+				d->next_retry_us = due;
+		}
+		held_remove(d, j);
+		job_free(j);
+	}
+	/* a subscription disabled by a 410 keeps nothing queued */
+	for (struct dsub *s = d->busy; s; s = s->bnext)
+		if (!s->active)
+			release_queue(d, s);
+}
+
+/* Take the answer to the statement in flight, if it has come (wait for
+ * it when block). */
+static void
+db_collect(struct dispatch *d, bool block)
+{
+	PGresult *r;
+	int op = d->db_op;
+
+	if (op == DB_IDLE)
+		return;
+	if (block)
+		r = store_await(d->conn);
+	else if (!store_collect(d->conn, &r))
+		return;
+	d->db_op = DB_IDLE;
+	if (op == DB_FETCH)
+		fetch_done(d, r);
+	else
+		writeback_done(d, r);
+	PQclear(r);
+}
+
+/* Start the next statement, when none is in flight: fetches and
+ * write-backs take turns, so neither waits behind a stream of the
+ * other. */
+static void
+db_next(struct dispatch *d)
+{
+	if (d->db_op != DB_IDLE || now_us() < d->db_pause_us)
+		return;
+	if (d->want_fetch && (!d->fetched_last || d->results == NULL)) {
+		d->fetched_last = true;
+		if (fetch_send(d))
+			return;
+	}
+	d->fetched_last = false;
+	writeback_send(d);
 }
 
 /* --- partitions --- */
@@ -1247,6 +1250,8 @@ lose_session(struct dispatch *d)
 	d->busy = NULL;
 	d->results = NULL;
 	d->nresults = 0;
+	d->writing = NULL;
+	d->db_op = DB_IDLE;
 	d->nheld = 0;
 	d->in_flight = 0;
 	memset(d->owned, 0, sizeof(d->owned));
@@ -1365,6 +1370,13 @@ notifications(struct dispatch *d)
 	}
 }
 
+/*
+ * The loop.  At most one statement is in flight on the session (a fetch
+ * or a write-back, sent without waiting); transfers go on while
+ * PostgreSQL works, and its socket wakes the loop like theirs do.  The
+ * rarer statements (sweep, rebalance, loading subscriptions) run, and
+ * wait, only when none is in flight.
+ */
 static void *
 dispatch_main(void *arg)
 {
@@ -1399,23 +1411,24 @@ dispatch_main(void *arg)
 			log_info("dispatch: database session restored");
 			rebalance(d);
 		}
-		notifications(d);
-		if (d->next_retry_us != 0 && now >= d->next_retry_us)
-			wake_retries(d, now);
-		if (!stopping && now - d->last_rebalance_us >= REBALANCE_MS * 1000)
-			rebalance(d);
-		flush(d);
-		if (!stopping && (d->want_sweep ||
-				  now - d->last_sweep_us >= POLL_MS * 1000))
-			sweep(d);
-		if (!stopping && d->want_fetch)
-			fetch(d);
+		db_collect(d, false);
+		if (d->db_op == DB_IDLE) {
+			notifications(d);
+			if (d->next_retry_us != 0 && now >= d->next_retry_us)
+				wake_retries(d, now);
+			if (!stopping && now - d->last_rebalance_us >= REBALANCE_MS * 1000)
+				rebalance(d);
+			if (!stopping && (d->want_sweep ||
+					  now - d->last_sweep_us >= POLL_MS * 1000))
+				sweep(d);
+			if (stopping)
+				d->want_fetch = false;
+			db_next(d);
+		}
 		limited = start_allowed(d);
 
 		curl_multi_perform(d->multi, &running);
 		reap(d);
-		if (d->results)
-			flush(d);
 
 		wait_us = POLL_MS * 1000;
 		if (limited >= 0 && limited < wait_us)
@@ -1423,8 +1436,13 @@ dispatch_main(void *arg)
 		if (d->next_retry_us != 0 && d->next_retry_us - now_us() < wait_us)
 			wait_us = d->next_retry_us - now_us() > 0 ?
 				  d->next_retry_us - now_us() : 0;
-		if (d->want_fetch || d->want_sweep || d->results != NULL)
-			wait_us = 0;
+		if (d->db_op == DB_IDLE &&
+		    (d->want_fetch || d->want_sweep || d->results != NULL)) {
+			int64_t pause = d->db_pause_us - now_us();
+
+			wait_us = pause > 0 && pause < wait_us ? pause :
+				  pause > 0 ? wait_us : 0;
+		}
 		timeout_ms = (int)((wait_us + 999) / 1000);
 		memset(&wfd, 0, sizeof(wfd));
 		wfd.fd = PQsocket(store_pg(d->conn));
@@ -1435,7 +1453,9 @@ dispatch_main(void *arg)
 		reap(d);
 	}
 	/* record what finished; the rest stays pending for whoever is next */
-	flush(d);
+	db_collect(d, true);
+	if (writeback_send(d))
+		db_collect(d, true);
 	return NULL;
 }
 

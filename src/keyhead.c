@@ -20,21 +20,11 @@ static const struct store_stmt lock_keys = {
 	"SELECT count(pg_advisory_xact_lock(k)) FROM unnest($1::int8[]) AS k",
 	1};
 
+/* herald_promote_heads (sql/002) is shared with the dispatcher's
+ * write-back. */
 static const struct store_stmt promote_heads = {
 	"keyhead_promote",
-	"UPDATE delivery d SET ready = true"
-	" FROM (SELECT DISTINCT ON (p.subscription_id, p.ordering_key)"
-	"         p.subscription_id, p.ordering_key, p.seq"
-	"       FROM delivery p"
-	"       JOIN unnest($1::text[], $2::text[]) AS u(s, k)"
-	"         ON p.subscription_id = u.s::uuid AND p.ordering_key = u.k"
-	"       WHERE p.state = 'pending'"
-	"       ORDER BY p.subscription_id, p.ordering_key, p.seq) h"
-	" WHERE d.subscription_id = h.subscription_id AND d.seq = h.seq"
-	"   AND NOT d.ready AND NOT EXISTS (SELECT 1 FROM delivery r"
-	"     WHERE r.subscription_id = h.subscription_id"
-	"       AND r.ordering_key = h.ordering_key AND r.state = 'pending'"
-	"       AND r.ready)",
+	"SELECT herald_promote_heads($1::text[], $2::text[])",
 	2};
 
 static uint64_t
@@ -107,6 +97,18 @@ result_ok(PGresult *r, ExecStatusType want, const char *what)
 	return false;
 }
 
+void
+keyhead_lock_array(struct keyhead_set *ks, struct store_array *out)
+{
+	store_array_init(out, STORE_OID_INT8);
+	if (ks->n == 0)
+		return;
+	qsort(ks->locks, ks->n, sizeof(*ks->locks), lock_cmp);
+	for (size_t i = 0; i < ks->n; i++)
+		if (i == 0 || ks->locks[i] != ks->locks[i - 1])
+			store_array_add_int(out, ks->locks[i]);
+}
+
 bool
 keyhead_lock(struct keyhead_set *ks, struct store_conn *c)
 {
@@ -118,11 +120,7 @@ keyhead_lock(struct keyhead_set *ks, struct store_conn *c)
 
 	if (ks->n == 0)
 		return true;
-	qsort(ks->locks, ks->n, sizeof(*ks->locks), lock_cmp);
-	store_array_init(&arr, STORE_OID_INT8);
-	for (size_t i = 0; i < ks->n; i++)
-		if (i == 0 || ks->locks[i] != ks->locks[i - 1])
-			store_array_add_int(&arr, ks->locks[i]);
+	keyhead_lock_array(ks, &arr);
 	v = store_array_param(&arr, &len);
 	r = store_exec(c, &lock_keys, &v, &len, &fmt);
 	ok = result_ok(r, PGRES_TUPLES_OK, "lock delivery keys");
@@ -144,7 +142,7 @@ keyhead_promote(struct keyhead_set *ks, struct store_conn *c)
 	values[0] = store_array_param(&ks->subs, &lengths[0]);
 	values[1] = store_array_param(&ks->keys, &lengths[1]);
 	r = store_exec(c, &promote_heads, values, lengths, formats);
-	ok = result_ok(r, PGRES_COMMAND_OK, "promote delivery heads");
+	ok = result_ok(r, PGRES_TUPLES_OK, "promote delivery heads");
 	PQclear(r);
 	return ok;
 }

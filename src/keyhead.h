@@ -30,6 +30,10 @@ void keyhead_add(struct keyhead_set *ks, const char *sub_id, const char *key);
  * transactions can deadlock.  Inside a transaction; false on an error. */
 bool keyhead_lock(struct keyhead_set *ks, struct store_conn *c);
 
+/* The distinct lock ids, ascending, as an int8[] parameter (initializes
+ * out; the caller frees it). */
+void keyhead_lock_array(struct keyhead_set *ks, struct store_array *out);
+
 /* Make the oldest pending delivery of each key ready, unless one of its
  * key already is (call with the locks held). */
 bool keyhead_promote(struct keyhead_set *ks, struct store_conn *c);

@@ -27,7 +27,17 @@ struct store_conn {
 	const struct store_stmt **prepared; /* statements prepared on pg */
 	size_t nprepared, capprepared;
 	int timeout_ms; /* longest wait for an answer; 0: no limit */
+	int64_t deadline_ms;  /* of what store_send sent (when timeout_ms) */
+	PGresult *collected;  /* its first result, while more are awaited */
 };
+
+/* What store_collect took in of an answer no one will read now. */
+static void
+drop_collected(struct store_conn *c)
+{
+	PQclear(c->collected);
+	c->collected = NULL;
+}
 
 static PGconn *
 connect_url(const char *url)
@@ -81,6 +91,7 @@ store_close(struct store_conn *c)
 {
 	if (c == NULL)
 		return;
+	PQclear(c->collected);
 	PQfinish(c->pg);
 	free(c->prepared);
 	free(c->url);
@@ -134,6 +145,7 @@ store_ensure(struct store_conn *c)
 	PQfinish(c->pg);
 	c->pg = pg;
 	c->nprepared = 0; /* prepared statements died with the old session */
+	drop_collected(c);
 	log_info("reconnected to postgresql");
 	return true;
 }
@@ -174,56 +186,144 @@ abandon(struct store_conn *c)
 	c->nprepared = 0;
 }
 
-/* The result of what was just sent, waiting at most timeout_ms.  NULL
+/* Take in what has arrived without blocking; true once the statement is
+ * complete, with its first result in *out (NULL: the connection broke). */
+static bool
+take_results(struct store_conn *c, PGresult **out)
+{
+	PGresult *r;
+
+	while (!PQisBusy(c->pg)) {
+		r = PQgetResult(c->pg);
+		if (r == NULL) {
+			*out = c->collected;
+			c->collected = NULL;
+			return true;
+		}
+		if (c->collected == NULL)
+			c->collected = r;
+		else
+			PQclear(r); /* one statement: one result */
+	}
+	return false;
+}
+
+/* The result of what was just sent, waiting until its deadline.  NULL
  * when the connection broke or was abandoned. */
 static PGresult *
 await(struct store_conn *c)
 {
-	int64_t deadline = mono_ms() + c->timeout_ms;
-	PGresult *first = NULL, *r;
+	PGresult *r;
 
 	for (;;) {
-		while (!PQisBusy(c->pg)) {
-			r = PQgetResult(c->pg);
-			if (r == NULL)
-				return first;
-			if (first == NULL)
-				first = r;
-			else
-				PQclear(r); /* one statement: one result */
-		}
+		struct pollfd pfd = {PQsocket(c->pg), POLLIN, 0};
+
+		if (take_results(c, &r))
+			return r;
 		if (c->timeout_ms > 0) {
-			struct pollfd pfd = {PQsocket(c->pg), POLLIN, 0};
-			int64_t left = deadline - mono_ms();
+			int64_t left = c->deadline_ms - mono_ms();
 			int n;
 
 			if (left <= 0 ||
-			    ((n = poll(&pfd, 1, (int)left)) == 0)) {
-				PQclear(first);
-				abandon(c);
-				return NULL;
-			}
-			if (n < 0 && errno != EINTR) {
-				PQclear(first);
+			    ((n = poll(&pfd, 1, (int)left)) == 0) ||
+			    (n < 0 && errno != EINTR)) {
+				drop_collected(c);
 				abandon(c);
 				return NULL;
 			}
 		} else {
-			struct pollfd pfd = {PQsocket(c->pg), POLLIN, 0};
-
 			poll(&pfd, 1, -1);
 		}
 		if (!PQconsumeInput(c->pg)) {
-			PQclear(first);
+			drop_collected(c);
 			return NULL;
 		}
 	}
+}
+
+static void
+start_clock(struct store_conn *c)
+{
+	if (c->timeout_ms > 0)
+		c->deadline_ms = mono_ms() + c->timeout_ms;
 }
 
 PGresult *
 store_query(struct store_conn *c, const char *sql)
 {
 	if (store_conn_broken(c) || !PQsendQuery(c->pg, sql))
+		return NULL;
+	start_clock(c);
+	return await(c);
+}
+
+/* Prepare st on this connection unless it is already; false on failure
+ * (logged unless the connection broke). */
+static bool
+prepare(struct store_conn *c, const struct store_stmt *st)
+{
+	PGresult *r = NULL;
+	bool ok;
+
+	if (is_prepared(c, st))
+		return true;
+	if (PQsendPrepare(c->pg, st->name, st->sql, st->nparams, NULL)) {
+		start_clock(c);
+		r = await(c);
+	}
+	ok = r != NULL && PQresultStatus(r) == PGRES_COMMAND_OK;
+	if (!ok && !store_conn_broken(c))
+		log_error("prepare %s: %s", st->name,
+			  r ? PQresultErrorMessage(r) : PQerrorMessage(c->pg));
+	PQclear(r);
+	if (!ok)
+		return false;
+	if (c->nprepared == c->capprepared) {
+		c->capprepared = c->capprepared ? c->capprepared * 2 : 16;
+		c->prepared = xrealloc(c->prepared,
+				       c->capprepared * sizeof(*c->prepared));
+	}
+	c->prepared[c->nprepared++] = st;
+	return true;
+}
+
+bool
+store_send(struct store_conn *c, const struct store_stmt *st,
+	   const char *const *values, const int *lengths, const int *formats,
+	   int result_format)
+{
+	if (store_conn_broken(c) || !prepare(c, st) ||
+	    !PQsendQueryPrepared(c->pg, st->name, st->nparams, values, lengths,
+				 formats, result_format))
+		return false;
+	start_clock(c);
+	return true;
+}
+
+bool
+store_collect(struct store_conn *c, PGresult **result)
+{
+	*result = NULL;
+	if (store_conn_broken(c))
+		return true;
+	if (!PQconsumeInput(c->pg)) {
+		drop_collected(c);
+		return true;
+	}
+	if (take_results(c, result))
+		return true;
+	if (c->timeout_ms > 0 && mono_ms() >= c->deadline_ms) {
+		drop_collected(c);
+		abandon(c);
+		return true;
+	}
+	return false;
+}
+
+PGresult *
+store_await(struct store_conn *c)
+{
+	if (store_conn_broken(c))
 		return NULL;
 	return await(c);
 }
@@ -232,29 +332,7 @@ PGresult *
 store_exec(struct store_conn *c, const struct store_stmt *st,
 	   const char *const *values, const int *lengths, const int *formats)
 {
-	if (store_conn_broken(c))
-		return NULL;
-	if (!is_prepared(c, st)) {
-		PGresult *r = NULL;
-
-		if (PQsendPrepare(c->pg, st->name, st->sql, st->nparams, NULL))
-			r = await(c);
-		if (r == NULL || PQresultStatus(r) != PGRES_COMMAND_OK) {
-			if (!store_conn_broken(c))
-				log_error("prepare %s: %s", st->name,
-					  PQerrorMessage(c->pg));
-			return r;
-		}
-		PQclear(r);
-		if (c->nprepared == c->capprepared) {
-			c->capprepared = c->capprepared ? c->capprepared * 2 : 16;
-			c->prepared = xrealloc(c->prepared,
-					       c->capprepared * sizeof(*c->prepared));
-		}
-		c->prepared[c->nprepared++] = st;
-	}
-	if (!PQsendQueryPrepared(c->pg, st->name, st->nparams, values, lengths,
-				 formats, 0))
+	if (!store_send(c, st, values, lengths, formats, 0))
 		return NULL;
 	return await(c);
 }

@@ -39,6 +39,21 @@ PGresult *store_exec(struct store_conn *c, const struct store_stmt *st,
 		     const char *const *values, const int *lengths,
 		     const int *formats);
 
+/* The same, without waiting for the answer: true once sent (preparing
+ * the statement first may wait).  result_format 1 asks for binary
+ * results.  Nothing else may use the connection until store_collect or
+ * store_await has returned the result. */
+bool store_send(struct store_conn *c, const struct store_stmt *st,
+		const char *const *values, const int *lengths,
+		const int *formats, int result_format);
+/* Take in what has arrived of the answer to store_send, without blocking:
+ * false while it is incomplete (call again when the socket is readable);
+ * true when done, with the result in *result (NULL when the connection
+ * broke, or the answer is later than the timeout and it was dropped). */
+bool store_collect(struct store_conn *c, PGresult **result);
+/* Wait for the answer to store_send (within the timeout). */
+PGresult *store_await(struct store_conn *c);
+
 /* Wait at most timeout_ms for any answer (0: no limit); past it the
  * connection is dropped and the call fails, as if the server were gone. */
 void store_set_timeout(struct store_conn *c, int timeout_ms);
