@@ -36,11 +36,12 @@
  */
 
 #define HELD_MAX 4096
-#define QUEUE_MIN 16          /* a subscription's queue: at least this */
+#define QUEUE_MIN 64          /* a subscription's queue: at least this */
 #define REBALANCE_MS 2000
 #define POLL_MS 1000          /* look for due retries at least this often */
 #define RESPONSE_HEAD 1024    /* bytes of a response body kept per attempt */
 #define HASH_BUCKETS 4096
+#define SPARE_EASY 256        /* finished transfer handles kept for reuse */
 #define DB_TIMEOUT_MS 30000   /* a hung database: drop the session */
 #define DB_PAUSE_MS 500       /* after a statement failed */
 
@@ -58,7 +59,7 @@ struct job {
 	CURL *easy; /* while in flight */
 	struct curl_slist *hdrs;
 	struct webhook_request req;
-	char head[RESPONSE_HEAD + 1];
+	char *head;        /* the start of the response body, once any */
 	size_t head_len;
 	char retry_after[64];
 	char refused[160]; /* why the connect-time address check refused */
@@ -134,7 +135,11 @@ struct dispatch {
 	enum { DB_IDLE, DB_FETCH, DB_WRITEBACK } db_op;
 	bool fetched_last;     /* the last statement was a fetch */
 	int64_t db_pause_us;   /* after a failed write-back: not before then */
+	int64_t db_checked_us; /* when the statement in flight was last looked at */
 	struct job *writing;   /* the results it is writing back */
+
+	CURL *spare[SPARE_EASY]; /* transfer handles to reuse */
+	int nspare;
 
 	uint64_t rng;
 };
@@ -396,6 +401,7 @@ job_free(struct job *j)
 	ce_free(&j->ev);
 	webhook_request_free(&j->req);
 	curl_slist_free_all(j->hdrs);
+	free(j->head);
 	free(j->key);
 	free(j);
 }
@@ -405,7 +411,9 @@ job_free(struct job *j)
 static size_t
 queue_cap(const struct dsub *s)
 {
-	size_t cap = (size_t)s->sub.delivery.max_in_flight * 2;
+	/* enough to keep max_in_flight busy while a fetch and a write-back
+	 * take their turns */
+	size_t cap = (size_t)s->sub.delivery.max_in_flight * 4;
 
 	return cap < QUEUE_MIN ? QUEUE_MIN : cap;
 }
@@ -692,6 +700,8 @@ on_body(char *ptr, size_t size, size_t nmemb, void *userdata)
 	if (room > 0) {
 		size_t take = n < room ? n : room;
 
+		if (j->head == NULL)
+			j->head = xmalloc(RESPONSE_HEAD + 1);
 		memcpy(j->head + j->head_len, ptr, take);
 		j->head_len += take;
 		j->head[j->head_len] = '\0';
@@ -799,7 +809,7 @@ start_job(struct dispatch *d, struct job *j)
 	}
 	for (size_t i = 0; i < j->req.nheaders; i++)
 		j->hdrs = curl_slist_append(j->hdrs, j->req.headers[i]);
-	e = curl_easy_init();
+	e = d->nspare > 0 ? d->spare[--d->nspare] : curl_easy_init();
 	if (e == NULL) {
 		snprintf(j->error, sizeof(j->error), "out of transfer handles");
 		return false;
@@ -912,7 +922,11 @@ reap(struct dispatch *d)
 					curl_easy_strerror(m->data.result));
 		}
 		curl_multi_remove_handle(d->multi, e);
-		curl_easy_cleanup(e);
+		/* every option is set again for the next transfer */
+		if (d->nspare < SPARE_EASY)
+			d->spare[d->nspare++] = e;
+		else
+			curl_easy_cleanup(e);
 		j->easy = NULL;
 		d->in_flight--;
 		ratelimit_release(&j->sub->rl);
@@ -1337,14 +1351,13 @@ wake_retries(struct dispatch *d, int64_t now)
 	}
 }
 
-/* Read notifications: new events want a fetch; a changed subscription
+/* Act on the notifications taken in: new events want a fetch; a changed subscription
  * is reloaded (or forgotten, with its work, when deleted). */
 static void
 notifications(struct dispatch *d)
 {
 	PGnotify *n;
 
-	PQconsumeInput(store_pg(d->conn));
 	while ((n = PQnotifies(store_pg(d->conn))) != NULL) {
 		if (strcmp(n->relname, "herald_event") == 0) {
 			announced(d, n->extra);
@@ -1383,6 +1396,8 @@ dispatch_main(void *arg)
 	struct dispatch *d = arg;
 	int64_t stop_deadline = 0;
 
+	bool pg_input = true; /* the session's socket may have input */
+
 	rebalance(d);
 	d->want_sweep = true;
 	for (;;) {
@@ -1411,7 +1426,15 @@ dispatch_main(void *arg)
 			log_info("dispatch: database session restored");
 			rebalance(d);
 		}
-		db_collect(d, false);
+		/* (a read with nothing there is a wasted system call; but a
+		 * statement that never answers must meet its deadline) */
+		if (d->db_op != DB_IDLE &&
+		    (pg_input || now - d->db_checked_us >= POLL_MS * 1000)) {
+			d->db_checked_us = now;
+			db_collect(d, false);
+		} else if (pg_input) {
+			PQconsumeInput(store_pg(d->conn));
+		}
 		if (d->db_op == DB_IDLE) {
 			notifications(d);
 			if (d->next_retry_us != 0 && now >= d->next_retry_us)
@@ -1449,6 +1472,7 @@ dispatch_main(void *arg)
 		wfd.events = CURL_WAIT_POLLIN;
 		curl_multi_poll(d->multi, wfd.fd >= 0 ? &wfd : NULL,
 				wfd.fd >= 0 ? 1 : 0, timeout_ms, NULL);
+		pg_input = wfd.fd < 0 || (wfd.revents & (CURL_WAIT_POLLIN | CURL_WAIT_POLLPRI)) != 0;
 		curl_multi_perform(d->multi, &running);
 		reap(d);
 	}
@@ -1514,6 +1538,8 @@ dispatch_stop(struct dispatch *d, int timeout_ms)
 			free(s);
 		}
 	}
+	while (d->nspare > 0)
+		curl_easy_cleanup(d->spare[--d->nspare]);
 	curl_multi_cleanup(d->multi);
 	store_close(d->conn);
 	free(d);

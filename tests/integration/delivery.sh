@@ -299,6 +299,16 @@ expect_eq "$(db_psql "SELECT count(*) FROM delivery WHERE subscription_id = '$DE
 	"delete: its pending deliveries are dropped"
 api GET "/v1/subscriptions/$DEL_ID"
 expect_status 404 "delete: the subscription is gone"
+# the attempt log goes with its subscription (a statement trigger, not a
+# foreign key)
+wait_until 10 "delete: the pause subscription's three attempts are logged" \
+	test "$(db_psql "SELECT count(*) FROM attempt WHERE subscription_id = '$PAUSE_ID'")" -eq 3
+api DELETE "/v1/subscriptions/$PAUSE_ID"
+expect_status 204 "delete: DELETE of a subscription with logged attempts answers 204"
+expect_eq "$(db_psql "SELECT count(*) FROM attempt WHERE subscription_id = '$PAUSE_ID'")" 0 \
+	"delete: its attempt log is gone with it"
+expect_eq "$(db_psql "SELECT count(*) FROM delivery WHERE subscription_id = '$PAUSE_ID'")" 0 \
+	"delete: its deliveries are gone with it"
 
 # ---------------------------------------------------------------- redirects
 
