@@ -4,13 +4,15 @@
 -- one function call, it is one round trip and one implicit transaction,
 -- and the dispatcher keeps delivering while PostgreSQL works on it.
 
--- Claiming a delivery changes only `claimed`.  Kept out of every index
--- (the fetch filters it on the row), the claim is a heap-only update that
--- writes no index entry, given room in the page for the new version.
+-- Taking a delivery into a dispatcher's memory writes nothing.  The
+-- partition's owner is alone to fetch its deliveries, and leaves out of
+-- each fetch those it holds already; when it dies, what it held is simply
+-- pending for the next owner.  The `claimed` mark (a row version and four
+-- index entries per delivery) goes.
 DROP INDEX delivery_due;
+ALTER TABLE delivery DROP COLUMN claimed;
 CREATE INDEX delivery_due ON delivery (subscription_id, next_attempt_at)
     WHERE state = 'pending' AND ready;
-ALTER TABLE delivery SET (fillfactor = 70);
 
 -- The attempt log needs no foreign key: it is written only for
 -- deliveries that exist (herald_dispatch_writeback checks), and the
@@ -53,14 +55,13 @@ $$;
 -- One batch of outcomes: r_* the attempts made (new state, attempts,
 -- delay to the next try in ms, HTTP status, error; and for the attempt
 -- log its start in Unix ms, latency and the head of the response);
--- rel_* the claims handed back unsent; key_* the keys whose head moves
+-- key_* the keys whose head moves
 -- (key_locks: their lock ids, ascending and distinct); gone the
 -- subscriptions whose sink answered 410.
 CREATE FUNCTION herald_dispatch_writeback(
     r_sub text[], r_seq bigint[], r_state text[], r_attempts integer[],
     r_delay bigint[], r_status integer[], r_error text[], r_at bigint[],
     r_latency integer[], r_head text[],
-    rel_sub text[], rel_seq bigint[],
     key_locks bigint[], key_sub text[], key_key text[],
     gone text[])
 RETURNS void LANGUAGE plpgsql AS $$
@@ -71,7 +72,7 @@ BEGIN
     PERFORM count(pg_advisory_xact_lock(k)) FROM unnest(key_locks) AS k;
 
     UPDATE delivery d
-       SET state = u.st, attempts = u.a, claimed = false,
+       SET state = u.st, attempts = u.a,
            next_attempt_at = now() + u.dl * interval '1 millisecond',
            last_status = u.code, last_error = u.err, updated_at = now()
       FROM unnest(r_sub, r_seq, r_state, r_attempts, r_delay, r_status,
@@ -89,10 +90,6 @@ BEGIN
                     WHERE d.subscription_id = u.s::uuid AND d.seq = u.q);
 
     PERFORM herald_promote_heads(key_sub, key_key);
-
-    UPDATE delivery d SET claimed = false
-      FROM unnest(rel_sub, rel_seq) AS u(s, q)
-     WHERE d.subscription_id = u.s::uuid AND d.seq = u.q;
 
     WITH s AS (
         UPDATE subscription

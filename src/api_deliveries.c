@@ -66,7 +66,7 @@ static const struct store_stmt retry_find = {
 static const struct store_stmt retry_update = {
 	"deliv_retry_update",
 	"UPDATE delivery d SET state = 'pending', attempts = 0,"
-	"  next_attempt_at = now(), claimed = false, updated_at = now(),"
+	"  next_attempt_at = now(), updated_at = now(),"
 	"  ready = (d.ordering_key IS NULL OR NOT EXISTS (SELECT 1 FROM delivery o"
 	"    WHERE o.subscription_id = d.subscription_id"
 	"      AND o.ordering_key = d.ordering_key AND o.state = 'pending'"
@@ -87,7 +87,7 @@ static const struct store_stmt failed_page = {
 static const struct store_stmt requeue_failed = {
 	"deliv_requeue_failed",
 	"UPDATE delivery d SET state = 'pending', attempts = 0,"
-	"  next_attempt_at = now(), claimed = false, updated_at = now(),"
+	"  next_attempt_at = now(), updated_at = now(),"
 	"  ready = d.ordering_key IS NULL"
 	" FROM unnest($2::int8[], $3::text[]) AS u(q, k)"
 	" WHERE d.subscription_id = $1 AND d.seq = u.q AND d.state = 'failed'"
@@ -125,7 +125,7 @@ static const struct store_stmt upsert_deliveries = {
 	" SELECT $1::uuid, u.q, u.k, u.p, u.k IS NULL"
 	" FROM unnest($2::int8[], $3::text[], $4::int4[]) AS u(q, k, p)"
 	" ON CONFLICT (subscription_id, seq) DO UPDATE SET state = 'pending',"
-	"   attempts = 0, next_attempt_at = now(), claimed = false,"
+	"   attempts = 0, next_attempt_at = now(),"
 	"   updated_at = now(), ordering_key = EXCLUDED.ordering_key,"
 	"   part = EXCLUDED.part, ready = EXCLUDED.ordering_key IS NULL"
 	" WHERE d.state <> 'pending'"

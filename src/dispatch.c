@@ -28,7 +28,7 @@
  * Everything below belongs to the dispatcher thread, except `stopping`,
  * which dispatch_stop sets (then wakes the thread with curl_multi_wakeup).
  *
- * Work flows: fetch (claim ready, due deliveries of owned partitions) ->
+ * Work flows: fetch (ready, due deliveries of owned partitions) ->
  * a per-subscription queue -> started when the subscription's rate limit
  * allows -> finished -> a result, written back in batches by writeback_send().
  * A job stays in the held set from fetch until its result is written, so
@@ -47,7 +47,8 @@
 
 struct dsub;
 
-/* One claimed delivery, from fetch until its result is written. */
+/* One delivery taken into memory, from fetch until its result is
+ * written. */
 struct job {
 	struct dsub *sub;
 	int64_t seq;
@@ -73,7 +74,7 @@ struct job {
 		JOB_QUEUED,
 		JOB_IN_FLIGHT,
 		JOB_DONE,    /* an attempt was made: write it */
-		JOB_RELEASE, /* not sent: hand the claim back */
+		JOB_RELEASE, /* not sent: it stays pending, forget it */
 	} state;
 	const char *new_state; /* "pending", "succeeded", "failed" */
 	int new_attempts;
@@ -100,6 +101,7 @@ struct dsub {
 	bool work;          /* may have due work in the database */
 	int64_t wake_us;    /* a retry of ours falls due then; 0: none */
 	int asked, fetched; /* by the last fetch; asked -1: not asked */
+	int pos;            /* its position among those asked */
 	bool listed;        /* on the busy list (has queued jobs) */
 	struct dsub *bnext; /* busy list */
 	struct dsub *hnext; /* table chain */
@@ -146,27 +148,31 @@ struct dispatch {
 
 /* --- statements --- */
 
-/* Claim up to cap due, ready deliveries of each named subscription, in
- * the owned partitions, through the per-subscription due index.  $4, the
- * sum of the caps, tells the planner how few rows come back: without it,
- * it joins them to delivery by scanning the whole table. */
+/* Due, ready deliveries of each named subscription ($2), up to its cap
+ * ($3), in the owned partitions ($1), through the per-subscription due
+ * index, leaving out those this dispatcher holds already ($5, $6: the
+ * subscription's position in $2 and the seq; a hashed set).  Nothing is
+ * written: the partitions are this instance's alone, and what it holds
+ * lives in its memory.  $4, the sum of the caps, tells the planner how
+ * few rows come back. */
 static const struct store_stmt fetch_work = {
 	"dispatch_fetch",
 	"WITH c AS ("
-	"  SELECT x.subscription_id, x.seq"
-	"  FROM unnest($2::text[], $3::int4[]) AS a(sid, cap)"
-	"  CROSS JOIN LATERAL (SELECT d.subscription_id, d.seq FROM delivery d"
+	"  SELECT x.subscription_id, x.seq, x.ordering_key, x.part, x.attempts"
+	"  FROM unnest($2::text[], $3::int4[]) WITH ORDINALITY AS a(sid, cap, i)"
+	"  CROSS JOIN LATERAL (SELECT d.subscription_id, d.seq, d.ordering_key,"
+	"      d.part, d.attempts FROM delivery d"
 	"    WHERE d.subscription_id = a.sid::uuid AND d.state = 'pending'"
-	"      AND d.ready AND NOT d.claimed AND d.next_attempt_at <= now()"
+	"      AND d.ready AND d.next_attempt_at <= now()"
 	"      AND d.part = ANY ($1::int4[])"
+	"      AND (a.i, d.seq) NOT IN (SELECT h.i, h.q"
+	"        FROM unnest($5::int8[], $6::int8[]) AS h(i, q))"
 	"    ORDER BY d.next_attempt_at LIMIT a.cap) x"
 	"  LIMIT $4)"
-	" UPDATE delivery d SET claimed = true FROM c, event e"
-	" WHERE d.subscription_id = c.subscription_id AND d.seq = c.seq"
-	"   AND e.seq = d.seq"
-	" RETURNING d.subscription_id::text, d.seq, d.ordering_key, d.part,"
-	"   d.attempts, e.attrs::text, e.data_kind, e.data",
-	4};
+	" SELECT c.subscription_id::text, c.seq, c.ordering_key, c.part,"
+	"   c.attempts, e.attrs::text, e.data_kind, e.data"
+	" FROM c JOIN event e ON e.seq = c.seq",
+	6};
 
 /* The subscriptions with due work in the owned partitions: a skip scan
  * over the subscriptions that have any ready delivery, so its cost grows
@@ -175,17 +181,17 @@ static const struct store_stmt sweep_work = {
 	"dispatch_sweep",
 	"WITH RECURSIVE t(sid) AS ("
 	"  (SELECT subscription_id FROM delivery"
-	"   WHERE state = 'pending' AND ready AND NOT claimed"
+	"   WHERE state = 'pending' AND ready"
 	"   ORDER BY subscription_id LIMIT 1)"
 	"  UNION ALL"
 	"  SELECT (SELECT d.subscription_id FROM delivery d"
-	"          WHERE d.state = 'pending' AND d.ready AND NOT d.claimed"
+	"          WHERE d.state = 'pending' AND d.ready"
 	"            AND d.subscription_id > t.sid"
 	"          ORDER BY d.subscription_id LIMIT 1)"
 	"  FROM t WHERE t.sid IS NOT NULL)"
 	" SELECT t.sid FROM t WHERE t.sid IS NOT NULL AND EXISTS ("
 	"   SELECT 1 FROM delivery d WHERE d.subscription_id = t.sid"
-	"     AND d.state = 'pending' AND d.ready AND NOT d.claimed"
+	"     AND d.state = 'pending' AND d.ready"
 	"     AND d.next_attempt_at <= now() AND d.part = ANY ($1::int4[]))",
 	1};
 
@@ -196,15 +202,15 @@ static const struct store_stmt load_subs = {
 	" FROM subscription WHERE id = ANY ($1::text[]::uuid[])",
 	1};
 
-/* Outcomes, claims handed back, key heads and 410s in one round trip:
+/* Outcomes, key heads and 410s in one round trip:
  * herald_dispatch_writeback (sql/002). */
 static const struct store_stmt writeback = {
 	"dispatch_writeback",
 	"SELECT herald_dispatch_writeback($1::text[], $2::int8[], $3::text[],"
 	"  $4::int4[], $5::int8[], $6::int4[], $7::text[], $8::int8[],"
-	"  $9::int4[], $10::text[], $11::text[], $12::int8[], $13::int8[],"
-	"  $14::text[], $15::text[], $16::text[])",
-	16};
+	"  $9::int4[], $10::text[], $11::int8[], $12::text[], $13::text[],"
+	"  $14::text[])",
+	14};
 
 /* The namespace of the partition advisory locks ("herd"). */
 #define PART_LOCK_NS_SQL "1751478884"
@@ -218,12 +224,6 @@ static const struct store_stmt try_parts = {
 static const struct store_stmt release_part = {
 	"dispatch_release_part",
 	"SELECT pg_advisory_unlock(" PART_LOCK_NS_SQL ", $1::int4)", 1};
-
-static const struct store_stmt clear_claims = {
-	"dispatch_clear_claims",
-	"UPDATE delivery SET claimed = false"
-	" WHERE claimed AND state = 'pending' AND part = ANY ($1::int4[])",
-	1};
 
 static const struct store_stmt count_instances = {
 	"dispatch_count_instances",
@@ -579,15 +579,15 @@ bin_int(const PGresult *r, int row, int col)
 	return (int64_t)v;
 }
 
-/* Send the claim of due work of the subscriptions that may have some,
+/* Send the fetch of due work of the subscriptions that may have some,
  * each up to the room in its queue; false when there is nothing to ask
  * or it could not be sent. */
 static bool
 fetch_send(struct dispatch *d)
 {
-	struct store_array parts, subs, caps;
-	const char *values[4];
-	int lengths[4], formats[4] = {1, 1, 1, 0};
+	struct store_array parts, subs, caps, held_pos, held_seq;
+	const char *values[6];
+	int lengths[6], formats[6] = {1, 1, 1, 0, 1, 1};
 	size_t budget = HELD_MAX - d->nheld, asked = 0;
 	char total[24];
 	bool sent;
@@ -613,12 +613,24 @@ fetch_send(struct dispatch *d)
 			s->fetched = 0;
 			store_array_add(&subs, s->id, strlen(s->id));
 			store_array_add_int(&caps, (int64_t)room);
+			s->pos = subs.count; /* 1-based, as WITH ORDINALITY */
 		}
 	}
 	if (subs.count == 0) {
 		store_array_free(&subs);
 		store_array_free(&caps);
 		return false;
+	}
+	/* what we hold of those subscriptions must not come back */
+	store_array_init(&held_pos, STORE_OID_INT8);
+	store_array_init(&held_seq, STORE_OID_INT8);
+	for (size_t h = 0; h < HASH_BUCKETS; h++) {
+		for (struct job *j = d->held[h]; j; j = j->hnext) {
+			if (j->sub->asked < 0)
+				continue;
+			store_array_add_int(&held_pos, j->sub->pos);
+			store_array_add_int(&held_seq, j->seq);
+		}
 	}
 	owned_parts(d, &parts);
 	values[0] = store_array_param(&parts, &lengths[0]);
@@ -627,17 +639,21 @@ fetch_send(struct dispatch *d)
 	snprintf(total, sizeof(total), "%zu", asked);
 	values[3] = total;
 	lengths[3] = 0;
+	values[4] = store_array_param(&held_pos, &lengths[4]);
+	values[5] = store_array_param(&held_seq, &lengths[5]);
 	/* binary results: the event data comes as it is stored */
 	sent = store_send(d->conn, &fetch_work, values, lengths, formats, 1);
 	store_array_free(&parts);
 	store_array_free(&subs);
 	store_array_free(&caps);
+	store_array_free(&held_pos);
+	store_array_free(&held_seq);
 	if (sent)
 		d->db_op = DB_FETCH;
 	return sent;
 }
 
-/* Queue the claimed work. */
+/* Queue the fetched work. */
 static void
 fetch_done(struct dispatch *d, PGresult *r)
 {
@@ -981,104 +997,15 @@ start_allowed(struct dispatch *d)
 
 /* --- writing results back --- */
 
-/* Send every result, to be written in one transaction; false when there
- * is none or it could not be sent (they stay to be written). */
-static bool
-writeback_send(struct dispatch *d)
-{
-	enum { R_SUB, R_SEQ, R_STATE, R_ATTEMPTS, R_DELAY, R_STATUS, R_ERROR,
-	       R_AT, R_LATENCY, R_HEAD, REL_SUB, REL_SEQ, K_LOCKS, K_SUB, K_KEY,
-	       GONE, NPARAMS };
-	static const uint32_t oids[NPARAMS] = {
-		[R_SUB] = STORE_OID_TEXT, [R_SEQ] = STORE_OID_INT8,
-		[R_STATE] = STORE_OID_TEXT, [R_ATTEMPTS] = STORE_OID_INT4,
-		[R_DELAY] = STORE_OID_INT8, [R_STATUS] = STORE_OID_INT4,
-		[R_ERROR] = STORE_OID_TEXT, [R_AT] = STORE_OID_INT8,
-		[R_LATENCY] = STORE_OID_INT4, [R_HEAD] = STORE_OID_TEXT,
-		[REL_SUB] = STORE_OID_TEXT, [REL_SEQ] = STORE_OID_INT8,
-		[K_LOCKS] = STORE_OID_INT8, [K_SUB] = STORE_OID_TEXT,
-		[K_KEY] = STORE_OID_TEXT, [GONE] = STORE_OID_TEXT};
-	struct store_array a[NPARAMS];
-	struct keyhead_set heads = {0};
-	const char *values[NPARAMS];
-	int lengths[NPARAMS], formats[NPARAMS];
-	bool sent;
-
-	if (d->results == NULL)
-		return false;
-	for (int i = 0; i < NPARAMS; i++)
-		if (i != K_LOCKS && i != K_SUB && i != K_KEY)
-			store_array_init(&a[i], oids[i]);
-
-	for (struct job *j = d->results; j; j = j->next) {
-		const char *id = j->sub->id;
-		int32_t status = (int32_t)j->status;
-		const char *err = j->error[0] ? j->error : NULL;
-
-		if (j->state == JOB_RELEASE) {
-			store_array_add(&a[REL_SUB], id, strlen(id));
-			store_array_add_int(&a[REL_SEQ], j->seq);
-			continue;
-		}
-		store_array_add(&a[R_SUB], id, strlen(id));
-		store_array_add_int(&a[R_SEQ], j->seq);
-		store_array_add(&a[R_STATE], j->new_state, strlen(j->new_state));
-		store_array_add_int(&a[R_ATTEMPTS], j->new_attempts);
-		store_array_add_int(&a[R_DELAY], j->delay_ms);
-		if (status)
-			store_array_add_int(&a[R_STATUS], status);
-		else
-			store_array_add(&a[R_STATUS], NULL, 0);
-		store_array_add(&a[R_ERROR], err, err ? strlen(err) : 0);
-		store_array_add_int(&a[R_AT], j->started_ms);
-		store_array_add_int(&a[R_LATENCY], j->latency_ms);
-		/* only text that PostgreSQL will take: valid UTF-8, no NUL */
-		if (j->head_len && memchr(j->head, 0, j->head_len) == NULL &&
-		    ce_utf8_valid(j->head, j->head_len))
-			store_array_add(&a[R_HEAD], j->head, j->head_len);
-		else
-			store_array_add(&a[R_HEAD], NULL, 0);
-		/* a finished delivery hands its key to the next one */
-		if (strcmp(j->new_state, "pending") != 0)
-			keyhead_add(&heads, id, j->key);
-		if (j->gone)
-			store_array_add(&a[GONE], id, strlen(id));
-	}
-	keyhead_lock_array(&heads, &a[K_LOCKS]);
-	if (heads.n > 0) {
-		a[K_SUB] = heads.subs;
-		a[K_KEY] = heads.keys;
-	} else {
-		store_array_init(&a[K_SUB], STORE_OID_TEXT);
-		store_array_init(&a[K_KEY], STORE_OID_TEXT);
-	}
-	for (int i = 0; i < NPARAMS; i++) {
-		values[i] = store_array_param(&a[i], &lengths[i]);
-		formats[i] = 1;
-	}
-	sent = store_send(d->conn, &writeback, values, lengths, formats, 0);
-	for (int i = 0; i < NPARAMS; i++)
-		if (heads.n == 0 || (i != K_SUB && i != K_KEY))
-			store_array_free(&a[i]);
-	keyhead_free(&heads); /* frees subs and keys */
-	if (sent) {
-		d->db_op = DB_WRITEBACK;
-		d->writing = d->results;
-		d->results = NULL;
-		d->nresults = 0;
-	}
-	return sent;
-}
-
 /* The write-back is over: forget what was written, or keep it to be
  * written again. */
 static void
-writeback_done(struct dispatch *d, PGresult *r)
+writeback_done(struct dispatch *d, bool ok)
 {
 	int64_t now = now_us();
 	struct job *j;
 
-	if (!pg_ok(r, PGRES_TUPLES_OK, "write back", d)) {
+	if (!ok) {
 		/* the next write-back takes them again, after a pause */
 		d->db_pause_us = now + DB_PAUSE_MS * 1000;
 		while ((j = d->writing) != NULL) {
@@ -1112,6 +1039,102 @@ writeback_done(struct dispatch *d, PGresult *r)
 			release_queue(d, s);
 }
 
+/* Send every result, to be written in one transaction; false when none
+ * was sent: there was none, or nothing to write (done at once), or it
+ * could not be sent (they stay to be written). */
+static bool
+writeback_send(struct dispatch *d)
+{
+	enum { R_SUB, R_SEQ, R_STATE, R_ATTEMPTS, R_DELAY, R_STATUS, R_ERROR,
+	       R_AT, R_LATENCY, R_HEAD, K_LOCKS, K_SUB, K_KEY, GONE, NPARAMS };
+	static const uint32_t oids[NPARAMS] = {
+		[R_SUB] = STORE_OID_TEXT, [R_SEQ] = STORE_OID_INT8,
+		[R_STATE] = STORE_OID_TEXT, [R_ATTEMPTS] = STORE_OID_INT4,
+		[R_DELAY] = STORE_OID_INT8, [R_STATUS] = STORE_OID_INT4,
+		[R_ERROR] = STORE_OID_TEXT, [R_AT] = STORE_OID_INT8,
+		[R_LATENCY] = STORE_OID_INT4, [R_HEAD] = STORE_OID_TEXT,
+		[K_LOCKS] = STORE_OID_INT8, [K_SUB] = STORE_OID_TEXT,
+		[K_KEY] = STORE_OID_TEXT, [GONE] = STORE_OID_TEXT};
+	struct store_array a[NPARAMS];
+	struct keyhead_set heads = {0};
+	const char *values[NPARAMS];
+	int lengths[NPARAMS], formats[NPARAMS];
+	bool sent;
+
+	if (d->results == NULL)
+		return false;
+	for (int i = 0; i < NPARAMS; i++)
+		if (i != K_LOCKS && i != K_SUB && i != K_KEY)
+			store_array_init(&a[i], oids[i]);
+
+	for (struct job *j = d->results; j; j = j->next) {
+		const char *id = j->sub->id;
+		int32_t status = (int32_t)j->status;
+		const char *err = j->error[0] ? j->error : NULL;
+
+		if (j->state == JOB_RELEASE)
+			continue; /* nothing was written for it */
+		store_array_add(&a[R_SUB], id, strlen(id));
+		store_array_add_int(&a[R_SEQ], j->seq);
+		store_array_add(&a[R_STATE], j->new_state, strlen(j->new_state));
+		store_array_add_int(&a[R_ATTEMPTS], j->new_attempts);
+		store_array_add_int(&a[R_DELAY], j->delay_ms);
+		if (status)
+			store_array_add_int(&a[R_STATUS], status);
+		else
+			store_array_add(&a[R_STATUS], NULL, 0);
+		store_array_add(&a[R_ERROR], err, err ? strlen(err) : 0);
+		store_array_add_int(&a[R_AT], j->started_ms);
+		store_array_add_int(&a[R_LATENCY], j->latency_ms);
+		/* only text that PostgreSQL will take: valid UTF-8, no NUL */
+		if (j->head_len && memchr(j->head, 0, j->head_len) == NULL &&
+		    ce_utf8_valid(j->head, j->head_len))
+			store_array_add(&a[R_HEAD], j->head, j->head_len);
+		else
+			store_array_add(&a[R_HEAD], NULL, 0);
+		/* a finished delivery hands its key to the next one */
+		if (strcmp(j->new_state, "pending") != 0)
+			keyhead_add(&heads, id, j->key);
+		if (j->gone)
+			store_array_add(&a[GONE], id, strlen(id));
+	}
+	if (a[R_SUB].count == 0) {
+		/* only jobs handed back unsent */
+		for (int i = 0; i < NPARAMS; i++)
+			if (i != K_LOCKS && i != K_SUB && i != K_KEY)
+				store_array_free(&a[i]);
+		d->writing = d->results;
+		d->results = NULL;
+		d->nresults = 0;
+		writeback_done(d, true);
+		return false;
+	}
+	keyhead_lock_array(&heads, &a[K_LOCKS]);
+	if (heads.n > 0) {
+		a[K_SUB] = heads.subs;
+		a[K_KEY] = heads.keys;
+	} else {
+		store_array_init(&a[K_SUB], STORE_OID_TEXT);
+		store_array_init(&a[K_KEY], STORE_OID_TEXT);
+	}
+	for (int i = 0; i < NPARAMS; i++) {
+		values[i] = store_array_param(&a[i], &lengths[i]);
+		formats[i] = 1;
+	}
+	sent = store_send(d->conn, &writeback, values, lengths, formats, 0);
+	for (int i = 0; i < NPARAMS; i++)
+		if (heads.n == 0 || (i != K_SUB && i != K_KEY))
+			store_array_free(&a[i]);
+	keyhead_free(&heads); /* frees subs and keys */
+	if (sent) {
+		d->db_op = DB_WRITEBACK;
+		d->writing = d->results;
+		d->results = NULL;
+		d->nresults = 0;
+	}
+	return sent;
+}
+
 /* Take the answer to the statement in flight, if it has come (wait for
  * it when block). */
 static void
@@ -1130,7 +1153,7 @@ db_collect(struct dispatch *d, bool block)
 	if (op == DB_FETCH)
 		fetch_done(d, r);
 	else
-		writeback_done(d, r);
+		writeback_done(d, pg_ok(r, PGRES_TUPLES_OK, "write back", d));
 	PQclear(r);
 }
 
@@ -1221,11 +1244,7 @@ rebalance(struct dispatch *d)
 	}
 	PQclear(r);
 	if (want.count > 0) {
-		/* claims left here belong to an instance that is gone */
-		v = store_array_param(&want, &len);
-		r = store_exec(d->conn, &clear_claims, &v, &len, &fmt);
-		pg_ok(r, PGRES_COMMAND_OK, "clear claims", d);
-		PQclear(r);
+		/* a dead instance's work, if any, is found and sent at once */
 		log_info("dispatch: owning %d of %d partitions (%d instances)",
 			 d->nowned, STORE_PARTITIONS, instances);
 		d->want_sweep = true;
