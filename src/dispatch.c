@@ -8,8 +8,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
 #include <sys/socket.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <curl/curl.h>
 
@@ -26,7 +29,7 @@
 
 /*
  * Everything below belongs to the dispatcher thread, except `stopping`,
- * which dispatch_stop sets (then wakes the thread with curl_multi_wakeup).
+ * which dispatch_stop sets (then wakes the thread through wakefd).
  *
  * Work flows: fetch (ready, due deliveries of owned partitions) ->
  * a per-subscription queue -> started when the subscription's rate limit
@@ -139,6 +142,13 @@ struct dispatch {
 	int64_t db_pause_us;   /* after a failed write-back: not before then */
 	int64_t db_checked_us; /* when the statement in flight was last looked at */
 	struct job *writing;   /* the results it is writing back */
+
+	/* One epoll set for every socket the loop waits on: libcurl's (it
+	 * says which, through on_socket), the session's, and wakefd.  Told
+	 * which socket is ready, libcurl looks at that transfer alone. */
+	int epfd, wakefd;
+	int pgfd;              /* the session socket as registered; -1: none */
+	int64_t curl_due_us;   /* libcurl's timer (on_timer); -1: none */
 
 	CURL *spare[SPARE_EASY]; /* transfer handles to reuse */
 	int nspare;
@@ -1402,6 +1412,107 @@ notifications(struct dispatch *d)
 	}
 }
 
+/* epoll tags of the two sockets that are not libcurl's (whose tag is
+ * the descriptor itself) */
+#define TAG_SESSION (UINT64_C(1) << 32)
+#define TAG_WAKE (UINT64_C(2) << 32)
+#define MAX_EVENTS 256
+
+/* libcurl says which events of a socket to wait for, or to forget it. */
+static int
+on_socket(CURL *e, curl_socket_t fd, int what, void *userp, void *socketp)
+{
+	struct dispatch *d = userp;
+	struct epoll_event ev = {0};
+
+	(void)e;
+	(void)socketp;
+	if (what == CURL_POLL_REMOVE) {
+		epoll_ctl(d->epfd, EPOLL_CTL_DEL, fd, NULL); /* gone if closed */
+		return 0;
+	}
+	ev.events = ((what & CURL_POLL_IN) ? EPOLLIN : 0) |
+		    ((what & CURL_POLL_OUT) ? EPOLLOUT : 0);
+	ev.data.u64 = (uint64_t)(unsigned)fd;
+	if (epoll_ctl(d->epfd, EPOLL_CTL_MOD, fd, &ev) != 0 &&
+	    epoll_ctl(d->epfd, EPOLL_CTL_ADD, fd, &ev) != 0)
+		log_error("dispatch: cannot watch a socket: %s", strerror(errno));
+	return 0;
+}
+
+/* libcurl wants to be called in timeout_ms (-1: no timer). */
+static int
+on_timer(CURLM *m, long timeout_ms, void *userp)
+{
+	struct dispatch *d = userp;
+
+	(void)m;
+	d->curl_due_us = timeout_ms < 0 ? -1 : now_us() + (int64_t)timeout_ms * 1000;
+	return 0;
+}
+
+/* Watch the session's socket (a new one after a reconnect). */
+static void
+watch_session(struct dispatch *d)
+{
+	int fd = PQsocket(store_pg(d->conn));
+	struct epoll_event ev = {.events = EPOLLIN, .data.u64 = TAG_SESSION};
+
+	if (fd == d->pgfd)
+		return;
+	d->pgfd = fd;
+	/* (a closed socket left the set by itself: never delete by number,
+	 * which may be libcurl's now) */
+	if (fd >= 0 && epoll_ctl(d->epfd, EPOLL_CTL_ADD, fd, &ev) != 0 &&
+	    (errno != EEXIST || epoll_ctl(d->epfd, EPOLL_CTL_MOD, fd, &ev) != 0))
+		log_error("dispatch: cannot watch the session: %s", strerror(errno));
+}
+
+/* Wait at most timeout_ms, then let libcurl act on the ready sockets and
+ * its timer.  true when the session's socket has input. */
+static bool
+wait_and_transfer(struct dispatch *d, int timeout_ms)
+{
+	struct epoll_event evs[MAX_EVENTS];
+	bool pg_input = false;
+	int n, running;
+
+	if (d->curl_due_us >= 0) {
+		int64_t due = d->curl_due_us - now_us();
+		int t = due <= 0 ? 0 : (int)((due + 999) / 1000);
+
+		if (t < timeout_ms)
+			timeout_ms = t;
+	}
+	n = epoll_wait(d->epfd, evs, MAX_EVENTS, timeout_ms);
+	for (int i = 0; i < n; i++) {
+		uint64_t tag = evs[i].data.u64;
+
+		if (tag == TAG_SESSION) {
+			pg_input = true;
+		} else if (tag == TAG_WAKE) {
+			uint64_t v;
+
+			if (read(d->wakefd, &v, sizeof(v)) < 0 && errno != EAGAIN)
+				log_error("dispatch: wake: %s", strerror(errno));
+		} else {
+			uint32_t e = evs[i].events;
+			int mask = ((e & EPOLLIN) ? CURL_CSELECT_IN : 0) |
+				   ((e & EPOLLOUT) ? CURL_CSELECT_OUT : 0) |
+				   ((e & (EPOLLERR | EPOLLHUP)) ? CURL_CSELECT_ERR : 0);
+
+			curl_multi_socket_action(d->multi, (curl_socket_t)tag, mask,
+						 &running);
+		}
+	}
+	if (d->curl_due_us >= 0 && now_us() >= d->curl_due_us) {
+		d->curl_due_us = -1; /* on_timer sets the next one */
+		curl_multi_socket_action(d->multi, CURL_SOCKET_TIMEOUT, 0, &running);
+	}
+	reap(d);
+	return pg_input;
+}
+
 /*
  * The loop.  At most one statement is in flight on the session (a fetch
  * or a write-back, sent without waiting); transfers go on while
@@ -1414,15 +1525,12 @@ dispatch_main(void *arg)
 {
 	struct dispatch *d = arg;
 	int64_t stop_deadline = 0;
-
 	bool pg_input = true; /* the session's socket may have input */
 
 	rebalance(d);
 	d->want_sweep = true;
 	for (;;) {
-		struct curl_waitfd wfd;
 		int64_t now = now_us(), wait_us, limited;
-		int running, timeout_ms;
 		bool stopping = atomic_load(&d->stopping);
 
 		if (stopping && stop_deadline == 0) {
@@ -1436,6 +1544,7 @@ dispatch_main(void *arg)
 			break;
 		if (store_conn_broken(d->conn)) {
 			lose_session(d);
+			d->pgfd = -1; /* a new socket, maybe with the old number */
 			if (!store_ensure(d->conn) || !session_setup(d)) {
 				struct timespec ts = {0, 500 * 1000000L};
 
@@ -1469,9 +1578,6 @@ dispatch_main(void *arg)
 		}
 		limited = start_allowed(d);
 
-		curl_multi_perform(d->multi, &running);
-		reap(d);
-
 		wait_us = POLL_MS * 1000;
 		if (limited >= 0 && limited < wait_us)
 			wait_us = limited;
@@ -1485,21 +1591,23 @@ dispatch_main(void *arg)
 			wait_us = pause > 0 && pause < wait_us ? pause :
 				  pause > 0 ? wait_us : 0;
 		}
-		timeout_ms = (int)((wait_us + 999) / 1000);
-		memset(&wfd, 0, sizeof(wfd));
-		wfd.fd = PQsocket(store_pg(d->conn));
-		wfd.events = CURL_WAIT_POLLIN;
-		curl_multi_poll(d->multi, wfd.fd >= 0 ? &wfd : NULL,
-				wfd.fd >= 0 ? 1 : 0, timeout_ms, NULL);
-		pg_input = wfd.fd < 0 || (wfd.revents & (CURL_WAIT_POLLIN | CURL_WAIT_POLLPRI)) != 0;
-		curl_multi_perform(d->multi, &running);
-		reap(d);
+		watch_session(d);
+		pg_input = wait_and_transfer(d, (int)((wait_us + 999) / 1000));
 	}
 	/* record what finished; the rest stays pending for whoever is next */
 	db_collect(d, true);
 	if (writeback_send(d))
 		db_collect(d, true);
 	return NULL;
+}
+
+static void
+close_fds(struct dispatch *d)
+{
+	if (d->epfd >= 0)
+		close(d->epfd);
+	if (d->wakefd >= 0)
+		close(d->wakefd);
 }
 
 struct dispatch *
@@ -1509,6 +1617,7 @@ dispatch_start(const struct config *cfg)
 	char err[256];
 
 	d->cfg = cfg;
+	d->epfd = d->wakefd = -1;
 	d->rng = (uint64_t)time(NULL) ^ ((uint64_t)now_us() << 17) ^ 0x9e3779b97f4a7c15ULL;
 	d->conn = store_connect(cfg->database_url, err, sizeof(err));
 	if (d->conn == NULL) {
@@ -1521,10 +1630,28 @@ dispatch_start(const struct config *cfg)
 		log_error("dispatch: cannot set up the session");
 		goto err;
 	}
+	d->pgfd = -1;
+	d->curl_due_us = -1;
+	d->epfd = epoll_create1(EPOLL_CLOEXEC);
+	d->wakefd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	if (d->epfd < 0 || d->wakefd < 0) {
+		log_error("dispatch: cannot set up polling: %s", strerror(errno));
+		goto err;
+	}
+	{
+		struct epoll_event ev = {.events = EPOLLIN, .data.u64 = TAG_WAKE};
+
+		if (epoll_ctl(d->epfd, EPOLL_CTL_ADD, d->wakefd, &ev) != 0)
+			goto err;
+	}
 	d->multi = curl_multi_init();
 	if (d->multi == NULL)
 		goto err;
 	curl_multi_setopt(d->multi, CURLMOPT_MAX_HOST_CONNECTIONS, 64L);
+	curl_multi_setopt(d->multi, CURLMOPT_SOCKETFUNCTION, on_socket);
+	curl_multi_setopt(d->multi, CURLMOPT_SOCKETDATA, d);
+	curl_multi_setopt(d->multi, CURLMOPT_TIMERFUNCTION, on_timer);
+	curl_multi_setopt(d->multi, CURLMOPT_TIMERDATA, d);
 	if (pthread_create(&d->thread, NULL, dispatch_main, d) != 0) {
 		log_error("dispatch: cannot start thread");
 		goto err;
@@ -1533,6 +1660,7 @@ dispatch_start(const struct config *cfg)
 err:
 	if (d->multi)
 		curl_multi_cleanup(d->multi);
+	close_fds(d);
 	store_close(d->conn);
 	free(d);
 	return NULL;
@@ -1545,7 +1673,12 @@ dispatch_stop(struct dispatch *d, int timeout_ms)
 		return;
 	d->stop_timeout_ms = timeout_ms;
 	atomic_store(&d->stopping, true);
-	curl_multi_wakeup(d->multi);
+	{
+		uint64_t one = 1;
+
+		if (write(d->wakefd, &one, sizeof(one)) < 0)
+			log_error("dispatch: cannot wake: %s", strerror(errno));
+	}
 	pthread_join(d->thread, NULL);
 	lose_session(d);
 	for (size_t h = 0; h < HASH_BUCKETS; h++) {
@@ -1560,6 +1693,7 @@ dispatch_stop(struct dispatch *d, int timeout_ms)
 	while (d->nspare > 0)
 		curl_easy_cleanup(d->spare[--d->nspare]);
 	curl_multi_cleanup(d->multi);
+	close_fds(d);
 	store_close(d->conn);
 	free(d);
 }
