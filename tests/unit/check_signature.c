@@ -44,6 +44,17 @@ static const struct {
 	/* binary body with a NUL byte, negative timestamp */
 	{SECRET2, "msg_42", -5, "a\0b", 3,
 	 "v1,8WkYpaYwAzQUcEIt+R7W3Ac1Vq3M13oLRxf7uQS0oII="},
+	/* keys 0x00.. of one block (64 bytes, used as is) and longer (100
+	 * bytes: hashed first); signatures from the openssl command line */
+	{"whsec_AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8gISIjJCUmJygpKiss"
+	 "LS4vMDEyMzQ1Njc4OTo7PD0+Pw==",
+	 KA_MSG_ID, KA_TIMESTAMP, KA_BODY, sizeof(KA_BODY) - 1,
+	 "v1,LZ5zuwHTqQH3VM8ERUusjzVQq1FXzemvpR8Mk7Ivp5c="},
+	{"whsec_AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8gISIjJCUmJygpKiss"
+	 "LS4vMDEyMzQ1Njc4OTo7PD0+P0BBQkNERUZHSElKS0xNTk9QUVJTVFVWV1hZWltc"
+	 "XV5fYGFiYw==",
+	 KA_MSG_ID, KA_TIMESTAMP, KA_BODY, sizeof(KA_BODY) - 1,
+	 "v1,JV8wMFmHcmxOCRwP3/cAkJqCrbqjmdHRJRhvbbQN5rM="},
 };
 
 START_TEST(test_sign_known_answers)
