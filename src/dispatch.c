@@ -58,7 +58,11 @@ struct job {
 	char *key; /* NULL: unordered */
 	int part;
 	int attempts; /* before this one */
-	struct cloudevent ev;
+	/* the event as stored, read (and freed) when the attempt starts */
+	char *attrs;
+	unsigned char *data;
+	size_t data_len;
+	enum ce_data_kind data_kind;
 
 	CURL *easy; /* while in flight */
 	struct curl_slist *hdrs;
@@ -408,7 +412,8 @@ held_remove(struct dispatch *d, struct job *j)
 static void
 job_free(struct job *j)
 {
-	ce_free(&j->ev);
+	free(j->attrs);
+	free(j->data);
 	webhook_request_free(&j->req);
 	curl_slist_free_all(j->hdrs);
 	free(j->head);
@@ -686,19 +691,22 @@ fetch_done(struct dispatch *d, PGresult *r)
 		j->key = PQgetisnull(r, i, 2) ? NULL : xstrdup(PQgetvalue(r, i, 2));
 		j->part = (int)bin_int(r, i, 3);
 		j->attempts = (int)bin_int(r, i, 4);
-		if (j->part < 0 || j->part >= STORE_PARTITIONS ||
-		    ce_from_stored(PQgetvalue(r, i, 5),
-				   PQgetisnull(r, i, 7) ? NULL :
-				   (const unsigned char *)PQgetvalue(r, i, 7),
-				   PQgetisnull(r, i, 7) ? 0 :
-				   (size_t)PQgetlength(r, i, 7),
-				   (enum ce_data_kind)bin_int(r, i, 6), &j->ev) != 0) {
-			log_error("dispatch: event %lld cannot be read back",
+		if (j->part < 0 || j->part >= STORE_PARTITIONS) {
+			log_error("dispatch: delivery %lld has no partition",
 				  (long long)seq);
 			free(j->key);
 			free(j);
 			continue;
 		}
+		/* kept as stored: reading it is the attempt's work, when it
+		 * starts, rather than a burst here */
+		j->attrs = xstrdup(PQgetvalue(r, i, 5));
+		if (!PQgetisnull(r, i, 7)) {
+			j->data_len = (size_t)PQgetlength(r, i, 7);
+			j->data = j->data_len ?
+				  xmemdup(PQgetvalue(r, i, 7), j->data_len) : NULL;
+		}
+		j->data_kind = (enum ce_data_kind)bin_int(r, i, 6);
 		held_add(d, j);
 		if (!s->active) {
 			j->state = JOB_RELEASE;
@@ -815,6 +823,8 @@ start_job(struct dispatch *d, struct job *j)
 	struct dsub *s = j->sub;
 	const char *secrets[2];
 	size_t nsecrets = 0;
+	struct cloudevent ev;
+	int built;
 	CURL *e;
 
 	secrets[nsecrets++] = s->secret;
@@ -828,11 +838,24 @@ start_job(struct dispatch *d, struct job *j)
 		j->started_ms = (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 	}
 	j->started_us = now_us();
-	if (webhook_build(&s->sub, secrets, nsecrets, &j->ev, j->seq,
-			  (long long)j->started_wall, &j->req) != 0) {
+	if (ce_from_stored(j->attrs, j->data, j->data_len, j->data_kind, &ev) != 0) {
+		log_error("dispatch: event %lld cannot be read back",
+			  (long long)j->seq);
+		snprintf(j->error, sizeof(j->error), "the stored event is damaged");
+		return false;
+	}
+	built = webhook_build(&s->sub, secrets, nsecrets, &ev, j->seq,
+			      (long long)j->started_wall, &j->req);
+	ce_free(&ev);
+	if (built != 0) {
 		snprintf(j->error, sizeof(j->error), "cannot sign: malformed secret");
 		return false;
 	}
+	/* the request holds all of it now */
+	free(j->attrs);
+	free(j->data);
+	j->attrs = NULL;
+	j->data = NULL;
 	for (size_t i = 0; i < j->req.nheaders; i++)
 		j->hdrs = curl_slist_append(j->hdrs, j->req.headers[i]);
 	e = d->nspare > 0 ? d->spare[--d->nspare] : curl_easy_init();
