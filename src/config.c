@@ -68,6 +68,9 @@ struct setting {
 	  "seconds an idle HTTP connection is kept") \
 	X(writer_batch_max, OPT_INT, 1, 10000, "512", "N", \
 	  "events committed per group-commit transaction at most") \
+	X(writers, OPT_INT, 1, 16, "2", "N", \
+	  "group-commit writer threads, each with its own PostgreSQL " \
+	  "connection; one commits while another inserts") \
 	X(max_connections_per_ip, OPT_INT, 0, 65536, "0", "N", \
 	  "concurrent HTTP connections from one address; 0: no limit") \
 	X(api_rate, OPT_INT, 0, 1000000, "0", "N", \

@@ -21,6 +21,7 @@ struct config {
 	long max_connections;    /* concurrent HTTP connections */
 	long connection_timeout; /* seconds of client inactivity */
 	long writer_batch_max;   /* events per group-commit transaction */
+	long writers;            /* group-commit threads, each a connection */
 	long max_connections_per_ip; /* 0: no limit */
 	long api_rate;           /* API requests per second per key; 0: none */
 	long api_burst;          /* bucket size; 0: api_rate */

@@ -109,7 +109,8 @@ main(int argc, char **argv)
 
 	keylimit_init(cfg.api_rate, cfg.api_burst);
 	pool = store_pool_new(cfg.database_url, (int)cfg.db_pool_size);
-	writer = writer_start(cfg.database_url, cfg.writer_batch_max);
+	writer = writer_start(cfg.database_url, cfg.writer_batch_max,
+			      cfg.writers);
 	if (writer == NULL)
 		goto out;
 	api = api_start(&cfg, pool, writer);

@@ -1,4 +1,4 @@
-/* The writer's cache of compiled subscriptions, indexed by event type, for fan-out. */
+/* A writer thread's cache of compiled subscriptions, indexed by event type, for fan-out. */
 #include "subcache.h"
 
 #include <stdint.h>
@@ -11,9 +11,10 @@
 #include "xalloc.h"
 
 /*
- * Owned by the writer thread alone; no locking.  Each subscription is
- * listed in the bucket of every type it names, or in `any` when it names
- * none, so an event is tested only against subscriptions that could match.
+ * Each writer thread has a cache of its own and no other thread reads it;
+ * no locking.  Each subscription is listed in the bucket of every type it
+ * names, or in `any` when it names none, so an event is tested only
+ * against subscriptions that could match.
  */
 struct entry {
 	char id[37];

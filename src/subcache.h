@@ -1,4 +1,4 @@
-/* The writer's cache of compiled subscriptions, indexed by event type, for fan-out. */
+/* A writer thread's cache of compiled subscriptions, indexed by event type, for fan-out. */
 #ifndef HERALD_SUBCACHE_H
 #define HERALD_SUBCACHE_H
 

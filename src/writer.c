@@ -1,4 +1,4 @@
-/* Group commit: API threads hand events to one writer that commits many per transaction. */
+/* Group commit: API threads hand events to writer threads that each commit many per transaction. */
 #include "writer.h"
 
 #include <pthread.h>
@@ -14,20 +14,54 @@
 #include "xalloc.h"
 
 /*
+ * Several writer threads take groups from one queue, each on its own
+ * connection with its own subscription cache, so their transactions
+ * overlap: one builds and inserts a group while another waits for its
+ * COMMIT.  What keeps that correct:
+ *
+ * Identity.  INSERT ... ON CONFLICT makes a transaction that inserts an
+ * identity another one has inserted but not committed wait for it; when
+ * the first commits, the second skips the row, and find_events, a later
+ * statement, reads the first one's seq: the duplicate is answered 200
+ * with it.  Every group inserts its rows sorted by identity, so two groups
+ * can only wait for each other one way (in arrival order, one group with
+ * X then Y and another with Y then X would deadlock); seq is still drawn
+ * in arrival order, before that sort.
+ *
+ * Order per key.  A group locks every key its events may touch (the
+ * advisory locks of keyhead.c, ascending) before it draws any seq.  Two
+ * groups sharing a key thus run one after the other: the second draws its
+ * seqs after the first committed, and its `ready` decision sees the
+ * first's pending deliveries.  Per key, seq order is commit order and
+ * deliveries go out in seq order.  (Locking after the insert would let a
+ * later seq of a key commit first and become ready, its predecessor then
+ * being sent after it.)  Keys of events that turn out to be duplicates
+ * are locked too, which is only cautious.
+ *
+ * No deadlock.  A transaction takes keys (ascending), then identities
+ * (sorted), then commits.  It waits for an identity only once it holds
+ * all its keys, and whoever holds that identity holds all of its own, so
+ * waits never form a cycle.  The dispatcher and the API routes that move
+ * a key's head take key locks only, ascending, before changing rows.
+ *
  * The queue (head, tail, stopping) is shared with the API threads and
- * guarded by lock.  Everything else, the connection included, belongs to
- * the writer thread.
+ * guarded by lock.  Each thread's connection and cache are its own.
  */
 struct writer {
 	pthread_mutex_t lock;
 	pthread_cond_t wake;
 	struct ingest *head, *tail;
 	bool stopping; /* set by writer_drain: take no more */
-	bool stopped;  /* the thread has exited */
+	bool stopped;  /* the threads have exited */
 
-	pthread_t thread;
-	char *url;
 	long batch_max;
+	struct writer_thread *threads;
+	size_t nthreads;
+};
+
+struct writer_thread {
+	struct writer *w;
+	pthread_t thread;
 	struct store_conn *conn;
 	struct subcache *subs;
 };
@@ -35,18 +69,6 @@ struct writer {
 /* A NOTIFY payload stays well under PostgreSQL's 8000 bytes; past this
  * the dispatchers are told "*" and look for themselves. */
 #define NOTICE_MAX 7000
-
-/* The delivery rows of one group, built while matching. */
-struct fanout {
-	struct store_array sub, seq, key, part, first;
-	struct keyhead_set heads; /* the keys whose locks to take */
-	char **seen;    /* "sub\x1fkey" of ordered rows so far */
-	size_t nseen, capseen;
-	char notice[NOTICE_MAX]; /* the subscriptions given work, for NOTIFY */
-	size_t notice_len;
-	int64_t cur_seq;
-	const struct cloudevent *cur_ev;
-};
 
 /* One event of a group, located by its ingest and index. */
 struct item {
@@ -56,14 +78,45 @@ struct item {
 	size_t order; /* arrival order within the group */
 };
 
+/* A subscription one leader's event matched: a delivery row if the
+ * event turns out new. */
+struct match {
+	const struct item *leader;
+	const char *sub_id; /* in the writer's subcache, valid for the group */
+	const char *key;    /* NULL: unordered */
+};
+
+/* Every leader matched before the insert, in arrival order, and the keys
+ * to lock. */
+struct plan {
+	struct match *m;
+	size_t n, cap;
+	struct keyhead_set heads;
+	const struct item *cur;
+};
+
+/* The delivery rows of the new events. */
+struct fanout {
+	struct store_array sub, seq, key, part, first;
+	char **seen;    /* "sub\x1fkey" of ordered rows so far */
+	size_t nseen, capseen;
+	char notice[NOTICE_MAX]; /* the subscriptions given work, for NOTIFY */
+	size_t notice_len;
+};
+
+/* Rows sorted by identity (see the top of the file; byte order, cheaper
+ * than the database's collation and as good for this), each with the seq
+ * drawn for it in arrival order. */
 static const struct store_stmt insert_events = {
 	"writer_insert_events",
-	"INSERT INTO event (source, id, type, attrs, data_kind, data)"
-	" SELECT u.s, u.i, u.t, u.a::jsonb, u.k, u.d"
-	" FROM unnest($1::text[], $2::text[], $3::text[], $4::text[],"
-	"             $5::int2[], $6::bytea[])"
-	"      WITH ORDINALITY AS u(s, i, t, a, k, d, o)"
-	" ORDER BY u.o"
+	"INSERT INTO event (seq, source, id, type, attrs, data_kind, data)"
+	" SELECT v.q, v.s, v.i, v.t, v.a::jsonb, v.k, v.d"
+	" FROM (SELECT u.*, nextval('event_seq_seq') AS q"
+	"       FROM unnest($1::text[], $2::text[], $3::text[], $4::text[],"
+	"                   $5::int2[], $6::bytea[])"
+	"            WITH ORDINALITY AS u(s, i, t, a, k, d, o)"
+	"       ORDER BY u.o) v"
+	" ORDER BY v.s COLLATE \"C\", v.i COLLATE \"C\""
 	" ON CONFLICT (source, id) DO NOTHING"
 	" RETURNING seq, source, id",
 	6};
@@ -75,11 +128,11 @@ static const struct store_stmt find_events = {
 	" JOIN event e ON e.source = u.s AND e.id = u.i",
 	2};
 
-/* A row is ready when unordered, or when it is the first of its key in
- * this group and the key has nothing pending already. */
 static const struct store_stmt notify_work = {
 	"writer_notify_work", "SELECT pg_notify('herald_event', $1)", 1};
 
+/* A row is ready when unordered, or when it is the first of its key in
+ * this group and the key has nothing pending already. */
 static const struct store_stmt insert_deliveries = {
 	"writer_insert_deliveries",
 	"INSERT INTO delivery (subscription_id, seq, ordering_key, part, ready)"
@@ -156,6 +209,37 @@ settle_run(struct item *items, size_t n, size_t first, int64_t seq,
 	}
 }
 
+static bool
+is_new(const struct item *it)
+{
+	return !it->in->duplicate[it->idx];
+}
+
+/* subcache_match callback: remember the match, lock its key. */
+static void
+add_match(void *arg, const char *sub_id, const struct subscription *sub)
+{
+	struct plan *p = arg;
+	const char *key = sub_ordering_key(sub, &p->cur->in->evs[p->cur->idx]);
+
+	if (p->n == p->cap) {
+		p->cap = p->cap ? p->cap * 2 : 64;
+		p->m = xrealloc(p->m, p->cap * sizeof(*p->m));
+	}
+	p->m[p->n].leader = p->cur;
+	p->m[p->n].sub_id = sub_id;
+	p->m[p->n].key = key;
+	p->n++;
+	keyhead_add(&p->heads, sub_id, key);
+}
+
+static void
+plan_free(struct plan *p)
+{
+	free(p->m);
+	keyhead_free(&p->heads);
+}
+
 /* Add a subscription to the NOTIFY payload, once. */
 static void
 note_subscription(struct fanout *f, const char *sub_id)
@@ -178,51 +262,54 @@ note_subscription(struct fanout *f, const char *sub_id)
 	f->notice_len += len;
 }
 
-/* subcache_match callback: one delivery row for this subscription. */
-static void
-add_delivery(void *arg, const char *sub_id, const struct subscription *sub)
+/* Is this the group's first row of its (subscription, key)?  Remembers
+ * it either way. */
+static bool
+first_of_key(struct fanout *f, const char *sub_id, const char *key)
 {
-	struct fanout *f = arg;
-	const char *key = sub_ordering_key(sub, f->cur_ev);
-	bool first = true;
-	unsigned char b;
+	size_t ls = strlen(sub_id), lk = strlen(key);
+	char *tag = xmalloc(ls + lk + 2);
 
-	if (key != NULL) {
-		size_t ls = strlen(sub_id), lk = strlen(key);
-		char *tag = xmalloc(ls + lk + 2);
-
-		memcpy(tag, sub_id, ls);
-		tag[ls] = '\x1f';
-		memcpy(tag + ls + 1, key, lk + 1);
-		for (size_t i = 0; i < f->nseen && first; i++)
-			first = strcmp(f->seen[i], tag) != 0;
-		if (first) {
-			if (f->nseen == f->capseen) {
-				f->capseen = f->capseen ? f->capseen * 2 : 64;
-				f->seen = xrealloc(f->seen, f->capseen * sizeof(*f->seen));
-			}
-			f->seen[f->nseen++] = tag;
-			keyhead_add(&f->heads, sub_id, key);
-		} else {
+	memcpy(tag, sub_id, ls);
+	tag[ls] = '\x1f';
+	memcpy(tag + ls + 1, key, lk + 1);
+	for (size_t i = 0; i < f->nseen; i++) {
+		if (strcmp(f->seen[i], tag) == 0) {
 			free(tag);
+			return false;
 		}
 	}
-	note_subscription(f, sub_id);
-	store_array_add(&f->sub, sub_id, strlen(sub_id));
-	store_array_add_int(&f->seq, f->cur_seq);
-	store_array_add(&f->key, key, key ? strlen(key) : 0);
-	store_array_add_int(&f->part, keyhead_partition(sub_id, key, f->cur_seq));
-	b = first;
+	if (f->nseen == f->capseen) {
+		f->capseen = f->capseen ? f->capseen * 2 : 64;
+		f->seen = xrealloc(f->seen, f->capseen * sizeof(*f->seen));
+	}
+	f->seen[f->nseen++] = tag;
+	return true;
+}
+
+/* One delivery row of a new event. */
+static void
+add_delivery(struct fanout *f, const struct match *m)
+{
+	const struct item *it = m->leader;
+	int64_t seq = it->in->seqs[it->idx];
+	unsigned char b = m->key == NULL || first_of_key(f, m->sub_id, m->key);
+
+	note_subscription(f, m->sub_id);
+	store_array_add(&f->sub, m->sub_id, strlen(m->sub_id));
+	store_array_add_int(&f->seq, seq);
+	store_array_add(&f->key, m->key, m->key ? strlen(m->key) : 0);
+	store_array_add_int(&f->part, keyhead_partition(m->sub_id, m->key, seq));
 	store_array_add(&f->first, &b, 1);
 }
 
 static bool exec_ok(PGresult *r, ExecStatusType want, const char *what,
 		    struct store_conn *c);
 
-/* Insert the delivery rows of the new events (leaders[i] with
- * duplicate false), in the group's transaction. */
+/* Insert the delivery rows of the new events, in the group's transaction
+ * and with their keys locked. */
 static bool
-fan_out(struct writer *w, struct item **leaders, size_t nleaders)
+fan_out(struct writer_thread *t, const struct plan *p)
 {
 	struct fanout f;
 	const char *values[5];
@@ -236,35 +323,29 @@ fan_out(struct writer *w, struct item **leaders, size_t nleaders)
 	store_array_init(&f.key, STORE_OID_TEXT);
 	store_array_init(&f.part, STORE_OID_INT4);
 	store_array_init(&f.first, STORE_OID_BOOL);
-	for (size_t k = 0; k < nleaders; k++) {
-		struct item *it = leaders[k];
-
-		if (it->in->duplicate[it->idx])
-			continue;
-		f.cur_ev = &it->in->evs[it->idx];
-		f.cur_seq = it->in->seqs[it->idx];
-		subcache_match(w->subs, f.cur_ev, add_delivery, &f);
-	}
+	/* in arrival order, which is seq order: a key's first row is its
+	 * lowest seq */
+	for (size_t i = 0; i < p->n; i++)
+		if (is_new(p->m[i].leader))
+			add_delivery(&f, &p->m[i]);
 	if (f.sub.count == 0) {
 		ok = true;
 		goto out;
 	}
-	if (!keyhead_lock(&f.heads, w->conn))
-		goto out;
 	values[0] = store_array_param(&f.sub, &lengths[0]);
 	values[1] = store_array_param(&f.seq, &lengths[1]);
 	values[2] = store_array_param(&f.key, &lengths[2]);
 	values[3] = store_array_param(&f.part, &lengths[3]);
 	values[4] = store_array_param(&f.first, &lengths[4]);
-	r = store_exec(w->conn, &insert_deliveries, values, lengths, formats);
-	ok = exec_ok(r, PGRES_COMMAND_OK, "insert deliveries", w->conn);
+	r = store_exec(t->conn, &insert_deliveries, values, lengths, formats);
+	ok = exec_ok(r, PGRES_COMMAND_OK, "insert deliveries", t->conn);
 	PQclear(r);
 	if (ok) {
 		/* the dispatchers learn at commit which subscriptions got work */
 		const char *v = f.notice;
 
-		r = store_exec(w->conn, &notify_work, &v, NULL, NULL);
-		ok = exec_ok(r, PGRES_TUPLES_OK, "notify", w->conn);
+		r = store_exec(t->conn, &notify_work, &v, NULL, NULL);
+		ok = exec_ok(r, PGRES_TUPLES_OK, "notify", t->conn);
 		PQclear(r);
 	}
 out:
@@ -276,7 +357,6 @@ out:
 	for (size_t i = 0; i < f.nseen; i++)
 		free(f.seen[i]);
 	free(f.seen);
-	keyhead_free(&f.heads);
 	return ok;
 }
 
@@ -293,16 +373,18 @@ exec_ok(PGresult *r, ExecStatusType want, const char *what,
 
 /* Insert the group in one transaction.  true when committed. */
 static bool
-commit_group(struct writer *w, struct item *items, size_t n)
+commit_group(struct writer_thread *t, struct item *items, size_t n)
 {
 	struct store_array arr[6];
 	const char *values[6];
 	int lengths[6], formats[6] = {1, 1, 1, 1, 1, 1};
 	struct item **leaders = xcalloc(n, sizeof(*leaders));
+	struct plan plan;
 	size_t nleaders = 0, unsettled = 0;
 	PGresult *r = NULL;
 	bool ok = false;
 
+	memset(&plan, 0, sizeof(plan));
 	/* sorted by identity then arrival: the first of each run is its leader */
 	qsort(items, n, sizeof(*items), item_cmp);
 	for (size_t i = 0; i < n; i++)
@@ -315,7 +397,7 @@ commit_group(struct writer *w, struct item *items, size_t n)
 	store_array_init(&arr[3], STORE_OID_TEXT);
 	store_array_init(&arr[4], STORE_OID_INT2);
 	store_array_init(&arr[5], STORE_OID_BYTEA);
-	/* insert in arrival order, so seq follows the order events came in */
+	/* in arrival order, so seq follows the order events came in */
 	qsort(leaders, nleaders, sizeof(*leaders), order_cmp);
 	for (size_t k = 0; k < nleaders; k++) {
 		const struct cloudevent *ev = &leaders[k]->in->evs[leaders[k]->idx];
@@ -333,22 +415,30 @@ commit_group(struct writer *w, struct item *items, size_t n)
 	for (int i = 0; i < 6; i++)
 		values[i] = store_array_param(&arr[i], &lengths[i]);
 
-	if (!store_ensure(w->conn)) {
+	if (!store_ensure(t->conn)) {
 		log_warn("writer: database unreachable");
 		goto out;
 	}
-	r = store_query(w->conn, "BEGIN");
-	if (!exec_ok(r, PGRES_COMMAND_OK, "begin", w->conn))
+	r = store_query(t->conn, "BEGIN");
+	if (!exec_ok(r, PGRES_COMMAND_OK, "begin", t->conn))
 		goto out;
 	PQclear(r);
 	r = NULL;
-	if (!subcache_refresh(w->subs, w->conn)) {
+	if (!subcache_refresh(t->subs, t->conn)) {
 		log_error("writer: cannot load subscriptions: %s",
-			  PQerrorMessage(store_pg(w->conn)));
+			  PQerrorMessage(store_pg(t->conn)));
 		goto rollback;
 	}
-	r = store_exec(w->conn, &insert_events, values, lengths, formats);
-	if (!exec_ok(r, PGRES_TUPLES_OK, "insert events", w->conn))
+	/* match first, so that the keys are locked before any seq is drawn */
+	for (size_t k = 0; k < nleaders; k++) {
+		plan.cur = leaders[k];
+		subcache_match(t->subs, &leaders[k]->in->evs[leaders[k]->idx],
+			       add_match, &plan);
+	}
+	if (!keyhead_lock(&plan.heads, t->conn))
+		goto rollback;
+	r = store_exec(t->conn, &insert_events, values, lengths, formats);
+	if (!exec_ok(r, PGRES_TUPLES_OK, "insert events", t->conn))
 		goto rollback;
 	for (int i = 0; i < PQntuples(r); i++) {
 		long at = find_item(items, n, PQgetvalue(r, i, 1),
@@ -363,7 +453,8 @@ commit_group(struct writer *w, struct item *items, size_t n)
 	r = NULL;
 
 	if (unsettled > 0) {
-		/* already stored before: answer with the first seq */
+		/* stored before, or by a transaction this insert waited for:
+		 * answer with the first seq */
 		struct store_array s, id;
 		const char *fv[2];
 		int fl[2], ff[2] = {1, 1};
@@ -379,10 +470,10 @@ commit_group(struct writer *w, struct item *items, size_t n)
 		}
 		fv[0] = store_array_param(&s, &fl[0]);
 		fv[1] = store_array_param(&id, &fl[1]);
-		r = store_exec(w->conn, &find_events, fv, fl, ff);
+		r = store_exec(t->conn, &find_events, fv, fl, ff);
 		store_array_free(&s);
 		store_array_free(&id);
-		if (!exec_ok(r, PGRES_TUPLES_OK, "find duplicates", w->conn))
+		if (!exec_ok(r, PGRES_TUPLES_OK, "find duplicates", t->conn))
 			goto rollback;
 		for (int i = 0; i < PQntuples(r); i++) {
 			long at = find_item(items, n, PQgetvalue(r, i, 1),
@@ -404,27 +495,28 @@ commit_group(struct writer *w, struct item *items, size_t n)
 		}
 	}
 
-	if (unsettled < nleaders && !fan_out(w, leaders, nleaders))
+	if (unsettled < nleaders && !fan_out(t, &plan))
 		goto rollback;
-	r = store_query(w->conn, "COMMIT");
-	ok = exec_ok(r, PGRES_COMMAND_OK, "commit", w->conn);
+	r = store_query(t->conn, "COMMIT");
+	ok = exec_ok(r, PGRES_COMMAND_OK, "commit", t->conn);
 	goto out;
 
 rollback:
 	PQclear(r);
 	r = NULL;
-	if (!store_conn_broken(w->conn))
-		PQclear(store_query(w->conn, "ROLLBACK"));
+	if (!store_conn_broken(t->conn))
+		PQclear(store_query(t->conn, "ROLLBACK"));
 out:
 	PQclear(r);
 	for (int i = 0; i < 6; i++)
 		store_array_free(&arr[i]);
+	plan_free(&plan);
 	free(leaders);
 	return ok;
 }
 
 static void
-process(struct writer *w, struct ingest *batch)
+process(struct writer_thread *t, struct ingest *batch)
 {
 	size_t n = 0, k = 0;
 	struct item *items;
@@ -444,7 +536,7 @@ process(struct writer *w, struct ingest *batch)
 			in->duplicate[i] = false;
 		}
 	}
-	ok = n == 0 ? true : commit_group(w, items, n);
+	ok = n == 0 ? true : commit_group(t, items, n);
 	free(items);
 
 	while (batch) {
@@ -457,9 +549,11 @@ process(struct writer *w, struct ingest *batch)
 	}
 }
 
-/* The database is gone: what waits behind the failed batch would only
- * wait for the same answer, so it gets it now (503), each request well
- * within its 5 seconds. */
+/* This thread lost its connection: what is queued would most likely
+ * only wait for the same answer (each statement may wait up to
+ * STORE_API_TIMEOUT_MS, a reconnect its connect_timeout), so it gets it
+ * now (503), each request well within its 5 seconds.  The groups other
+ * threads hold are theirs to finish or fail. */
 static void
 fail_queued(struct writer *w)
 {
@@ -482,7 +576,8 @@ fail_queued(struct writer *w)
 static void *
 writer_main(void *arg)
 {
-	struct writer *w = arg;
+	struct writer_thread *t = arg;
+	struct writer *w = t->w;
 
 	for (;;) {
 		struct ingest *batch, *last;
@@ -505,45 +600,75 @@ writer_main(void *arg)
 		w->head = last->next;
 		if (w->head == NULL)
 			w->tail = NULL;
+		else
+			pthread_cond_signal(&w->wake); /* more for an idle thread */
 		last->next = NULL;
 		pthread_mutex_unlock(&w->lock);
 
-		process(w, batch);
-		if (store_conn_broken(w->conn))
+		process(t, batch);
+		if (store_conn_broken(t->conn))
 			fail_queued(w);
 	}
 	return NULL;
 }
 
+/* Close what writer_start opened; the threads have exited. */
+static void
+destroy(struct writer *w)
+{
+	for (size_t i = 0; i < w->nthreads; i++) {
+		store_close(w->threads[i].conn);
+		subcache_free(w->threads[i].subs);
+	}
+	free(w->threads);
+	pthread_mutex_destroy(&w->lock);
+	pthread_cond_destroy(&w->wake);
+	free(w);
+}
+
 struct writer *
-writer_start(const char *url, long batch_max)
+writer_start(const char *url, long batch_max, long threads)
 {
 	struct writer *w = xcalloc(1, sizeof(*w));
+	size_t n = threads > 0 ? (size_t)threads : 1, started = 0;
 	char err[256];
 
 	pthread_mutex_init(&w->lock, NULL);
 	pthread_cond_init(&w->wake, NULL);
-	w->url = xstrdup(url);
 	w->batch_max = batch_max > 0 ? batch_max : 1;
-	w->subs = subcache_new();
-	w->conn = store_connect(url, err, sizeof(err));
-	if (w->conn == NULL) {
-		log_error("writer: cannot connect: %s", err);
-		goto err;
+	w->threads = xcalloc(n, sizeof(*w->threads));
+	w->nthreads = n;
+	for (size_t i = 0; i < n; i++) {
+		struct writer_thread *t = &w->threads[i];
+
+		t->w = w;
+		t->subs = subcache_new();
+		t->conn = store_connect(url, err, sizeof(err));
+		if (t->conn == NULL) {
+			log_error("writer: cannot connect: %s", err);
+			goto err;
+		}
+		store_set_timeout(t->conn, STORE_API_TIMEOUT_MS);
 	}
-	store_set_timeout(w->conn, STORE_API_TIMEOUT_MS);
-	if (pthread_create(&w->thread, NULL, writer_main, w) != 0) {
-		log_error("writer: cannot start thread");
-		goto err;
+	for (; started < n; started++) {
+		if (pthread_create(&w->threads[started].thread, NULL, writer_main,
+				   &w->threads[started]) != 0) {
+			log_error("writer: cannot start thread");
+			goto err;
+		}
 	}
+	log_info("writer: %zu threads, up to %ld events per transaction", n,
+		 w->batch_max);
 	return w;
 err:
-	store_close(w->conn);
-	subcache_free(w->subs);
-	free(w->url);
-	pthread_mutex_destroy(&w->lock);
-	pthread_cond_destroy(&w->wake);
-	free(w);
+	/* the queue is empty: the started threads exit at once */
+	pthread_mutex_lock(&w->lock);
+	w->stopping = true;
+	pthread_cond_broadcast(&w->wake);
+	pthread_mutex_unlock(&w->lock);
+	for (size_t i = 0; i < started; i++)
+		pthread_join(w->threads[i].thread, NULL);
+	destroy(w);
 	return NULL;
 }
 
@@ -574,10 +699,12 @@ writer_drain(struct writer *w)
 		return;
 	pthread_mutex_lock(&w->lock);
 	w->stopping = true;
-	pthread_cond_signal(&w->wake);
+	pthread_cond_broadcast(&w->wake);
 	pthread_mutex_unlock(&w->lock);
+	/* each thread leaves once the queue is empty */
 	if (!w->stopped) {
-		pthread_join(w->thread, NULL);
+		for (size_t i = 0; i < w->nthreads; i++)
+			pthread_join(w->threads[i].thread, NULL);
 		w->stopped = true;
 	}
 }
@@ -588,10 +715,5 @@ writer_free(struct writer *w)
 	if (w == NULL)
 		return;
 	writer_drain(w);
-	store_close(w->conn);
-	subcache_free(w->subs);
-	free(w->url);
-	pthread_mutex_destroy(&w->lock);
-	pthread_cond_destroy(&w->wake);
-	free(w);
+	destroy(w);
 }

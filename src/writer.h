@@ -1,4 +1,4 @@
-/* Group commit: API threads hand events to one writer that commits many per transaction. */
+/* Group commit: API threads hand events to writer threads that each commit many per transaction. */
 #ifndef HERALD_WRITER_H
 #define HERALD_WRITER_H
 
@@ -8,9 +8,9 @@
 
 #include "herald.h"
 
-/* One request's events.  The submitter fills evs, n, done and arg; the
- * writer fills the rest and then calls done(in, arg) from its own thread.
- * All events of one ingest commit in the same transaction. */
+/* One request's events.  The submitter fills evs, n, done and arg; a
+ * writer thread fills the rest and then calls done(in, arg) from that
+ * thread.  All events of one ingest commit in the same transaction. */
 struct ingest {
 	struct cloudevent *evs;
 	size_t n;
@@ -24,14 +24,16 @@ struct ingest {
 
 struct writer;
 
-/* Start the writer thread on its own connection to url. */
-struct writer *writer_start(const char *url, long batch_max);
+/* Start threads writer threads (at least one), each on its own
+ * connection to url, taking groups of up to batch_max events from one
+ * queue.  NULL when a connection or thread cannot be had. */
+struct writer *writer_start(const char *url, long batch_max, long threads);
 
 /* Queue an ingest; done is always called exactly once. */
 void writer_submit(struct writer *w, struct ingest *in);
 
-/* Commit what is queued and stop the thread; later submissions fail at
- * once (done with ok false). */
+/* Commit what is queued and stop every thread; later submissions fail
+ * at once (done with ok false). */
 void writer_drain(struct writer *w);
 
 /* Free a drained writer. */

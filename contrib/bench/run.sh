@@ -21,10 +21,12 @@
 #               FILE (default contrib/bench/results/callgrind.txt), and keep
 #               the callgrind.out next to it.  Needs valgrind.
 #
-# Environment: HERALD_BIN (use this binary instead of building one),
+# Environment: BENCH_BACKLOG (events in figure 3's backlogs, instead of the
+# profile's), HERALD_BIN (use this binary instead of building one),
 # BENCH_BUILD_DIR (where herald is built, default /tmp/herald-bench-build;
 # kept between runs so a rebuild is incremental), HERALD_PG_BINDIR (default:
-# the newest /usr/lib/postgresql/*/bin).
+# the newest /usr/lib/postgresql/*/bin), HERALD_EXTRA_ARGS (more herald
+# flags, split on spaces, e.g. "--writers 4"; recorded in the results).
 #
 # Needs: bash, curl, jq, gcc, wrk, gnuplot, PostgreSQL 15+ server binaries
 # with pgbench (postgresql-contrib), the herald build dependencies
@@ -95,7 +97,7 @@ if [[ $QUICK -eq 1 ]]; then
 	T_RECV=3         # s, wrk against the receiver (figure 3 baseline)
 	T_E2E=10         # s, figure 4
 	T_DIRECT=5       # s, figure 4 baseline
-	BACKLOG=10000    # events, figure 3
+	BACKLOG=${BENCH_BACKLOG:-10000} # events, figure 3
 	DRAIN=100000     # events, figure 5
 	MAX_LOAD=30      # s, the most spent loading one backlog
 	MAX_DRAIN=25     # s, the most spent waiting for one drain
@@ -106,7 +108,7 @@ else
 	T_RECV=10
 	T_E2E=30
 	T_DIRECT=30
-	BACKLOG=100000
+	BACKLOG=${BENCH_BACKLOG:-100000}
 	DRAIN=1000000
 	MAX_LOAD=120
 	MAX_DRAIN=150
@@ -320,12 +322,13 @@ fresh_db() {
 }
 
 herald_up() {
-	local port deadline
+	local port deadline extra=()
 	port=$(free_port) || die "no free port"
 	HERALD_URL=http://127.0.0.1:$port
+	read -r -a extra <<<"${HERALD_EXTRA_ARGS:-}"
 	"${WRAPPER[@]}" "$HERALD_BIN" --listen "127.0.0.1:$port" --database-url "$DATABASE_URL" \
 		--admin-key "$ADMIN_KEY" --allow-private-sinks true --log-level warn \
-		>>"$WORK/herald.log" 2>&1 &
+		"${extra[@]}" >>"$WORK/herald.log" 2>&1 &
 	HERALD_PID=$!
 	deadline=$(($(now_ms) + ${HERALD_START_S:-30} * 1000))
 	until [[ $(curl -s -o /dev/null -w '%{http_code}' --max-time 2 "$HERALD_URL/readyz" || true) == 200 ]]; do
@@ -619,7 +622,7 @@ drain() {
 }
 
 fig_delivery() { # figure 3
-	local ids=() list n want rate1 rate10 note1 note10 r c64 c8 i
+	local ids=() list n want rate1 rate10 note1 note10 r c64 c8 i cpu1_h cpu1_p
 	fresh_db delivery
 	herald_up
 	sink_up
@@ -629,10 +632,14 @@ fig_delivery() { # figure 3
 	load_backlog "$BACKLOG" bench.backlog
 	n=$(pending_of "$list")
 	[[ $n -eq $LOADED ]] || say "warning: $n pending deliveries, expected $LOADED"
+	cpu_mark
 	drain "$list" "$n"
+	cpu_split "$DONE"
+	cpu1_h=$CPU_H
+	cpu1_p=$CPU_P
 	rate1=$RATE
 	note1=${NOTE:+, $NOTE}
-	say "1 subscription: $DONE succeeded, $rate1 deliveries/s"
+	say "1 subscription: $DONE succeeded, $rate1 deliveries/s; CPU per delivery: herald $cpu1_h us, PostgreSQL $cpu1_p us"
 
 	say "figure 3: the same backlog to 10 subscriptions (fan-out)"
 	for ((i = 0; i < 10; i++)); do
@@ -661,6 +668,7 @@ fig_delivery() { # figure 3
 	row 3a "delivery, 1 subscription" "$rate1" "$c64" deliv/s "wrk -c64 to receiver$note1"
 	row 3b "delivery, 1 subscription" "$rate1" "$c8" deliv/s "wrk -c8 to receiver$note1"
 	row 3c "delivery, 10 subscriptions (fan-out)" "$rate10" "$c64" deliv/s "wrk -c64 to receiver$note10"
+	row 3d "delivery: CPU per delivery, herald" "$cpu1_h" "$cpu1_p" us/deliv "PostgreSQL processes, 1 subscription"
 }
 
 fig_e2e() { # figure 4
@@ -717,12 +725,12 @@ fig_memory() { # figure 5
 	say "figure 5: $MANY_SUBS subscriptions"
 	id=$(subscribe bench.mem active)
 	clone_subs "$id" $((MANY_SUBS - 1))
-	# one event makes the writer load every subscription; its delivery
-	# makes the dispatcher load the one that matches
-	curl -sS -o /dev/null --max-time 30 -H "Authorization: Bearer $PUB_KEY" \
-		-H 'Content-Type: application/cloudevents+json' \
-		-d '{"specversion":"1.0","id":"mem-1","source":"/bench","type":"bench.mem","data":{}}' \
-		"$HERALD_URL/v1/events"
+	# a writer loads every subscription with its first event, and each
+	# writer thread has a cache of its own: a burst of 2,000 events over
+	# 32 connections reaches them all; their deliveries make the
+	# dispatcher load the one that matches
+	publish "$WORK/mem.out" --url "$HERALD_URL/v1/events" --key "$PUB_KEY" --rate 2000 \
+		--duration 1 --conns 32 --type bench.mem --prefix "$RUN_ID-mem"
 	for ((n = 0; n < 100; n++)); do
 		[[ $(pending_of "'$id'") -eq 0 ]] && break
 		sleep 0.1
@@ -906,6 +914,7 @@ main() {
 			"$PROFILE" "$(uname -n)" "$(nproc)" "$(cut -d' ' -f1-3 /proc/loadavg)"
 		printf 'herald_bin=%s\nherald_tree=%s\npostgresql=%s\n' "$HERALD_BIN" "$(tree_version)" \
 			"$("$PG_BINDIR/postgres" --version | awk '{print $3}')"
+		printf 'herald_extra_args=%s\n' "${HERALD_EXTRA_ARGS:-}"
 		printf 'clients=%s\nbatch=%s\ne2e_rate=%s\nmax_in_flight=%s\nseconds=%s\n' "$CLIENTS" \
 			"$BATCH" "$E2E_RATE" "$MAX_IN_FLIGHT" "$((($(now_ms) - started) / 1000))"
 		printf 'id\tfigure\therald\tbaseline\tratio\tunit\tbaseline_is\n'

@@ -14,7 +14,7 @@
 static const char *const want_keys[] = {
 	"listen", "database_url", "admin_key", "allow_private_sinks",
 	"max_event_bytes", "max_batch_bytes", "log_level", "api_threads", "db_pool_size",
-	"max_connections", "connection_timeout", "writer_batch_max",
+	"max_connections", "connection_timeout", "writer_batch_max", "writers",
 	"max_connections_per_ip", "api_rate", "api_burst", "secret_grace",
 };
 #define N_KEYS (sizeof(want_keys) / sizeof(want_keys[0]))
@@ -72,6 +72,7 @@ field_text(const struct config *c, const char *key, char *buf, size_t len)
 		{"max_connections", c->max_connections},
 		{"connection_timeout", c->connection_timeout},
 		{"writer_batch_max", c->writer_batch_max},
+		{"writers", c->writers},
 		{"max_connections_per_ip", c->max_connections_per_ip},
 		{"api_rate", c->api_rate},
 		{"api_burst", c->api_burst},
@@ -127,6 +128,7 @@ START_TEST(test_defaults)
 	ck_assert_int_eq(c.max_connections, 1024);
 	ck_assert_int_eq(c.connection_timeout, 30);
 	ck_assert_int_eq(c.writer_batch_max, 512);
+	ck_assert_int_eq(c.writers, 2);
 	ck_assert_int_eq(c.max_connections_per_ip, 0);
 	ck_assert_int_eq(c.api_rate, 0);
 	ck_assert_int_eq(c.api_burst, 0);
@@ -204,6 +206,7 @@ static const struct file_ok {
 	{"log_level = error # quiet\n", "log_level", "error"},
 	{"secret_grace = 0\n", "secret_grace", "0"},
 	{"writer_batch_max = 10000\n", "writer_batch_max", "10000"},
+	{"writers = 16\n", "writers", "16"},
 };
 
 START_TEST(test_file_ok)
@@ -349,6 +352,7 @@ static const struct range {
 	{"max_connections", 1, 65536},
 	{"connection_timeout", 1, 3600},
 	{"writer_batch_max", 1, 10000},
+	{"writers", 1, 16},
 	{"max_connections_per_ip", 0, 65536},
 	{"api_rate", 0, 1000000},
 	{"api_burst", 0, 1000000},
@@ -442,6 +446,7 @@ static const struct args_case {
 	 "connection_timeout", "5", NULL, false},
 	{{"herald", "--writer-batch-max", "1"}, CONFIG_RUN, "writer_batch_max",
 	 "1", NULL, false},
+	{{"herald", "--writers", "4"}, CONFIG_RUN, "writers", "4", NULL, false},
 	{{"herald", "--db-pool-size", "9"}, CONFIG_RUN, "db_pool_size", "9", NULL,
 	 false},
 	{{"herald", "--max-event-bytes", "2048"}, CONFIG_RUN, "max_event_bytes",

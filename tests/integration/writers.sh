@@ -1,0 +1,316 @@
+#!/bin/bash
+# Several writer threads (writers = 4): concurrent publishes lose nothing, a
+# duplicate published concurrently gets the first one's seq, per key the
+# deliveries follow seq order (sequential publishers: publish order too),
+# one writer's lost connection fails only requests, and SIGTERM drains them.
+# shellcheck disable=SC2016,SC2317
+. "$HERALD_SRCDIR/tests/integration/lib.sh"
+
+CE='Content-Type: application/cloudevents+json'
+BATCH='Content-Type: application/cloudevents-batch+json'
+OUT=$TEST_TMPDIR/out
+mkdir -p "$OUT"
+
+# ---------------------------------------------------------------- helpers
+
+# ev ID SOURCE TYPE [KEY [N]]: one structured event; data {key, n, id}.
+# (printf, not jq: the publishers should be quick; no value needs escaping)
+ev() {
+	local pk=
+	[[ -n ${4:-} ]] && pk=',"partitionkey":"'$4'"'
+	printf '{"specversion":"1.0","id":"%s","source":"%s","type":"%s"%s,"datacontenttype":"application/json","data":{"key":"%s","n":%d,"id":"%s"}}' \
+		"$1" "$2" "$3" "$pk" "${4:-}" "${5:-0}" "$1"
+}
+
+# post LEDGER CONTENT_TYPE BODY: POST, then append one line per event to
+# LEDGER: "id http seconds seq duplicate" (seq and duplicate "-" when not
+# 2xx).  A curl failure counts as http 000.
+post() {
+	local f=$OUT/p.$BASHPID.$RANDOM out code secs
+	printf '%s' "$3" >"$f.req"
+	out=$(curl -s -o "$f.body" -w '%{http_code} %{time_total}' --max-time 20 \
+		-H "Authorization: Bearer $ADMIN_KEY" -H "$2" \
+		--data-binary "@$f.req" "$HERALD_URL/v1/events" 2>/dev/null) || true
+	code=${out%% *}
+	secs=${out#* }
+	[[ -n $code ]] || code=000
+	if [[ $code == 2* ]]; then
+		jq -r --arg c "$code" --arg s "$secs" '(.results // [.])[]
+			| "\(.id) \($c) \($s) \(.seq) \(.duplicate)"' "$f.body" >>"$1"
+	else
+		jq -r --arg c "$code" --arg s "$secs" '(if type == "array" then . else [.] end)[]
+			| "\(.id) \($c) \($s) - -"' "$f.req" >>"$1"
+	fi
+	rm -f "$f.req" "$f.body"
+}
+
+# ledger_json FILE...: the ledgers as [{id, http, secs, seq, dup}].
+ledger_json() {
+	cat "$@" | jq -Rsc '[split("\n")[] | select(length > 0) | split(" ")
+		| {id: .[0], http: .[1], secs: (.[2] | tonumber),
+		   seq: (.[3] | tonumber? // null), dup: .[4]}]'
+}
+
+# stored SOURCE: {id: seq} of the events stored under SOURCE.
+stored() {
+	db_psql "SELECT coalesce(json_object_agg(id, seq), '{}') FROM event WHERE source = '$1'"
+}
+
+# every_2xx_stored: in the ledger $L, each 2xx is stored under its seq, as
+# $S (from stored) says.
+every_2xx_stored() {
+	# (on stdin and from a file: too long for one argument)
+	printf '%s' "$S" >"$OUT/stored.json"
+	jq -e --slurpfile s "$OUT/stored.json" \
+		'[.[] | select(.http | startswith("2")) | select($s[0][.id] != .seq)] | length == 0' \
+		<<<"$L" >/dev/null
+}
+
+sub_create() {
+	api POST /v1/subscriptions "$2"
+	expect_status 201 "$1: subscription created"
+	SUB_ID=$(printf '%s' "$RESP" | jq -r '.id // empty')
+	[[ -n $SUB_ID ]] || die "$1: no subscription id in: ${RESP:0:500}"
+}
+
+# delivered PATH: the successful requests to PATH in arrival order, each
+# {seq (from webhook-id), key, n, id}.
+delivered() {
+	receiver_requests "$1" | jq -c '[.[] | select(.response.status // 0 | . >= 200 and . < 300)
+		| (.body // "{}" | fromjson? // {}) as $d
+		| {seq: (.headers["webhook-id"] | ltrimstr("msg_") | tonumber),
+		   key: $d.key, n: $d.n, id: $d.id}]'
+}
+
+wait_all() {
+	local p
+	for p in "$@"; do
+		wait "$p"
+	done
+}
+
+# ---------------------------------------------------------------- set-up
+
+pg_use_shared_or_start
+db_create
+receiver_start
+# small groups, so that the four writers work side by side
+herald_start --writers 4 --writer-batch-max 16
+check "herald started 4 writer threads" grep -q 'writer: 4 threads' "$HERALD_LOG"
+
+# ---------------------------------------------------------------- no event lost
+
+log "8 concurrent publishers, 30 single events and 2 batches of 10 each"
+SRC_U=urn:writers:unique
+uniq_worker() {
+	local w=$1 j b
+	for ((j = 0; j < 30; j++)); do
+		post "$OUT/u.$w" "$CE" "$(ev "u-$w-$j" "$SRC_U" w.plain)"
+		if ((j % 15 == 7)); then
+			b=$(for ((k = 0; k < 10; k++)); do ev "u-$w-$j-$k" "$SRC_U" w.plain; done | jq -sc .)
+			post "$OUT/u.$w" "$BATCH" "$b"
+		fi
+	done
+}
+pids=()
+for w in 0 1 2 3 4 5 6 7; do
+	uniq_worker "$w" &
+	pids+=($!)
+done
+wait_all "${pids[@]}"
+L=$(ledger_json "$OUT"/u.*)
+expect_eq "$(jq -c '[.[].http] | group_by(.) | map({(.[0]): length}) | add' <<<"$L")" \
+	'{"202":400}' "unique: 400 events, all 202"
+expect_eq "$(jq '[.[].seq] | unique | length' <<<"$L")" 400 "unique: 400 distinct seqs"
+S=$(stored "$SRC_U")
+expect_eq "$(jq length <<<"$S")" 400 "unique: 400 rows stored"
+check "unique: each stored under the seq it was answered with" every_2xx_stored
+expect_eq "$(jq '[group_by(.id | split("-")[1])[] | select(map(.seq) != (map(.seq) | sort))] | length' <<<"$L")" 0 \
+	"unique: each publisher's seqs increase in its publish order"
+
+# ---------------------------------------------------------------- duplicates across writers
+
+log "duplicates: 8 publishers post the same 300 events at once, in opposite orders, 4 rounds"
+SRC_D=urn:writers:dup
+# body ROUND W: publisher W's request of round R, written beforehand so that
+# the publishers start together: a batch of all 300, forward or backward
+# (in arrival order, two such groups would deadlock), or one event alone
+dup_body() {
+	local r=$1 w=$2 i
+	if ((w < 6)); then
+		if ((w % 2 == 0)); then i=$(seq 0 299); else i=$(seq 299 -1 0); fi
+		for i in $i; do ev "d-$r-$i" "$SRC_D" w.plain; done | jq -sc . >"$OUT/dbody.$r.$w"
+	else
+		ev "d-$r-$((w * 7))" "$SRC_D" w.plain >"$OUT/dbody.$r.$w"
+	fi
+}
+dup_worker() {
+	local r=$1 w=$2 ct=$CE
+	((w < 6)) && ct=$BATCH
+	while [[ ! -e $OUT/dgo.$r ]]; do sleep 0.01; done
+	post "$OUT/d.$r.$w" "$ct" "$(<"$OUT/dbody.$r.$w")"
+}
+for r in 0 1 2 3; do
+	pids=()
+	for w in 0 1 2 3 4 5 6 7; do
+		dup_body "$r" "$w"
+		dup_worker "$r" "$w" &
+		pids+=($!)
+	done
+	touch "$OUT/dgo.$r"
+	wait_all "${pids[@]}"
+done
+L=$(ledger_json "$OUT"/d.*)
+expect_eq "$(jq -c '[.[].http] | unique - ["200", "202"]' <<<"$L")" '[]' \
+	"duplicates: every publish answered 200 or 202 (no 503: no deadlock between writers)"
+expect_eq "$(jq '[map(select(.seq != null)) | group_by(.id)[] | select((map(.seq) | unique | length) != 1)] | length' <<<"$L")" 0 \
+	"duplicates: every answer for one identity carries the same seq"
+expect_eq "$(jq '[group_by(.id)[] | select(([.[] | select(.dup == "false")] | length) != 1)] | length' <<<"$L")" 0 \
+	"duplicates: exactly one answer per identity says new, the others duplicate"
+expect_eq "$(jq '[.[] | select(.http == "200" and .dup != "true")] | length' <<<"$L")" 0 \
+	"duplicates: a single event answered 200 is a duplicate"
+S=$(stored "$SRC_D")
+expect_eq "$(jq length <<<"$S")" 1200 "duplicates: 1200 events stored once each"
+check "duplicates: stored under the seq every answer gave" every_2xx_stored
+
+# ---------------------------------------------------------------- order per key
+
+log "order: 6 keys, each published one event at a time by its own publisher, all at once"
+sub_create "sequential" "$(jq -cn --arg s "$RECEIVER_URL/seq" '{sink: $s, types: ["w.seq"],
+	delivery: {ordering: "partitionkey", max_in_flight: 16}}')"
+SEQ_SUB=$SUB_ID
+sub_create "concurrent" "$(jq -cn --arg s "$RECEIVER_URL/hot?delay_ms=5" '{sink: $s, types: ["w.hot"],
+	delivery: {ordering: "partitionkey", max_in_flight: 16}}')"
+HOT_SUB=$SUB_ID
+key_worker() {
+	local k=$1 n
+	for ((n = 0; n < 15; n++)); do
+		post "$OUT/k.$k" "$CE" "$(ev "k-$k-$n" urn:writers:seq w.seq "key$k" "$n")"
+	done
+}
+pids=()
+for k in 0 1 2 3 4 5; do
+	key_worker "$k" &
+	pids+=($!)
+done
+wait_all "${pids[@]}"
+L=$(ledger_json "$OUT"/k.*)
+expect_eq "$(jq -c '[.[].http] | unique' <<<"$L")" '["202"]' "sequential: 90 publishes all 202"
+expect_eq "$(jq '[group_by(.id | split("-")[1])[] | select(map(.seq) != (map(.seq) | sort))] | length' <<<"$L")" 0 \
+	"sequential: per key, seq order is publish order"
+wait_until 30 "sequential: all 90 delivered" state_is "$SEQ_SUB" succeeded 90
+D=$(delivered /seq)
+expect_eq "$(jq length <<<"$D")" 90 "sequential: each event delivered once"
+expect_eq "$(jq -c '[group_by(.key)[] | select(map(.n) != [range(0; 15)]) | .[0].key]' <<<"$D")" '[]' \
+	"sequential: per key, delivered in publish order"
+
+log "order: 8 publishers post to the same 2 keys at once"
+hot_worker() {
+	local w=$1 n
+	for ((n = 0; n < 12; n++)); do
+		post "$OUT/h.$w" "$CE" "$(ev "h-$w-$n" urn:writers:hot w.hot "hot$((n % 2))" "$n")"
+	done
+}
+pids=()
+for w in 0 1 2 3 4 5 6 7; do
+	hot_worker "$w" &
+	pids+=($!)
+done
+wait_all "${pids[@]}"
+L=$(ledger_json "$OUT"/h.*)
+expect_eq "$(jq -c '[.[].http] | unique' <<<"$L")" '["202"]' "concurrent: 96 publishes all 202"
+wait_until 30 "concurrent: all 96 delivered" state_is "$HOT_SUB" succeeded 96
+D=$(delivered /hot)
+expect_eq "$(jq length <<<"$D")" 96 "concurrent: each event delivered once"
+expect_eq "$(jq -c '[group_by(.key)[] | select(map(.seq) != (map(.seq) | sort)) | .[0].key]' <<<"$D")" '[]' \
+	"concurrent: per key, delivered in seq order"
+expect_eq "$(jq '[group_by(.key)[] | group_by(.id | split("-")[1])[] | select(map(.n) != (map(.n) | sort))] | length' <<<"$D")" 0 \
+	"concurrent: per key, each publisher's events delivered in its publish order"
+expect_eq "$(curl -sS --max-time 10 "$RECEIVER_URL/_stats?path=/hot" | jq .max_concurrent)" 2 \
+	"concurrent: one request per key at a time"
+
+# ---------------------------------------------------------------- one writer's connection lost
+
+log "a writer's backend is terminated while its group waits, 8 publishers busy"
+SRC_T=urn:writers:term
+term_worker() {
+	local w=$1 j=0
+	while [[ ! -e $OUT/term.stop ]] && ((j < 2000)); do
+		post "$OUT/t.$w" "$CE" "$(ev "t-$w-$j" "$SRC_T" w.plain)"
+		j=$((j + 1))
+	done
+}
+# holder_waits: the session holding t-held (uncommitted) is in its sleep
+holder_waits() {
+	[[ $(db_psql "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()
+		AND query LIKE '%t-held%pg_sleep%' AND wait_event = 'PgSleep'") -ge 1 ]]
+}
+# terminate_blocked_writer: end the herald backend whose insert waits for
+# the holder
+terminate_blocked_writer() {
+	[[ $(db_psql "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity
+		WHERE datname = current_database() AND application_name = 'herald'
+		  AND wait_event_type = 'Lock' AND query LIKE 'INSERT INTO event %'") -ge 1 ]]
+}
+# ledger_has JQ_TEST: the jq test holds for the ledger $L.
+ledger_has() {
+	jq -e "$1" <<<"$L" >/dev/null
+}
+pids=()
+for w in 0 1 2 3 4 5 6 7; do
+	term_worker "$w" &
+	pids+=($!)
+done
+# another session inserts t-held and keeps it uncommitted for 6 s, so the
+# writer that takes t-held waits inside its transaction
+db_psql "BEGIN; INSERT INTO event (source, id, type, attrs, data_kind)
+	VALUES ('$SRC_T', 't-held', 'w.plain', '{}', 0); SELECT pg_sleep(6); ROLLBACK" >/dev/null &
+HOLDER=$!
+poll_until 5 holder_waits || die "the session holding t-held did not start"
+post "$OUT/t.held" "$CE" "$(ev t-held "$SRC_T" w.plain)" &
+HELD=$!
+check "the writer waiting for t-held was terminated" poll_until 3 terminate_blocked_writer
+wait "$HELD"
+sleep 1
+touch "$OUT/term.stop"
+wait_all "${pids[@]}" "$HOLDER"
+expect_eq "$(cut -d' ' -f2 "$OUT/t.held")" 503 "terminated: the terminated writer's request answered 503"
+L=$(ledger_json "$OUT"/t.*)
+log "publishes meanwhile: $(jq -c '[.[].http] | group_by(.) | map({(.[0]): length}) | add' <<<"$L")"
+expect_eq "$(jq -c '[.[].http] | unique - ["202", "503"]' <<<"$L")" '[]' "terminated: every publish answered 202 or 503"
+check "terminated: the other writers went on answering 202" ledger_has '[.[] | select(.http == "202")] | length > 0'
+expect_eq "$(jq '[.[] | select(.secs > 5)] | length' <<<"$L")" 0 "terminated: every answer within 5 s"
+S=$(stored "$SRC_T")
+check "terminated: every 202 is stored under its seq" every_2xx_stored
+post "$OUT/t.after" "$CE" "$(ev t-held "$SRC_T" w.plain)"
+expect_eq "$(cut -d' ' -f2,5 "$OUT/t.after")" "202 false" "terminated: t-held published again is 202, new"
+
+# ---------------------------------------------------------------- SIGTERM drains every writer
+
+log "SIGTERM while 8 publishers are busy"
+SRC_S=urn:writers:stop
+stop_worker() {
+	local w=$1 j=0
+	while ((j < 2000)); do
+		post "$OUT/s.$w" "$CE" "$(ev "s-$w-$j" "$SRC_S" w.plain)"
+		[[ $(tail -n 1 "$OUT/s.$w" | cut -d' ' -f2) == 2* ]] || break
+		j=$((j + 1))
+	done
+}
+pids=()
+for w in 0 1 2 3 4 5 6 7; do
+	stop_worker "$w" &
+	pids+=($!)
+done
+sleep 1
+herald_stop
+expect_eq "$HERALD_EXIT_STATUS" 0 "stop: herald exits 0 on SIGTERM under load"
+wait_all "${pids[@]}"
+L=$(ledger_json "$OUT"/s.*)
+log "stop: $(jq -c '[.[].http] | group_by(.) | map({(.[0]): length}) | add' <<<"$L")"
+check "stop: some publishes were accepted before the stop" \
+	ledger_has '[.[] | select(.http == "202")] | length > 0'
+S=$(stored "$SRC_S")
+check "stop: every 202 is stored under its seq" every_2xx_stored
+
+finish
