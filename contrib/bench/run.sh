@@ -22,7 +22,8 @@
 #               the callgrind.out next to it.  Needs valgrind.
 #
 # Environment: BENCH_BACKLOG (events in figure 3's backlogs, instead of the
-# profile's), HERALD_BIN (use this binary instead of building one),
+# profile's), BENCH_MIF (max_in_flight of the benchmark subscriptions,
+# default 64), HERALD_BIN (use this binary instead of building one),
 # BENCH_BUILD_DIR (where herald is built, default /tmp/herald-bench-build;
 # kept between runs so a rebuild is incremental), HERALD_PG_BINDIR (default:
 # the newest /usr/lib/postgresql/*/bin), HERALD_EXTRA_ARGS (more herald
@@ -117,7 +118,7 @@ CLIENTS=64          # wrk connections and pgbench clients, figures 1, 2, 6
 BATCH=100           # events per request / rows per transaction, figure 2
 E2E_RATE=1000       # events/s, figure 4
 E2E_CONNS=32        # publisher connections, figure 4
-MAX_IN_FLIGHT=64    # delivery.max_in_flight of every benchmark subscription
+MAX_IN_FLIGHT=${BENCH_MIF:-64}    # delivery.max_in_flight of every benchmark subscription
 MANY_SUBS=10000     # figures 5 and 6
 ADMIN_KEY=hk_bench_admin_0123456789abcdef0123456789
 RUN_ID=b$(date +%s)
