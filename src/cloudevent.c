@@ -807,24 +807,11 @@ member_span(const char *s, size_t len, const char *name, size_t *off,
 	}
 }
 
-/* Replace JSON data printed by cJSON with the exact text it came from. */
-static void
-keep_exact_data(struct cloudevent *ev, const char *text, size_t len)
-{
-	size_t off, vlen;
-
-	if (ev->data_kind != CE_DATA_JSON || text == NULL ||
-	    !member_span(text, len, "data", &off, &vlen) || vlen == 0)
-		return;
-	free(ev->data);
-	ev->data = xmemdup(text + off, vlen);
-	ev->data_len = vlen;
-}
-
-/* Take the payload of a JSON-format event. */
+/* Take the payload of a JSON-format event; text[0..len), when given, is
+ * the event object's own text, whose data member is kept as written. */
 static int
 import_data(const cJSON *data, const cJSON *b64, struct cloudevent *ev,
-	    struct herald_error *err)
+	    const char *text, size_t text_len, struct herald_error *err)
 {
 	if (data != NULL && b64 != NULL) {
 		set_error(err, "invalid_data", "data_base64",
@@ -874,18 +861,30 @@ import_data(const cJSON *data, const cJSON *b64, struct cloudevent *ev,
 		ev->data = len ? xmemdup(data->valuestring, len) : NULL;
 		ev->data_len = len;
 	} else {
-		char *text = must(cJSON_PrintUnformatted(data));
+		size_t off, vlen;
 
 		ev->data_kind = CE_DATA_JSON;
-		ev->data_len = strlen(text);
-		ev->data = xmemdup(text, ev->data_len);
-		cJSON_free(text);
+		if (text != NULL &&
+		    member_span(text, text_len, "data", &off, &vlen) &&
+		    vlen > 0) {
+			ev->data = xmemdup(text + off, vlen);
+			ev->data_len = vlen;
+		} else {
+			char *printed = must(cJSON_PrintUnformatted(data));
+
+			ev->data_len = strlen(printed);
+			ev->data = xmemdup(printed, ev->data_len);
+			cJSON_free(printed);
+		}
 	}
 	return 0;
 }
 
-int
-ce_from_json(const cJSON *obj, struct cloudevent *ev, struct herald_error *err)
+/* An event from its parsed object and, when known, its text (for data
+ * exactly as written). */
+static int
+from_json(const cJSON *obj, const char *text, size_t len,
+	  struct cloudevent *ev, struct herald_error *err)
 {
 	const cJSON *data, *b64;
 
@@ -899,11 +898,17 @@ ce_from_json(const cJSON *obj, struct cloudevent *ev, struct herald_error *err)
 	if (ev->attrs == NULL)
 		return -1;
 	if (validate_context(ev, err) != 0 ||
-	    import_data(data, b64, ev, err) != 0) {
+	    import_data(data, b64, ev, text, len, err) != 0) {
 		ce_free(ev);
 		return -1;
 	}
 	return 0;
+}
+
+int
+ce_from_json(const cJSON *obj, struct cloudevent *ev, struct herald_error *err)
+{
+	return from_json(obj, NULL, 0, ev, err);
 }
 
 int
@@ -917,10 +922,8 @@ ce_parse_structured(const char *body, size_t len, struct cloudevent *ev,
 	root = parse_body(body, len, err);
 	if (root == NULL)
 		return -1;
-	rc = ce_from_json(root, ev, err);
+	rc = from_json(root, body, len, ev, err);
 	cJSON_Delete(root);
-	if (rc == 0)
-		keep_exact_data(ev, body, len);
 	return rc;
 }
 
@@ -951,21 +954,20 @@ ce_parse_batch(const char *body, size_t len, struct cloudevent **evs,
 	cJSON_ArrayForEach(m, root) {
 		size_t start, end;
 
-		if (ce_from_json(m, &arr[i], err) != 0) {
-			if (err != NULL)
-				err->index = (long)i;
-			ce_free_array(arr, i);
-			cJSON_Delete(root);
-			return -1;
-		}
 		/* the member's own text, for its exact data */
 		pos = skip_ws(body, len, pos);
 		if (pos < len && body[pos] == ',')
 			pos = skip_ws(body, len, pos + 1);
 		start = pos;
 		end = skip_value(body, len, start);
-		keep_exact_data(&arr[i], body + start, end - start);
 		pos = end;
+		if (from_json(m, body + start, end - start, &arr[i], err) != 0) {
+			if (err != NULL)
+				err->index = (long)i;
+			ce_free_array(arr, i);
+			cJSON_Delete(root);
+			return -1;
+		}
 		i++;
 	}
 	cJSON_Delete(root);
