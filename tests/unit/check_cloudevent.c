@@ -46,6 +46,9 @@ static const struct structured_case structured_cases[] = {
 	{"data after a string holding its name", "{\"subject\":\"\\\"data\\\":[1]\","
 	 MIN_ATTRS ",\"data\":12345678901234567890}", NULL, NULL, CE_DATA_JSON,
 	 "12345678901234567890"},
+	{"data after strings ending in escaped backslashes",
+	 "{\"subject\":\"x\\\\\"," MIN_ATTRS ",\"data\":[ \"\\\\\", \"q\\\\\\\"\", 1.10 ]}",
+	 NULL, NULL, CE_DATA_JSON, "[ \"\\\\\", \"q\\\\\\\"\", 1.10 ]"},
 	{"data string no type", "{" MIN_ATTRS ",\"data\":\"hi\"}",
 	 NULL, NULL, CE_DATA_JSON, "\"hi\""},
 	{"data string json type", "{" MIN_ATTRS ",\"datacontenttype\":"
