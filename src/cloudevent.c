@@ -110,8 +110,20 @@ ce_utf8_valid(const char *s, size_t len)
 
 	while (i < len) {
 		uint32_t cp;
-		size_t n = utf8_next(p + i, len - i, &cp);
+		size_t n;
 
+		/* ASCII, nearly all of an event, eight bytes at a time */
+		while (len - i >= 8) {
+			uint64_t w;
+
+			memcpy(&w, p + i, 8);
+			if (w & UINT64_C(0x8080808080808080))
+				break;
+			i += 8;
+		}
+		if (i >= len)
+			break;
+		n = utf8_next(p + i, len - i, &cp);
 		if (n == 0)
 			return false;
 		i += n;

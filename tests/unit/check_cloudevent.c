@@ -741,6 +741,15 @@ static const struct utf8_case utf8_cases[] = {
 	{"\xfe", 1, false},
 	{"\xff", 1, false},
 	{"ok\xf0\x9f\x98", 5, false},
+	/* past the eight-byte ASCII steps: in, at the edge of, after them */
+	{"0123456789abcdef\xc3\xa9", 18, true},
+	{"0123456\xc3\xa9", 9, true},
+	{"01234567\xc3\xa9xyz01234567", 21, true},
+	{"0123456789abcdef\xc3", 17, false},
+	{"0123456\xff" "01234567", 16, false},
+	{"01234567\x80", 9, false},
+	{"0123456789abcdef01234567\xed\xa0\x80", 27, false},
+	{"0123456789abcdef\0\0\0\0\0\0\0\0", 24, true},
 };
 
 START_TEST(test_utf8)
