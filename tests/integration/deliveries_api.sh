@@ -11,14 +11,6 @@ RETRY='"retry":{"max_attempts":2,"initial_ms":100,"multiplier":1,"max_ms":100,"j
 
 # ---------------------------------------------------------------- helpers
 
-# sub_create DESC BODY: create a subscription as $KEY; sets SUB_ID.
-sub_create() {
-	api POST /v1/subscriptions "$2"
-	expect_status 201 "$1: subscription created"
-	SUB_ID=$(printf '%s' "$RESP" | jq -r '.id // empty')
-	[[ -n $SUB_ID ]] || die "$1: no subscription id in: ${RESP:0:500}"
-}
-
 # evs PREFIX SPEC...: a JSON array of structured events; each SPEC is
 # TYPE[:PARTITIONKEY]; ids are PREFIX-<index>.
 evs() {

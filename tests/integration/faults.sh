@@ -69,14 +69,6 @@ PORT=$HERALD_PORT
 
 # ------------------------------------------------------------ helpers
 
-# sub_create LABEL BODY: create a subscription; sets SUB_ID.
-sub_create() {
-	api POST /v1/subscriptions "$2"
-	expect_status 201 "$1: subscription created"
-	SUB_ID=$(printf '%s' "$RESP" | jq -r '.id // empty')
-	[[ -n $SUB_ID ]] || die "$1: no subscription id in: ${RESP:0:500}"
-}
-
 # sub_body SINK SOURCE [DELIVERY_JSON]
 sub_body() {
 	jq -cn --arg s "$1" --arg src "$2" --argjson d "${3:-{\}}" \

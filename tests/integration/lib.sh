@@ -544,6 +544,15 @@ expect_eq() {
 	fi
 }
 
+# sub_create DESC BODY: create a subscription (as $KEY, see api); a check
+# that it answered 201; sets SUB_ID.
+sub_create() {
+	api POST /v1/subscriptions "$2"
+	expect_status 201 "$1: subscription created"
+	SUB_ID=$(printf '%s' "$RESP" | jq -r '.id // empty')
+	[[ -n $SUB_ID ]] || die "$1: no subscription id in: ${RESP:0:500}"
+}
+
 # poll_until TIMEOUT_S COMMAND...: run the command every 0.1 s until it
 # succeeds (return 0) or TIMEOUT_S seconds passed (return 1).  Not a check.
 poll_until() {

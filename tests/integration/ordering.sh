@@ -9,14 +9,6 @@ BATCH=(-H 'Content-Type: application/cloudevents-batch+json')
 
 # ---------------------------------------------------------------- helpers
 
-# sub_create DESC BODY: create a subscription; sets SUB_ID.
-sub_create() {
-	api POST /v1/subscriptions "$2"
-	expect_status 201 "$1: subscription created"
-	SUB_ID=$(printf '%s' "$RESP" | jq -r '.id // empty')
-	[[ -n $SUB_ID ]] || die "$1: no subscription id in: ${RESP:0:500}"
-}
-
 # events TYPE PREFIX N NKEYS [FIRST]: a JSON array of N structured events of
 # TYPE; event i has partitionkey k<i % NKEYS> and data {key, seq, i}, seq
 # being its number within its key (i / NKEYS).  NKEYS 0: no partitionkey

@@ -9,14 +9,6 @@ BATCH=(-H 'Content-Type: application/cloudevents-batch+json')
 
 # ---------------------------------------------------------------- helpers
 
-# sub_create DESC BODY: create a subscription; sets SUB_ID.
-sub_create() {
-	api POST /v1/subscriptions "$2"
-	expect_status 201 "$1: subscription created"
-	SUB_ID=$(printf '%s' "$RESP" | jq -r '.id // empty')
-	[[ -n $SUB_ID ]] || die "$1: no subscription id in: ${RESP:0:500}"
-}
-
 # sub_body SINK TYPE DELIVERY_JSON
 sub_body() {
 	jq -cn --arg s "$1" --arg t "$2" --argjson d "$3" '{sink: $s, types: [$t], delivery: $d}'

@@ -66,13 +66,6 @@ every_2xx_stored() {
 		<<<"$L" >/dev/null
 }
 
-sub_create() {
-	api POST /v1/subscriptions "$2"
-	expect_status 201 "$1: subscription created"
-	SUB_ID=$(printf '%s' "$RESP" | jq -r '.id // empty')
-	[[ -n $SUB_ID ]] || die "$1: no subscription id in: ${RESP:0:500}"
-}
-
 # delivered PATH: the successful requests to PATH in arrival order, each
 # {seq (from webhook-id), key, n, id}.
 delivered() {
@@ -86,6 +79,16 @@ wait_all() {
 	local p
 	for p in "$@"; do
 		wait "$p"
+	done
+}
+
+# start_workers FN N: FN 0 .. FN N-1 in the background, their pids in pids.
+start_workers() {
+	local fn=$1 n=$2 w
+	pids=()
+	for ((w = 0; w < n; w++)); do
+		"$fn" "$w" &
+		pids+=($!)
 	done
 }
 
@@ -112,11 +115,7 @@ uniq_worker() {
 		fi
 	done
 }
-pids=()
-for w in 0 1 2 3 4 5 6 7; do
-	uniq_worker "$w" &
-	pids+=($!)
-done
+start_workers uniq_worker 8
 wait_all "${pids[@]}"
 L=$(ledger_json "$OUT"/u.*)
 expect_eq "$(jq -c '[.[].http] | group_by(.) | map({(.[0]): length}) | add' <<<"$L")" \
@@ -188,11 +187,7 @@ key_worker() {
 		post "$OUT/k.$k" "$CE" "$(ev "k-$k-$n" urn:writers:seq w.seq "key$k" "$n")"
 	done
 }
-pids=()
-for k in 0 1 2 3 4 5; do
-	key_worker "$k" &
-	pids+=($!)
-done
+start_workers key_worker 6
 wait_all "${pids[@]}"
 L=$(ledger_json "$OUT"/k.*)
 expect_eq "$(jq -c '[.[].http] | unique' <<<"$L")" '["202"]' "sequential: 90 publishes all 202"
@@ -211,11 +206,7 @@ hot_worker() {
 		post "$OUT/h.$w" "$CE" "$(ev "h-$w-$n" urn:writers:hot w.hot "hot$((n % 2))" "$n")"
 	done
 }
-pids=()
-for w in 0 1 2 3 4 5 6 7; do
-	hot_worker "$w" &
-	pids+=($!)
-done
+start_workers hot_worker 8
 wait_all "${pids[@]}"
 L=$(ledger_json "$OUT"/h.*)
 expect_eq "$(jq -c '[.[].http] | unique' <<<"$L")" '["202"]' "concurrent: 96 publishes all 202"
@@ -256,11 +247,7 @@ terminate_blocked_writer() {
 ledger_has() {
 	jq -e "$1" <<<"$L" >/dev/null
 }
-pids=()
-for w in 0 1 2 3 4 5 6 7; do
-	term_worker "$w" &
-	pids+=($!)
-done
+start_workers term_worker 8
 # another session inserts t-held and keeps it uncommitted for 6 s, so the
 # writer that takes t-held waits inside its transaction
 db_psql "BEGIN; INSERT INTO event (source, id, type, attrs, data_kind)
@@ -297,11 +284,7 @@ stop_worker() {
 		j=$((j + 1))
 	done
 }
-pids=()
-for w in 0 1 2 3 4 5 6 7; do
-	stop_worker "$w" &
-	pids+=($!)
-done
+start_workers stop_worker 8
 sleep 1
 herald_stop
 expect_eq "$HERALD_EXIT_STATUS" 0 "stop: herald exits 0 on SIGTERM under load"
