@@ -317,6 +317,10 @@ psql_admin() {
 CUR_DB=
 fresh_db() {
 	[[ -n $CUR_DB ]] && psql_admin "DROP DATABASE IF EXISTS \"$CUR_DB\" WITH (FORCE)"
+	# each figure starts on a settled cluster: the dirty pages and WAL a
+	# figure leaves (a million deliveries) are written now, not during the
+	# next figure's fsyncs
+	psql_admin "CHECKPOINT"
 	psql_admin "CREATE DATABASE \"$1\""
 	CUR_DB=$1
 	DATABASE_URL="host=127.0.0.1 port=$PG_PORT dbname=$1 user=postgres"
