@@ -98,12 +98,31 @@ find_sha256(void)
 
 #define HMAC_BLOCK 64 /* SHA-256's block size */
 
+/* One HMAC pass: H((k ^ pad) || m). */
+static bool
+padded_digest(EVP_MD_CTX *ctx, const unsigned char k[HMAC_BLOCK],
+	      unsigned char pad, const unsigned char *m, size_t len,
+	      unsigned char out[MAC_LEN])
+{
+	unsigned char block[HMAC_BLOCK];
+	bool ok;
+
+	for (size_t i = 0; i < HMAC_BLOCK; i++)
+		block[i] = k[i] ^ pad;
+	ok = EVP_DigestInit_ex(ctx, sha256, NULL) == 1 &&
+	     EVP_DigestUpdate(ctx, block, HMAC_BLOCK) == 1 &&
+	     EVP_DigestUpdate(ctx, m, len) == 1 &&
+	     EVP_DigestFinal_ex(ctx, out, NULL) == 1;
+	OPENSSL_cleanse(block, sizeof(block));
+	return ok;
+}
+
 /* HMAC-SHA256 (RFC 2104): H((K ^ opad) || H((K ^ ipad) || m)). */
 static bool
 hmac_sha256(const unsigned char *key, size_t keylen, const unsigned char *msg,
 	    size_t len, unsigned char mac[MAC_LEN])
 {
-	unsigned char k[HMAC_BLOCK] = {0}, pad[HMAC_BLOCK], inner[MAC_LEN];
+	unsigned char k[HMAC_BLOCK] = {0}, inner[MAC_LEN];
 	EVP_MD_CTX *ctx;
 	bool ok;
 
@@ -114,21 +133,10 @@ hmac_sha256(const unsigned char *key, size_t keylen, const unsigned char *msg,
 		ok = EVP_Digest(key, keylen, k, NULL, sha256, NULL) == 1;
 	else
 		ok = (memcpy(k, key, keylen), true);
-	for (size_t i = 0; i < HMAC_BLOCK; i++)
-		pad[i] = k[i] ^ 0x36;
-	ok = ok && EVP_DigestInit_ex(ctx, sha256, NULL) == 1 &&
-	     EVP_DigestUpdate(ctx, pad, HMAC_BLOCK) == 1 &&
-	     EVP_DigestUpdate(ctx, msg, len) == 1 &&
-	     EVP_DigestFinal_ex(ctx, inner, NULL) == 1;
-	for (size_t i = 0; i < HMAC_BLOCK; i++)
-		pad[i] = k[i] ^ 0x5c;
-	ok = ok && EVP_DigestInit_ex(ctx, sha256, NULL) == 1 &&
-	     EVP_DigestUpdate(ctx, pad, HMAC_BLOCK) == 1 &&
-	     EVP_DigestUpdate(ctx, inner, MAC_LEN) == 1 &&
-	     EVP_DigestFinal_ex(ctx, mac, NULL) == 1;
+	ok = ok && padded_digest(ctx, k, 0x36, msg, len, inner) &&
+	     padded_digest(ctx, k, 0x5c, inner, MAC_LEN, mac);
 	EVP_MD_CTX_free(ctx);
 	OPENSSL_cleanse(k, sizeof(k));
-	OPENSSL_cleanse(pad, sizeof(pad));
 	OPENSSL_cleanse(inner, sizeof(inner));
 	return ok;
 }
