@@ -81,11 +81,15 @@ log "A: pid $A_PID at $A_URL; B: pid $B_PID at $B_URL"
 
 # ------------------------------------------------------------ the split
 
-# Partition locks held per database session: "n n" (sorted), from pg_locks.
+# Partition locks held per session in this test's database (other tests may
+# run beside it on the same cluster): "n n" (sorted), from pg_locks.
 lock_holders() {
 	db_psql "SELECT coalesce(string_agg(c::text, ' ' ORDER BY c), '') FROM
 		(SELECT count(*) AS c FROM pg_locks WHERE locktype = 'advisory'
-		   AND classid = $LOCK_NS AND objsubid = 2 AND granted GROUP BY pid) x"
+		   AND classid = $LOCK_NS AND objsubid = 2 AND granted
+		   AND database = (SELECT oid FROM pg_database
+		                   WHERE datname = current_database())
+		 GROUP BY pid) x"
 }
 split_even() {
 	[[ $(lock_holders 2>/dev/null) == "32 32" ]] &&
