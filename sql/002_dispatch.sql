@@ -54,16 +54,14 @@ $$;
 
 -- One batch of outcomes: r_* the attempts made (new state, attempts,
 -- delay to the next try in ms, HTTP status, error; and for the attempt
--- log its start in Unix ms, latency and the head of the response);
--- key_* the keys whose head moves
--- (key_locks: their lock ids, ascending and distinct); gone the
--- subscriptions whose sink answered 410.
+-- log its start in Unix ms, latency and the head of the response); gone
+-- the subscriptions whose sink answered 410; key_* the keys whose head
+-- moves (key_locks: their lock ids, ascending and distinct).
 CREATE FUNCTION herald_dispatch_writeback(
     r_sub text[], r_seq bigint[], r_state text[], r_attempts integer[],
     r_delay bigint[], r_status integer[], r_error text[], r_at bigint[],
-    r_latency integer[], r_head text[],
-    key_locks bigint[], key_sub text[], key_key text[],
-    gone text[])
+    r_latency integer[], r_head text[], gone text[],
+    key_locks bigint[], key_sub text[], key_key text[])
 RETURNS void LANGUAGE plpgsql AS $$
 DECLARE
     n bigint;

@@ -222,7 +222,7 @@ static const struct store_stmt writeback = {
 	"dispatch_writeback",
 	"SELECT herald_dispatch_writeback($1::text[], $2::int8[], $3::text[],"
 	"  $4::int4[], $5::int8[], $6::int4[], $7::text[], $8::int8[],"
-	"  $9::int4[], $10::text[], $11::int8[], $12::text[], $13::text[],"
+	"  $9::int4[], $10::text[], $11::text[], $12::int8[], $13::text[],"
 	"  $14::text[])",
 	14};
 
@@ -1078,28 +1078,27 @@ writeback_done(struct dispatch *d, bool ok)
 static bool
 writeback_send(struct dispatch *d)
 {
+	/* herald_dispatch_writeback's parameters: the arrays built here,
+	 * then the three of the keys whose heads move (keyhead_params) */
 	enum { R_SUB, R_SEQ, R_STATE, R_ATTEMPTS, R_DELAY, R_STATUS, R_ERROR,
-	       R_AT, R_LATENCY, R_HEAD, K_LOCKS, K_SUB, K_KEY, GONE, NPARAMS };
-	static const uint32_t oids[NPARAMS] = {
+	       R_AT, R_LATENCY, R_HEAD, GONE, KEYS, NPARAMS = KEYS + 3 };
+	static const uint32_t oids[KEYS] = {
 		[R_SUB] = STORE_OID_TEXT, [R_SEQ] = STORE_OID_INT8,
 		[R_STATE] = STORE_OID_TEXT, [R_ATTEMPTS] = STORE_OID_INT4,
 		[R_DELAY] = STORE_OID_INT8, [R_STATUS] = STORE_OID_INT4,
 		[R_ERROR] = STORE_OID_TEXT, [R_AT] = STORE_OID_INT8,
 		[R_LATENCY] = STORE_OID_INT4, [R_HEAD] = STORE_OID_TEXT,
-		[K_LOCKS] = STORE_OID_INT8, [K_SUB] = STORE_OID_TEXT,
-		[K_KEY] = STORE_OID_TEXT, [GONE] = STORE_OID_TEXT};
-	struct store_array a[NPARAMS];
+		[GONE] = STORE_OID_TEXT};
+	struct store_array a[KEYS], locks;
 	struct keyhead_set heads = {0};
 	const char *values[NPARAMS];
 	int lengths[NPARAMS], formats[NPARAMS];
-	bool sent;
+	bool sent = false, nothing;
 
 	if (d->results == NULL)
 		return false;
-	for (int i = 0; i < NPARAMS; i++)
-		if (i != K_LOCKS && i != K_SUB && i != K_KEY)
-			store_array_init(&a[i], oids[i]);
-
+	for (int i = 0; i < KEYS; i++)
+		store_array_init(&a[i], oids[i]);
 	for (struct job *j = d->results; j; j = j->next) {
 		const char *id = j->sub->id;
 		int32_t status = (int32_t)j->status;
@@ -1131,40 +1130,28 @@ writeback_send(struct dispatch *d)
 		if (j->gone)
 			store_array_add(&a[GONE], id, strlen(id));
 	}
-	if (a[R_SUB].count == 0) {
-		/* only jobs handed back unsent */
+	nothing = a[R_SUB].count == 0; /* only jobs handed back unsent */
+	if (!nothing) {
+		for (int i = 0; i < KEYS; i++)
+			values[i] = store_array_param(&a[i], &lengths[i]);
+		keyhead_params(&heads, &locks, values + KEYS, lengths + KEYS);
 		for (int i = 0; i < NPARAMS; i++)
-			if (i != K_LOCKS && i != K_SUB && i != K_KEY)
-				store_array_free(&a[i]);
-		d->writing = d->results;
-		d->results = NULL;
-		d->nresults = 0;
-		writeback_done(d, true);
-		return false;
+			formats[i] = 1;
+		sent = store_send(d->conn, &writeback, values, lengths, formats, 0);
+		store_array_free(&locks);
 	}
-	keyhead_lock_array(&heads, &a[K_LOCKS]);
-	if (heads.n > 0) {
-		a[K_SUB] = heads.subs;
-		a[K_KEY] = heads.keys;
-	} else {
-		store_array_init(&a[K_SUB], STORE_OID_TEXT);
-		store_array_init(&a[K_KEY], STORE_OID_TEXT);
-	}
-	for (int i = 0; i < NPARAMS; i++) {
-		values[i] = store_array_param(&a[i], &lengths[i]);
-		formats[i] = 1;
-	}
-	sent = store_send(d->conn, &writeback, values, lengths, formats, 0);
-	for (int i = 0; i < NPARAMS; i++)
-		if (heads.n == 0 || (i != K_SUB && i != K_KEY))
-			store_array_free(&a[i]);
-	keyhead_free(&heads); /* frees subs and keys */
-	if (sent) {
+	for (int i = 0; i < KEYS; i++)
+		store_array_free(&a[i]);
+	keyhead_free(&heads);
+	if (!sent && !nothing)
+		return false; /* they stay to be written */
+	d->writing = d->results;
+	d->results = NULL;
+	d->nresults = 0;
+	if (sent)
 		d->db_op = DB_WRITEBACK;
-		d->writing = d->results;
-		d->results = NULL;
-		d->nresults = 0;
-	}
+	else
+		writeback_done(d, true);
 	return sent;
 }
 

@@ -97,16 +97,30 @@ result_ok(PGresult *r, ExecStatusType want, const char *what)
 	return false;
 }
 
-void
-keyhead_lock_array(struct keyhead_set *ks, struct store_array *out)
+/* The distinct lock ids, ascending, as an int8[] parameter (initializes
+ * out). */
+static void
+lock_array(struct keyhead_set *ks, struct store_array *out)
 {
 	store_array_init(out, STORE_OID_INT8);
-	if (ks->n == 0)
-		return;
 	qsort(ks->locks, ks->n, sizeof(*ks->locks), lock_cmp);
 	for (size_t i = 0; i < ks->n; i++)
 		if (i == 0 || ks->locks[i] != ks->locks[i - 1])
 			store_array_add_int(out, ks->locks[i]);
+}
+
+void
+keyhead_params(struct keyhead_set *ks, struct store_array *locks,
+	       const char **values, int *lengths)
+{
+	if (ks->subs.buf == NULL) { /* no key added */
+		store_array_init(&ks->subs, STORE_OID_TEXT);
+		store_array_init(&ks->keys, STORE_OID_TEXT);
+	}
+	lock_array(ks, locks);
+	values[0] = store_array_param(locks, &lengths[0]);
+	values[1] = store_array_param(&ks->subs, &lengths[1]);
+	values[2] = store_array_param(&ks->keys, &lengths[2]);
 }
 
 bool
@@ -120,7 +134,7 @@ keyhead_lock(struct keyhead_set *ks, struct store_conn *c)
 
 	if (ks->n == 0)
 		return true;
-	keyhead_lock_array(ks, &arr);
+	lock_array(ks, &arr);
 	v = store_array_param(&arr, &len);
 	r = store_exec(c, &lock_keys, &v, &len, &fmt);
 	ok = result_ok(r, PGRES_TUPLES_OK, "lock delivery keys");

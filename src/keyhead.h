@@ -30,9 +30,12 @@ void keyhead_add(struct keyhead_set *ks, const char *sub_id, const char *key);
  * transactions can deadlock.  Inside a transaction; false on an error. */
 bool keyhead_lock(struct keyhead_set *ks, struct store_conn *c);
 
-/* The distinct lock ids, ascending, as an int8[] parameter (initializes
- * out; the caller frees it). */
-void keyhead_lock_array(struct keyhead_set *ks, struct store_array *out);
+/* The set as the three binary array parameters of one statement that
+ * takes it whole: the distinct lock ids, ascending (int8[], built in
+ * locks, which the caller frees), the subscriptions and the keys
+ * (text[], kept in ks).  Fills values[0..2] and lengths[0..2]. */
+void keyhead_params(struct keyhead_set *ks, struct store_array *locks,
+		    const char **values, int *lengths);
 
 /* Make the oldest pending delivery of each key ready, unless one of its
  * key already is (call with the locks held). */

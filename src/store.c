@@ -91,7 +91,7 @@ store_close(struct store_conn *c)
 {
 	if (c == NULL)
 		return;
-	PQclear(c->collected);
+	drop_collected(c);
 	PQfinish(c->pg);
 	free(c->prepared);
 	free(c->url);
