@@ -42,21 +42,7 @@ read -r -a SCRIPTS <<<"${FAULT_SCRIPTS:-crash scaleout outage faults}"
 SCRIPT_TIMEOUT=${FAULT_SCRIPT_TIMEOUT:-1200}
 
 # One cluster for crash and scaleout; outage and faults run their own.
-HERALD_LIB_FUNCTIONS_ONLY=1
-# shellcheck source=tests/integration/lib.sh
-. tests/integration/lib.sh
-
-# shellcheck disable=SC2317 # called by the EXIT trap
-stop_cluster() {
-	if [[ -n $PG_DIR ]]; then
-		pg_running && pg_stop
-		rm -rf "$PG_DIR"
-		PG_DIR=
-	fi
-}
-trap stop_cluster EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM
+setup_private_cluster
 
 pg_find_bin || { setup_say "no PostgreSQL server binaries: nothing to run"; exit 1; }
 pg_start_private

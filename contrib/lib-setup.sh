@@ -1,4 +1,4 @@
-# Set-up steps shared by contrib/test.sh and contrib/quickstart.sh: packages and build.
+# Set-up steps shared by the contrib scripts: packages, build, a private PostgreSQL.
 # shellcheck shell=bash
 #
 # Source from the repository root.  Functions:
@@ -9,6 +9,9 @@
 #                              last run (then also make clean)
 #   setup_configure_once       ./configure (no args) only if never configured
 #   setup_make [TARGETS...]    make -j$(nproc) TARGETS
+#   setup_private_cluster      load the test harness's functions and stop
+#                              (and remove) the PostgreSQL cluster it starts
+#                              on exit, Ctrl-C and TERM included
 
 SETUP_PACKAGES=(build-essential autoconf automake libtool pkg-config
 	libmicrohttpd-dev libcurl4-openssl-dev libcjson-dev libpq-dev libssl-dev
@@ -79,4 +82,23 @@ setup_configure_once() {
 setup_make() {
 	setup_say "make $*"
 	make -j"$(nproc)" "$@"
+}
+
+setup_private_cluster() {
+	# shellcheck disable=SC2034 # read by lib.sh
+	HERALD_LIB_FUNCTIONS_ONLY=1
+	# shellcheck source=tests/integration/lib.sh
+	. tests/integration/lib.sh
+	trap _setup_stop_cluster EXIT
+	trap 'exit 130' INT
+	trap 'exit 143' TERM
+}
+
+# shellcheck disable=SC2317 # called by the EXIT trap
+_setup_stop_cluster() {
+	if [[ -n $PG_DIR ]]; then
+		pg_running && pg_stop
+		rm -rf "$PG_DIR"
+		PG_DIR=
+	fi
 }

@@ -15,21 +15,7 @@ setup_configure "$@"
 setup_make all
 
 # One cluster for the whole run; each test script makes its own database.
-HERALD_LIB_FUNCTIONS_ONLY=1
-# shellcheck source=tests/integration/lib.sh
-. tests/integration/lib.sh
-
-# shellcheck disable=SC2317 # called by the EXIT trap
-stop_cluster() {
-	if [[ -n $PG_DIR ]]; then
-		pg_running && pg_stop
-		rm -rf "$PG_DIR"
-		PG_DIR=
-	fi
-}
-trap stop_cluster EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM
+setup_private_cluster
 
 if pg_find_bin; then
 	setup_say "starting a throwaway PostgreSQL"
