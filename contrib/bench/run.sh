@@ -519,24 +519,32 @@ cpu_split() {
 
 # ---------------------------------------------------------------- figures
 
+# ingest_run SECONDS BATCH NAME: wrk posting BATCH events per request to
+# herald, CLIENTS connections; sets R (wrk's figures), EVENTS (events/s)
+# and CPU_H, CPU_P (CPU per event, cpu_split)
+EVENTS=
+ingest_run() {
+	cpu_mark
+	wrk_ingest "$HERALD_URL/v1/events" "$1" "$CLIENTS" "$2" bench.ingest "$3"
+	cpu_split "$(($(kv requests "$R") * $2))"
+	[[ $(kv status_errors "$R") -eq 0 && $(kv socket_errors "$R") -eq 0 ]] ||
+		say "warning: wrk saw errors: $R"
+	EVENTS=$(awk -v n="$(kv requests "$R")" -v s="$(kv seconds "$R")" -v b="$2" 'BEGIN { print n * b / s }')
+}
+
 fig_ingest() { # figures 1 and 2
-	local r events p50 p99 b n cpu_h cpu_p
+	local r p50 p99 b n cpu_h cpu_p
 	fresh_db ingest
 	herald_up
 
 	say "figure 1: single-event ingest, $CLIENTS connections, $T_INGEST s"
-	cpu_mark
-	wrk_ingest "$HERALD_URL/v1/events" "$T_INGEST" "$CLIENTS" 1 bench.ingest single
+	ingest_run "$T_INGEST" 1 single
 	r=$R
-	cpu_split "$(kv requests "$r")"
 	cpu_h=$CPU_H
 	cpu_p=$CPU_P
-	[[ $(kv status_errors "$r") -eq 0 && $(kv socket_errors "$r") -eq 0 ]] ||
-		say "warning: wrk saw errors: $r"
-	events=$(awk -v n="$(kv requests "$r")" -v s="$(kv seconds "$r")" 'BEGIN { print n / s }')
 	n=$(psql_db "SELECT count(*) FROM event WHERE type = 'bench.ingest'")
 	say "herald stored $n events (wrk counted $(kv requests "$r") requests)"
-	echo "$events" >"$WORK/ingest.herald_single"
+	echo "$EVENTS" >"$WORK/ingest.herald_single"
 	p50=$(kv p50_us "$r")
 	p99=$(kv p99_us "$r")
 
@@ -557,7 +565,7 @@ fig_ingest() { # figures 1 and 2
 	n=$(psql_db "SELECT count(*) FROM event WHERE source = '/bench/pgbench'")
 	say "pgbench stored $n rows"
 	kv tps "$b" >"$WORK/ingest.pg_single"
-	row 1a "single ingest throughput" "$events" "$(kv tps "$b")" events/s "pgbench 1 row/tx"
+	row 1a "single ingest throughput" "$EVENTS" "$(kv tps "$b")" events/s "pgbench 1 row/tx"
 	row 1b "single ingest latency p50" "$(awk -v a="$p50" 'BEGIN{print a/1000}')" \
 		"$(awk -v a="$(kv p50_us "$b")" 'BEGIN{print a/1000}')" ms "pgbench 1 row/tx"
 	row 1c "single ingest latency p99" "$(awk -v a="$p99" 'BEGIN{print a/1000}')" \
@@ -565,24 +573,17 @@ fig_ingest() { # figures 1 and 2
 	row 1d "single ingest: CPU per event, herald" "$cpu_h" "$cpu_p" us/event "PostgreSQL processes, same run"
 
 	say "figure 2: batch ingest, $BATCH events per request, $CLIENTS connections, $T_INGEST s"
-	cpu_mark
-	wrk_ingest "$HERALD_URL/v1/events" "$T_INGEST" "$CLIENTS" "$BATCH" bench.ingest batch
+	ingest_run "$T_INGEST" "$BATCH" batch
 	r=$R
-	cpu_split "$(($(kv requests "$r") * BATCH))"
-	cpu_h=$CPU_H
-	cpu_p=$CPU_P
-	[[ $(kv status_errors "$r") -eq 0 && $(kv socket_errors "$r") -eq 0 ]] ||
-		say "warning: wrk saw errors: $r"
-	events=$(awk -v n="$(kv requests "$r")" -v s="$(kv seconds "$r")" -v b="$BATCH" 'BEGIN { print n * b / s }')
-	echo "$events" >"$WORK/ingest.herald_batch"
+	echo "$EVENTS" >"$WORK/ingest.herald_batch"
 	say "figure 2 baseline: pgbench, one $BATCH-row INSERT per transaction, $CLIENTS clients, $T_INGEST s"
 	pgbench_run "$WORK/batch.sql" "$T_INGEST" batch
 	b=$B
 	awk -v t="$(kv tps "$b")" -v b="$BATCH" 'BEGIN { print t * b }' >"$WORK/ingest.pg_batch"
-	row 2a "batch ingest throughput ($BATCH/request)" "$events" "$(<"$WORK/ingest.pg_batch")" rows/s "pgbench $BATCH rows/tx"
+	row 2a "batch ingest throughput ($BATCH/request)" "$EVENTS" "$(<"$WORK/ingest.pg_batch")" rows/s "pgbench $BATCH rows/tx"
 	row 2b "batch ingest latency p99 (per request)" "$(awk -v a="$(kv p99_us "$r")" 'BEGIN{print a/1000}')" \
 		"$(awk -v a="$(kv p99_us "$b")" 'BEGIN{print a/1000}')" ms "pgbench $BATCH rows/tx"
-	row 2c "batch ingest: CPU per event, herald" "$cpu_h" "$cpu_p" us/event "PostgreSQL processes, same run"
+	row 2c "batch ingest: CPU per event, herald" "$CPU_H" "$CPU_P" us/event "PostgreSQL processes, same run"
 	herald_down
 }
 
@@ -770,7 +771,8 @@ fig_memory() { # figure 5
 }
 
 fig_matching() { # figure 6
-	local nsubs r events base id
+	local nsubs base id
+	sink_up # named by the subscriptions, never called: they are paused
 	for nsubs in 0 1 100 "$MANY_SUBS"; do
 		fresh_db "match_$nsubs"
 		herald_up
@@ -781,18 +783,16 @@ fig_matching() { # figure 6
 			[[ $nsubs -gt 1 ]] && clone_subs "$id" $((nsubs - 1))
 		fi
 		say "figure 6: single-event ingest with $nsubs subscriptions, $T_MATCH s"
-		wrk_ingest "$HERALD_URL/v1/events" "$T_MATCH" "$CLIENTS" 1 bench.ingest "match$nsubs"
-		r=$R
-		[[ $(kv status_errors "$r") -eq 0 ]] || say "warning: wrk saw errors: $r"
-		events=$(awk -v n="$(kv requests "$r")" -v s="$(kv seconds "$r")" 'BEGIN { print n / s }')
+		ingest_run "$T_MATCH" 1 "match$nsubs"
 		if [[ $nsubs -eq 0 ]]; then
-			base=$events
-			say "0 subscriptions: $(fmt "$events") events/s"
+			base=$EVENTS
+			say "0 subscriptions: $(fmt "$EVENTS") events/s"
 		else
-			row "6-$nsubs" "ingest, $nsubs subscriptions (1 matches)" "$events" "$base" events/s "0 subscriptions"
+			row "6-$nsubs" "ingest, $nsubs subscriptions (1 matches)" "$EVENTS" "$base" events/s "0 subscriptions"
 		fi
 		herald_down
 	done
+	sink_down
 }
 
 plot() {
