@@ -330,6 +330,25 @@ for st in 200 202 204 299; do
 	expect_eq "$(receiver_count /ok$st)" 1 "status $st: sent once"
 done
 
+# ---------------------------------------------------------------- a damaged stored event
+
+# read back when its attempt starts: a row that no longer reads is a
+# failed attempt, logged and retried, and nothing is sent
+create_sub "damaged" '{"sink":"'"$R"'/damaged","source":"urn:damaged","status":"paused"}'
+DMG_ID=$SUB_ID
+publish "damaged: event" "$(ev dmg-1 urn:damaged '{"data":{"a":1}}')"
+DMG_SEQ=$PUB_SEQ
+# as a hand edit or a broken disk might leave it: unbalanced JSON
+db_psql "UPDATE event SET data = convert_to('{\"a\":', 'UTF8') WHERE seq = $DMG_SEQ" >/dev/null
+api PATCH "/v1/subscriptions/$DMG_ID" '{"status":"active"}'
+expect_status 200 "damaged: subscription resumed"
+wait_until 15 "damaged: the attempt failed with an error" delivery_has_error "$DMG_ID" "$DMG_SEQ"
+expect_eq "$(delivery_field "$DMG_ID" "$DMG_SEQ" last_error)" "the stored event is damaged" \
+	"damaged: last_error says so"
+expect_eq "$(delivery_field "$DMG_ID" "$DMG_SEQ" state)" pending "damaged: pending, for a retry"
+expect_eq "$(delivery_field "$DMG_ID" "$DMG_SEQ" attempts)" 1 "damaged: it counts as an attempt"
+expect_eq "$(receiver_count /damaged)" 0 "damaged: nothing was sent"
+
 # ---------------------------------------------------------------- connect-time SSRF guard
 
 create_sub "ssrf" '{"sink":"'"$R"'/ssrf","source":"urn:ssrf"}'
