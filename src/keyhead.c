@@ -103,6 +103,8 @@ static void
 lock_array(struct keyhead_set *ks, struct store_array *out)
 {
 	store_array_init(out, STORE_OID_INT8);
+	if (ks->n == 0)
+		return; /* (locks may be NULL, which qsort must not get) */
 	qsort(ks->locks, ks->n, sizeof(*ks->locks), lock_cmp);
 	for (size_t i = 0; i < ks->n; i++)
 		if (i == 0 || ks->locks[i] != ks->locks[i - 1])
