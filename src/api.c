@@ -20,6 +20,10 @@
 #include "xalloc.h"
 
 #define SMALL_BODY_LIMIT (64 * 1024)
+/* Per connection: request line, headers and read buffer.  libmicrohttpd
+ * clears the whole pool before each request of a kept-alive connection,
+ * so its size is paid on every request; bodies are streamed, not held. */
+#define CONNECTION_POOL (16 * 1024)
 #define EVENTS_BODY 1 /* marker: the limit depends on the content type */
 
 /*
@@ -613,7 +617,7 @@ api_start(const struct config *cfg, struct store_pool *pool,
 		MHD_OPTION_PER_IP_CONNECTION_LIMIT,
 		(unsigned)cfg->max_connections_per_ip,
 		MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)cfg->connection_timeout,
-		MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)(64 * 1024),
+		MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)CONNECTION_POOL,
 		MHD_OPTION_NOTIFY_COMPLETED, on_completed, a,
 		MHD_OPTION_END);
 	if (a->daemon == NULL) {
