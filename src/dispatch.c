@@ -218,12 +218,23 @@ static const struct store_stmt load_subs = {
 
 /* Outcomes, key heads and 410s in one round trip:
  * herald_dispatch_writeback (sql/002). */
+#define WRITEBACK_CALL                                                      \
+	"herald_dispatch_writeback($1::text[], $2::int8[], $3::text[],"     \
+	"  $4::int4[], $5::int8[], $6::int4[], $7::text[], $8::int8[],"     \
+	"  $9::int4[], $10::text[], $11::text[], $12::int8[], $13::text[]," \
+	"  $14::text[])"
 static const struct store_stmt writeback = {
-	"dispatch_writeback",
-	"SELECT herald_dispatch_writeback($1::text[], $2::int8[], $3::text[],"
-	"  $4::int4[], $5::int8[], $6::int4[], $7::text[], $8::int8[],"
-	"  $9::int4[], $10::text[], $11::text[], $12::int8[], $13::text[],"
-	"  $14::text[])",
+	"dispatch_writeback", "SELECT " WRITEBACK_CALL, 14};
+
+/*
+ * The same, committed synchronously, for a batch that moves a key's head.
+ * Its success must be on disk before the next delivery of the key is
+ * fetched and sent: were it lost in a crash of PostgreSQL after that
+ * one went out, the predecessor would be sent again after it.
+ */
+static const struct store_stmt writeback_durable = {
+	"dispatch_writeback_durable",
+	"SELECT " WRITEBACK_CALL ", set_config('synchronous_commit', 'on', true)",
 	14};
 
 /* The namespace of the partition advisory locks ("herd"). */
@@ -1137,7 +1148,9 @@ writeback_send(struct dispatch *d)
 		keyhead_params(&heads, &locks, values + KEYS, lengths + KEYS);
 		for (int i = 0; i < NPARAMS; i++)
 			formats[i] = 1;
-		sent = store_send(d->conn, &writeback, values, lengths, formats, 0);
+		sent = store_send(d->conn,
+				  heads.n ? &writeback_durable : &writeback,
+				  values, lengths, formats, 0);
 		store_array_free(&locks);
 	}
 	for (int i = 0; i < KEYS; i++)
@@ -1316,7 +1329,8 @@ lose_session(struct dispatch *d)
  * The dispatcher's commits need not wait for the disk: if the database
  * loses its last moments in a crash, the outcomes written then revert,
  * whole transactions at a time, to pending, and those deliveries are sent
- * again, which at-least-once allows.  Ingest commits stay synchronous.
+ * again, which at-least-once allows.  Ingest commits stay synchronous, and
+ * so do write-backs that move a key's head (writeback_durable).
  */
 static bool
 session_setup(struct dispatch *d)

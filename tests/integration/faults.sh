@@ -1,9 +1,12 @@
 #!/bin/bash
 # Fault injection under load, with an exact ledger per scenario:
 #
-#   a. PostgreSQL is stopped and started again while events are published
-#      and delivered: herald answers 503 (never 2xx) and /readyz fails while
-#      it is down, and recovers by itself once it is back.
+#   a. PostgreSQL crashes (odd rounds) or is shut down (even rounds) and is
+#      started again while events are published and delivered: herald
+#      answers 503 (never 2xx) and /readyz fails while it is down, and
+#      recovers by itself once it is back.
+#   d. PostgreSQL crashes while a keyed backlog drains, with no publisher
+#      running: per key, no redelivery comes after a later event.
 #   b. SIGTERM while deliveries are in flight (a sink answering after
 #      1.5 s): herald exits 0 within 15 s; after a restart nothing is lost.
 #   c. Misbehaving receivers at once, one subscription each, same events:
@@ -36,11 +39,13 @@ log "seed $SEED (replay with HERALD_TEST_SEED=$SEED), profile $PROFILE"
 case $PROFILE in
 short)
 	A_ROUNDS=1 A_AFTER_S=2 A_LOOPS=3 A_KEYS=12
+	D_KEYS=8 D_PER_LOOP=60
 	B_ROUNDS=1 B_LOAD_S=4
 	C_EVENTS=120 C_KEYS=8 C_PATCH_S=5
 	;;
 long)
 	A_ROUNDS=4 A_AFTER_S=4 A_LOOPS=4 A_KEYS=20
+	D_KEYS=16 D_PER_LOOP=150
 	B_ROUNDS=4 B_LOAD_S=6
 	C_EVENTS=480 C_KEYS=16 C_PATCH_S=10
 	;;
@@ -300,11 +305,15 @@ for ((r = 1; r <= A_ROUNDS; r++)); do
 	down_at=$((1000 + RNG))
 	rng 2500
 	down_for=$((2000 + RNG))
-	log "a: round $r: PostgreSQL stops ${down_at} ms into the load, for ${down_for} ms"
+	# odd rounds crash it (immediate: unflushed WAL lost, recovery at the
+	# start), even rounds shut it down (fast)
+	mode=fast
+	((r % 2 == 1)) && mode=immediate
+	log "a: round $r: PostgreSQL stops ($mode) ${down_at} ms into the load, for ${down_for} ms"
 	# the load runs until A_AFTER_S after the recovery (60 s at most)
 	start_publishers a "$r" "$A_KEYS" "$A_LOOPS" 3000 0 60 "$SRC_A"
 	sleep "$((down_at / 1000)).$(printf '%03d' $((down_at % 1000)))"
-	pg_stop || die "a: cannot stop PostgreSQL"
+	pg_stop "$mode" || die "a: cannot stop PostgreSQL ($mode)"
 	stopped=$(now_ms)
 	ready_seen=()
 	while (($(now_ms) - stopped < down_for)); do
@@ -346,6 +355,44 @@ check "a: events were accepted before and after the outages ($SCEN_ACCEPTED)" \
 printf 'LEDGER faults-pg-outage seed=%s rounds=%s published=%s accepted=%s refused_503=%s stored=%s lost=%s order_violations=%s duplicates=%s (%s)\n' \
 	"$SEED" "$A_ROUNDS" "$SCEN_PUBLISHED" "$SCEN_ACCEPTED" \
 	"$(jq '[.[] | select(.http == "503")] | length' "$PUBS")" "$SCEN_STORED" \
+	"$SCEN_LOST" "$SCEN_VIOL" "$SCEN_DUPS" "${SCEN_DUPS_DETAIL%, }"
+
+# ============================================================ d. PostgreSQL crash mid-drain
+
+# A keyed backlog drains with no publisher running, so that no ingest
+# commit flushes the WAL for the dispatcher; PostgreSQL then crashes
+# (immediate) with keys half way through.  The dispatcher's write-backs
+# that do not move a key's head are committed without waiting for the
+# disk and may be lost; those that do must have reached it before the
+# key's next delivery went out, or the crash brings a redelivery after a
+# later event of its key.
+SRC_D=/faults/d/$RUN
+sub_create "d/keyed" "$(sub_body "$RECEIVER_URL/d-keyed?delay_ms=20" "$SRC_D" '{"max_in_flight": 16}')"
+D_SUB=$SUB_ID
+api PATCH "/v1/subscriptions/$D_SUB" '{"status":"paused"}'
+expect_status 200 "d: subscription paused while its backlog is published"
+start_publishers d 1 "$D_KEYS" 4 "$D_PER_LOOP" 0 60 "$SRC_D"
+for p in "${PUB_PIDS[@]}"; do
+	wait "$p" 2>/dev/null || true
+done
+stop_publishers d 1
+D_TOTAL=$(db_psql "SELECT count(*) FROM event WHERE source = '$SRC_D'")
+api PATCH "/v1/subscriptions/$D_SUB" '{"status":"active"}'
+expect_status 200 "d: subscription resumed: $D_TOTAL events to drain"
+rng 200
+sleep "0.$(printf '%03d' $((150 + RNG)))"
+pg_stop immediate || die "d: cannot crash PostgreSQL"
+D_BEFORE=$(receiver_count /d-keyed)
+log "d: PostgreSQL crashed with $D_BEFORE of $D_TOTAL events delivered"
+check "d: the crash came mid-drain ($D_BEFORE of $D_TOTAL delivered)" \
+	test "$D_BEFORE" -gt 0 -a "$D_BEFORE" -lt "$D_TOTAL"
+sleep 1
+pg_start || die "d: cannot start PostgreSQL again"
+wait_until 20 "d: /readyz is 200 again, herald not restarted" readyz_is_200
+wait_until "$DRAIN_S" "d: every delivery settled after the crash" settled "$SRC_D"
+analyse_scenario d "$SRC_D" '[]' "keyed:$D_SUB:/d-keyed=10000"
+printf 'LEDGER faults-pg-crash-drain seed=%s published=%s accepted=%s stored=%s delivered_before_crash=%s lost=%s order_violations=%s duplicates=%s (%s)\n' \
+	"$SEED" "$SCEN_PUBLISHED" "$SCEN_ACCEPTED" "$SCEN_STORED" "$D_BEFORE" \
 	"$SCEN_LOST" "$SCEN_VIOL" "$SCEN_DUPS" "${SCEN_DUPS_DETAIL%, }"
 
 # ============================================================ b. SIGTERM in flight

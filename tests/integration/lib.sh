@@ -183,9 +183,11 @@ pg_start() {
 		-w -t 30 start >/dev/null
 }
 
+# pg_stop [MODE]: fast (default: sessions ended, WAL flushed) or immediate
+# (a crash: whatever was not flushed is lost, recovery at the next start).
 pg_stop() {
 	[[ $PG_PRIVATE -eq 1 ]] || die "pg_stop needs a private cluster (pg_start_private)"
-	pg_as "$PG_BINDIR/pg_ctl" -D "$PG_DIR/data" -m fast -w -t 30 stop >/dev/null
+	pg_as "$PG_BINDIR/pg_ctl" -D "$PG_DIR/data" -m "${1:-fast}" -w -t 30 stop >/dev/null
 }
 
 pg_restart() {
