@@ -92,6 +92,7 @@ typedef struct request
 	bool		started;
 	bool		control;
 	path_state *ps;				/* NULL for control paths */
+	bool		counted;		/* in ps->concurrent and total_concurrent */
 	char	   *body;
 	size_t		body_len;
 	size_t		body_cap;
@@ -674,6 +675,23 @@ build_record(struct MHD_Connection *conn, request *req, const char *url,
 	return s;
 }
 
+/*
+ * The request stops counting as concurrent once its answer is decided,
+ * before the response is queued: herald cannot see the answer before
+ * then, so a next request it sends because of this one never overlaps.
+ */
+static void
+leave(request *req)
+{
+	if (!req->counted)
+		return;
+	pthread_mutex_lock(&state_lock);
+	req->ps->concurrent--;
+	total_concurrent--;
+	req->counted = false;
+	pthread_mutex_unlock(&state_lock);
+}
+
 static enum MHD_Result
 answer(struct MHD_Connection *conn, request *req, const char *url,
 	   const char *method)
@@ -685,8 +703,11 @@ answer(struct MHD_Connection *conn, request *req, const char *url,
 	enum MHD_Result ret;
 
 	if (req->too_large)
+	{
+		leave(req);
 		return send_text(conn, 413, "text/plain",
 						 "body too large\n", 15);
+	}
 
 	pthread_mutex_lock(&state_lock);
 	n = ++req->ps->count;
@@ -719,6 +740,7 @@ answer(struct MHD_Connection *conn, request *req, const char *url,
 	free(json);
 
 	sleep_ms(p.delay_ms);
+	leave(req);
 	if (p.drop)
 		return MHD_NO;
 
@@ -769,6 +791,7 @@ on_request(void *cls, struct MHD_Connection *conn, const char *url,
 		{
 			pthread_mutex_lock(&state_lock);
 			req->ps = path_lookup(url);
+			req->counted = true;
 			req->ps->concurrent++;
 			if (req->ps->concurrent > req->ps->max_concurrent)
 				req->ps->max_concurrent = req->ps->concurrent;
@@ -824,13 +847,7 @@ on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
 	(void) toe;
 	if (req == NULL)
 		return;
-	if (req->ps != NULL)
-	{
-		pthread_mutex_lock(&state_lock);
-		req->ps->concurrent--;
-		total_concurrent--;
-		pthread_mutex_unlock(&state_lock);
-	}
+	leave(req);
 	free(req->uri);
 	free(req->body);
 	free(req);
