@@ -609,10 +609,20 @@ finish() {
 
 # ---------------------------------------------------------------- cleanup
 
+# at_exit COMMAND: run COMMAND (a function name) on exit, before herald and
+# the database are stopped; its status does not change the test's.
+_AT_EXIT=()
+at_exit() {
+	_AT_EXIT+=("$1")
+}
+
 _cleanup() {
 	local rc=$? p failed=0
 	trap - EXIT INT TERM
 	set +e
+	for p in "${_AT_EXIT[@]}"; do
+		"$p"
+	done
 	if [[ $rc -ne 0 && $rc -ne 77 ]] || [[ $TESTS_FAILED -gt 0 ]]; then
 		failed=1
 	fi

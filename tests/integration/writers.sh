@@ -247,20 +247,51 @@ terminate_blocked_writer() {
 ledger_has() {
 	jq -e "$1" <<<"$L" >/dev/null
 }
+# holder_end: end the session holding t-held (its transaction rolls back)
+# and reap its psql.  It runs on exit too (at_exit), so that no failure
+# leaves the session behind.
+HOLDER=
+holder_end() {
+	local i
+	[[ -n $HOLDER ]] || return 0
+	# until its psql is gone: it may not have reached pg_sleep yet
+	for ((i = 0; i < 100; i++)); do
+		kill -0 "$HOLDER" 2>/dev/null || break
+		db_psql "SELECT pg_terminate_backend(pid) FROM pg_stat_activity
+			WHERE datname = current_database() AND pid <> pg_backend_pid()
+			  AND query LIKE '%t-held%pg_sleep%'" >/dev/null 2>&1
+		sleep 0.1
+	done
+	if kill -0 "$HOLDER" 2>/dev/null; then
+		log "the session holding t-held did not end: $(cat "$OUT/holder.err")"
+		kill "$HOLDER" 2>/dev/null
+	fi
+	wait "$HOLDER" 2>/dev/null
+	HOLDER=
+}
+# holder_end_on_exit: holder_end, and the term workers told to stop (a
+# failure may leave them running)
+holder_end_on_exit() {
+	holder_end
+	touch "$OUT/term.stop" 2>/dev/null
+}
+at_exit holder_end_on_exit
 start_workers term_worker 8
-# another session inserts t-held and keeps it uncommitted for 6 s, so the
-# writer that takes t-held waits inside its transaction
+# another session inserts t-held and keeps it uncommitted (until holder_end),
+# so the writer that takes t-held waits inside its transaction
 db_psql "BEGIN; INSERT INTO event (source, id, type, attrs, data_kind)
-	VALUES ('$SRC_T', 't-held', 'w.plain', '{}', 0); SELECT pg_sleep(6); ROLLBACK" >/dev/null &
+	VALUES ('$SRC_T', 't-held', 'w.plain', '{}', 0); SELECT pg_sleep(600); ROLLBACK" \
+	>/dev/null 2>"$OUT/holder.err" &
 HOLDER=$!
-poll_until 5 holder_waits || die "the session holding t-held did not start"
+poll_until 15 holder_waits || die "the session holding t-held did not start"
 post "$OUT/t.held" "$CE" "$(ev t-held "$SRC_T" w.plain)" &
 HELD=$!
-check "the writer waiting for t-held was terminated" poll_until 3 terminate_blocked_writer
+check "the writer waiting for t-held was terminated" poll_until 10 terminate_blocked_writer
 wait "$HELD"
 sleep 1
 touch "$OUT/term.stop"
-wait_all "${pids[@]}" "$HOLDER"
+wait_all "${pids[@]}"
+holder_end
 expect_eq "$(cut -d' ' -f2 "$OUT/t.held")" 503 "terminated: the terminated writer's request answered 503"
 L=$(ledger_json "$OUT"/t.*)
 log "publishes meanwhile: $(jq -c '[.[].http] | group_by(.) | map({(.[0]): length}) | add' <<<"$L")"
