@@ -211,6 +211,11 @@ api POST "/v1/subscriptions/$SUB_F/deliveries/$F1/retry"
 expect_status 202 "retry of a succeeded delivery is 202"
 wait_until 15 "the succeeded delivery is sent again" receiver_has /ok 2
 expect_eq "$(ids /ok | sort -u)" "msg_$F1" "a resend keeps webhook-id msg_<seq>"
+# the receiver has it before herald writes the outcome back: wait for that
+# (else the delivery would still count as pending below)
+wait_until 15 "the resend is recorded: succeeded, 1 attempt, 4 in the attempt log, the last 204" \
+	delivery_is "$SUB_F" "$F1" \
+	'.state == "succeeded" and .attempts == 1 and (.attempt_log | length) == 4 and .attempt_log[3].status == 204'
 
 # a delivery that stays pending: pause, publish
 api PATCH "/v1/subscriptions/$SUB_F" '{"status":"paused"}'
@@ -336,10 +341,15 @@ E=("${SEQS[@]}")
 wait_until 20 "keyed failures all fail" n_in_state "$SUB_E" failed 4
 api PATCH "/v1/subscriptions/$SUB_E" '{"sink":"'"$RECEIVER_URL"'/e2?delay_ms=60"}'
 expect_status 200 "keyed failures: sink fixed"
+# paused while the heads are counted: active, all 4 may be delivered before
+api PATCH "/v1/subscriptions/$SUB_E" '{"status":"paused"}'
+expect_status 200 "keyed failures: paused for the replay"
 api POST "/v1/subscriptions/$SUB_E/replay" '{"state":"failed"}'
 expect_json '.requeued' 4 "keyed failures: 4 re-queued"
 expect_eq "$(db_psql "SELECT count(*) FROM delivery WHERE subscription_id = '$SUB_E' AND state = 'pending' AND ready")" 1 \
-	"keyed failures: one ready head for the key" 
+	"keyed failures: one ready head for the key"
+api PATCH "/v1/subscriptions/$SUB_E" '{"status":"active"}'
+expect_status 200 "keyed failures: resumed"
 wait_until 20 "keyed failures: all arrive" receiver_has /e2 4
 expect_eq "$(seqs_of /e2)" "[${E[0]},${E[1]},${E[2]},${E[3]}]" \
 	"keyed failures: replayed in seq order"
@@ -392,7 +402,9 @@ expect_eq "$(db_psql "$M_HEADS" | tr '\n' ' ')" "-:575 m0:1 m1:1 m2:1 " \
 	"large replay state=failed: one ready head per key, every unordered delivery ready"
 api PATCH "/v1/subscriptions/$SUB_M" '{"status":"active"}'
 expect_status 200 "large replay: subscription resumed"
-wait_until 60 "large replay: all 2300 delivered" state_count_is "$SUB_M" succeeded 2300
+# 3 keys of 575 deliveries each, one at a time per key: room for a slow
+# (sanitizer) build on a loaded machine
+wait_until 120 "large replay: all 2300 delivered" state_count_is "$SUB_M" succeeded 2300
 for k in m0 m1 m2; do
 	expect_eq "$(seqs_of /m "$k" | jq '. == sort and length == 575')" true \
 		"large replay: key $k arrived complete and in seq order"

@@ -100,11 +100,12 @@ expect_eq "$(printf '%s' "$R" | jq '[.[] | select(.st == 0)] | length')" 0 "fifo
 
 # ---------------------------------------------------------------- one key's failure does not block other keys
 
-log "key isolation: key a's head waits 2 s for its retry while keys b, c, d flow"
+# (a long backoff: keys b, c, d have 8 s to go through on a slow machine)
+log "key isolation: key a's head waits 8 s for its retry while keys b, c, d flow"
 sub_create "iso" "$(jq -cn --arg s "$RECEIVER_URL/iso?fail=1" '{
 	sink: $s, types: ["ord.iso"],
 	delivery: {ordering: "partitionkey",
-	  retry: {initial_ms: 2000, multiplier: 1, max_ms: 2000, jitter: 0, max_attempts: 5}}}')"
+	  retry: {initial_ms: 8000, multiplier: 1, max_ms: 8000, jitter: 0, max_attempts: 5}}}')"
 ISO_SUB=$SUB_ID
 # a0 alone first, so that it is the request that fails
 publish "iso: a0" "$(jq -cn '[{specversion: "1.0", id: "iso-a0", source: "/test/ordering",
@@ -116,14 +117,14 @@ publish "iso: the rest" "$(jq -cn '[range(1;3) as $q | {key: "a", seq: $q}] +
 	| map({specversion: "1.0", id: "iso-\(.key)\(.seq)", source: "/test/ordering",
 	       type: "ord.iso", partitionkey: .key, datacontenttype: "application/json",
 	       data: .})')"
-wait_until 20 "iso: all 12 deliveries succeeded" state_is "$ISO_SUB" succeeded 12
+wait_until 40 "iso: all 12 deliveries succeeded" state_is "$ISO_SUB" succeeded 12
 R=$(reqs /iso)
 A0_FIRST=$(printf '%s' "$R" | jq '[.[] | select(.key == "a" and .seq == 0) | .t] | min')
 A0_OK=$(printf '%s' "$R" | jq '[.[] | select(.key == "a" and .seq == 0 and .st == 204) | .t] | min')
 expect_eq "$(printf '%s' "$R" | jq -c '.[0] | [.key, .seq, .st]')" '["a",0,500]' \
 	"iso: the first request was a0 and it failed"
-expect_eq "$(jq -n --argjson a "$A0_FIRST" --argjson b "$A0_OK" '$b - $a >= 1950')" true \
-	"iso: a0's retry came after its 2 s backoff ($A0_FIRST -> $A0_OK)"
+expect_eq "$(jq -n --argjson a "$A0_FIRST" --argjson b "$A0_OK" '$b - $a >= 7950')" true \
+	"iso: a0's retry came after its 8 s backoff ($A0_FIRST -> $A0_OK)"
 expect_eq "$(printf '%s' "$R" | jq --argjson ok "$A0_OK" \
 	'[.[] | select(.key != "a" and .st == 204 and .t < $ok)] | length')" 9 \
 	"iso: all 9 events of keys b, c, d succeeded while a0 waited for its retry"
