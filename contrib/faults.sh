@@ -2,7 +2,8 @@
 # Run the fault-injection scripts in their long profile, N times, and sum up
 # their ledgers: crash (kill -9 rounds), scaleout (two instances, one killed),
 # outage (PostgreSQL stopped and frozen) and faults (PostgreSQL outage under
-# load, SIGTERM with deliveries in flight, misbehaving receivers).
+# load, PostgreSQL crash mid-drain, SIGTERM with deliveries in flight,
+# misbehaving receivers).
 #
 # Usage: contrib/faults.sh [N] [configure args...]
 #   N (default 1): how many times each script runs.
@@ -127,11 +128,11 @@ done
 total=$(($(date +%s) - t_start))
 printf '\nSummary: %d run(s) of %s, long profile, %d s; logs and ledgers in %s\n\n' \
 	"$RUNS" "${SCRIPTS[*]}" "$total" "$OUT"
-printf '%-18s %6s %7s %16s %5s %17s %11s\n' scenario runs rounds "events accepted" lost "order violations" duplicates
+printf '%-22s %6s %7s %16s %5s %17s %11s\n' scenario runs rounds "events accepted" lost "order violations" duplicates
 for s in "${SCENARIOS[@]}"; do
 	status=ok
 	[[ ${S_FAILED[$s]} -eq 0 ]] || status="FAILED ${S_FAILED[$s]}"
-	printf '%-18s %6s %7s %16s %5s %17s %11s  %s\n' "$s" "${S_RUNS[$s]}" "${S_ROUNDS[$s]}" \
+	printf '%-22s %6s %7s %16s %5s %17s %11s  %s\n' "$s" "${S_RUNS[$s]}" "${S_ROUNDS[$s]}" \
 		"${S_ACC[$s]}" "${S_LOST[$s]}" "${S_VIOL[$s]}" "${S_DUPS[$s]}" "$status"
 done
 if [[ $failures -gt 0 ]]; then

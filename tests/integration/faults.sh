@@ -391,7 +391,7 @@ pg_start || die "d: cannot start PostgreSQL again"
 wait_until 20 "d: /readyz is 200 again, herald not restarted" readyz_is_200
 wait_until "$DRAIN_S" "d: every delivery settled after the crash" settled "$SRC_D"
 analyse_scenario d "$SRC_D" '[]' "keyed:$D_SUB:/d-keyed=10000"
-printf 'LEDGER faults-pg-crash-drain seed=%s published=%s accepted=%s stored=%s delivered_before_crash=%s lost=%s order_violations=%s duplicates=%s (%s)\n' \
+printf 'LEDGER faults-pg-crash-drain seed=%s rounds=1 published=%s accepted=%s stored=%s delivered_before_crash=%s lost=%s order_violations=%s duplicates=%s (%s)\n' \
 	"$SEED" "$SCEN_PUBLISHED" "$SCEN_ACCEPTED" "$SCEN_STORED" "$D_BEFORE" \
 	"$SCEN_LOST" "$SCEN_VIOL" "$SCEN_DUPS" "${SCEN_DUPS_DETAIL%, }"
 
