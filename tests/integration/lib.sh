@@ -436,7 +436,8 @@ receiver_reset() {
 # api METHOD PATH [BODY] [extra curl args...]: call herald (or PATH when it is
 # a full URL).  Authorization uses $KEY (default $ADMIN_KEY; KEY= sends
 # none); a body defaults to Content-Type application/json.  Sets STATUS
-# (000 when no answer), RESP and RESP_HEADERS; never fails.
+# (000 when no answer), RESP, RESP_HEADERS and ELAPSED (seconds, curl's
+# time_total); waits API_TIMEOUT seconds at most; never fails.
 api() {
 	local method=$1 path=$2 body='' have_body=0 url key a ct_given=0 f
 	shift 2
@@ -456,15 +457,19 @@ api() {
 	esac
 	key=${KEY-$ADMIN_KEY}
 	f=$TEST_TMPDIR/api.$BASHPID.$RANDOM
-	local args=(-sS -X "$method" --max-time "$API_TIMEOUT" -o "$f.body" -D "$f.headers" -w '%{http_code}')
+	local args=(-sS -X "$method" --max-time "$API_TIMEOUT" -o "$f.body" -D "$f.headers"
+		-w '%{http_code} %{time_total}') out
 	[[ -n $key ]] && args+=(-H "Authorization: Bearer $key")
 	if [[ $have_body -eq 1 ]]; then
 		printf '%s' "$body" >"$f.req"
 		args+=(--data-binary "@$f.req")
 		[[ $ct_given -eq 1 ]] || args+=(-H 'Content-Type: application/json')
 	fi
-	STATUS=$(curl "${args[@]}" "$@" "$url" 2>"$f.err") || true
+	out=$(curl "${args[@]}" "$@" "$url" 2>"$f.err") || true
+	STATUS=${out%% *}
+	ELAPSED=${out#* }
 	[[ -n $STATUS ]] || STATUS=000
+	[[ -n $ELAPSED && $ELAPSED != "$out" ]] || ELAPSED=0
 	RESP=
 	RESP_HEADERS=
 	[[ -f $f.body ]] && RESP=$(<"$f.body")

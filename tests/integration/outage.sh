@@ -17,23 +17,9 @@ event_json() {
 	printf '{"specversion":"1.0","source":"%s","id":"%s","type":"com.example.outage","datacontenttype":"application/json","data":{"n":1}}' "$1" "$2"
 }
 
-# publish SOURCE ID: POST one structured event (sets STATUS, RESP).
+# publish SOURCE ID: POST one structured event (sets STATUS, RESP, ELAPSED).
 publish() {
 	api POST /v1/events "$(event_json "$1" "$2")" -H "$CE"
-}
-
-# timed_publish SOURCE ID: like publish, also sets ELAPSED (curl's time_total, s).
-timed_publish() {
-	local f=$TEST_TMPDIR/timed.$RANDOM out
-	printf '%s' "$(event_json "$1" "$2")" >"$f.req"
-	out=$(curl -s -o "$f.body" -w '%{http_code} %{time_total}' --max-time 30 \
-		-H "Authorization: Bearer $ADMIN_KEY" -H "$CE" \
-		--data-binary "@$f.req" "$HERALD_URL/v1/events" 2>/dev/null) || true
-	STATUS=${out%% *}
-	ELAPSED=${out#* }
-	[[ -n $STATUS ]] || STATUS=000
-	RESP=$(cat "$f.body" 2>/dev/null)
-	rm -f "$f.req" "$f.body"
 }
 
 # is_error_json: RESP is {"error": string, "message": string}.
@@ -74,7 +60,7 @@ slowest=0
 statuses=()
 bodies_ok=1
 for i in 1 2 3; do
-	timed_publish "$SRC_DOWN" "d$i"
+	publish "$SRC_DOWN" "d$i"
 	statuses+=("$STATUS")
 	is_error_json || bodies_ok=0
 	log "POST during outage: $STATUS in ${ELAPSED}s"
@@ -251,14 +237,8 @@ if [[ $pm_pid =~ ^[0-9]+$ ]]; then
 	mapfile -t frozen < <(echo "$pm_pid"; pgrep -P "$pm_pid")
 	kill -STOP "${frozen[@]}"
 	log "PostgreSQL frozen (SIGSTOP ${frozen[*]})"
-	f=$TEST_TMPDIR/hung
-	out=$(curl -s -o "$f.body" -w '%{http_code} %{time_total}' --max-time 8 \
-		-H "Authorization: Bearer $ADMIN_KEY" -H "$CE" \
-		--data-binary "$(event_json "$SRC_DOWN" hung1)" \
-		"$HERALD_URL/v1/events" 2>/dev/null) || true
-	STATUS=${out%% *}
-	ELAPSED=${out#* }
-	RESP=$(cat "$f.body" 2>/dev/null)
+	API_TIMEOUT=8 publish "$SRC_DOWN" hung1
+	out="$STATUS $ELAPSED"
 	API_TIMEOUT=6 api GET /readyz
 	ready_status=$STATUS
 	kill -CONT "${frozen[@]}"

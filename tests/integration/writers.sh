@@ -26,22 +26,17 @@ ev() {
 # LEDGER: "id http seconds seq duplicate" (seq and duplicate "-" when not
 # 2xx).  A curl failure counts as http 000.
 post() {
-	local f=$OUT/p.$BASHPID.$RANDOM out code secs
-	printf '%s' "$3" >"$f.req"
-	out=$(curl -s -o "$f.body" -w '%{http_code} %{time_total}' --max-time 20 \
-		-H "Authorization: Bearer $ADMIN_KEY" -H "$2" \
-		--data-binary "@$f.req" "$HERALD_URL/v1/events" 2>/dev/null) || true
-	code=${out%% *}
-	secs=${out#* }
-	[[ -n $code ]] || code=000
+	local code secs
+	API_TIMEOUT=20 api POST /v1/events "$3" -H "$2"
+	code=$STATUS
+	secs=$ELAPSED
 	if [[ $code == 2* ]]; then
 		jq -r --arg c "$code" --arg s "$secs" '(.results // [.])[]
-			| "\(.id) \($c) \($s) \(.seq) \(.duplicate)"' "$f.body" >>"$1"
+			| "\(.id) \($c) \($s) \(.seq) \(.duplicate)"' <<<"$RESP" >>"$1"
 	else
 		jq -r --arg c "$code" --arg s "$secs" '(if type == "array" then . else [.] end)[]
-			| "\(.id) \($c) \($s) - -"' "$f.req" >>"$1"
+			| "\(.id) \($c) \($s) - -"' <<<"$3" >>"$1"
 	fi
-	rm -f "$f.req" "$f.body"
 }
 
 # ledger_json FILE...: the ledgers as [{id, http, secs, seq, dup}].
