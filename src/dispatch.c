@@ -1610,10 +1610,13 @@ dispatch_main(void *arg)
 				  d->next_retry_us - now_us() : 0;
 		if (d->db_op == DB_IDLE &&
 		    (d->want_fetch || d->want_sweep || d->results != NULL)) {
+			/* more to do at once, unless a failure asked for a pause */
 			int64_t pause = d->db_pause_us - now_us();
 
-			wait_us = pause > 0 && pause < wait_us ? pause :
-				  pause > 0 ? wait_us : 0;
+			if (pause <= 0)
+				wait_us = 0;
+			else if (pause < wait_us)
+				wait_us = pause;
 		}
 		watch_session(d);
 		pg_input = wait_and_transfer(d, (int)((wait_us + 999) / 1000));
