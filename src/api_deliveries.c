@@ -9,6 +9,7 @@
 #include "api_routes.h"
 #include "keyhead.h"
 #include "cloudevent.h"
+#include "delivery.h"
 #include "log.h"
 #include "subscription.h"
 #include "xalloc.h"
@@ -61,42 +62,25 @@ static const struct store_stmt retry_find = {
 	"   AND ($3::bigint IS NULL OR s.tenant = $3)",
 	3};
 
-/* Ready unless another delivery of its key is pending (which then holds
- * the head, or will be promoted first). */
-static const struct store_stmt retry_update = {
-	"deliv_retry_update",
-	"UPDATE delivery d SET state = 'pending', attempts = 0,"
-	"  next_attempt_at = now(), updated_at = now(),"
-	"  ready = (d.ordering_key IS NULL OR NOT EXISTS (SELECT 1 FROM delivery o"
-	"    WHERE o.subscription_id = d.subscription_id"
-	"      AND o.ordering_key = d.ordering_key AND o.state = 'pending'"
-	"      AND o.seq <> d.seq))"
-	" WHERE d.subscription_id = $1 AND d.seq = $2 AND d.state <> 'pending'"
-	" RETURNING d.seq",
-	2};
+/* herald_delivery_retry (sql/003): re-queued under the key's lock. */
+static const struct store_stmt retry_requeue = {
+	"deliv_retry",
+	"SELECT herald_delivery_retry($1::uuid, $2::int8, $3, $4::int8[])",
+	4};
 
 static const struct store_stmt failed_page = {
 	"deliv_failed_page",
 	"SELECT d.seq, d.ordering_key FROM delivery d"
-	" WHERE d.subscription_id = $1 AND d.state = 'failed' AND d.seq > $2"
+	" WHERE d.subscription_id = $1 AND d.state = $4 AND d.seq > $2"
 	" ORDER BY d.seq LIMIT $3",
-	3};
+	4};
 
-/* Ordered rows wait for promote_heads; the key must still be the one
- * whose lock was taken. */
+/* herald_delivery_requeue_failed (sql/003). */
 static const struct store_stmt requeue_failed = {
 	"deliv_requeue_failed",
-	"UPDATE delivery d SET state = 'pending', attempts = 0,"
-	"  next_attempt_at = now(), updated_at = now(),"
-	"  ready = d.ordering_key IS NULL"
-	" FROM unnest($2::int8[], $3::text[]) AS u(q, k)"
-	" WHERE d.subscription_id = $1 AND d.seq = u.q AND d.state = 'failed'"
-	"   AND d.ordering_key IS NOT DISTINCT FROM u.k"
-	" RETURNING d.ordering_key",
-	3};
-
-static const struct store_stmt notify_work = {
-	"deliv_notify_work", "SELECT pg_notify('herald_event', $1)", 1};
+	"SELECT herald_delivery_requeue_failed($1::uuid, $2::int8[], $3::text[],"
+	" $4::int8[])",
+	4};
 
 /* The first seq received at or after a time; the cast also validates it. */
 static const struct store_stmt since_start = {
@@ -116,21 +100,14 @@ static const struct store_stmt events_page = {
 	" ORDER BY e.seq LIMIT $5",
 	5};
 
-/* A row that is not pending is sent again under the subscription's
- * current ordering; a pending one is left alone (and not counted). */
-static const struct store_stmt upsert_deliveries = {
-	"deliv_upsert",
-	"INSERT INTO delivery AS d (subscription_id, seq, ordering_key, part,"
-	"                           ready)"
-	" SELECT $1::uuid, u.q, u.k, u.p, u.k IS NULL"
-	" FROM unnest($2::int8[], $3::text[], $4::int4[]) AS u(q, k, p)"
-	" ON CONFLICT (subscription_id, seq) DO UPDATE SET state = 'pending',"
-	"   attempts = 0, next_attempt_at = now(),"
-	"   updated_at = now(), ordering_key = EXCLUDED.ordering_key,"
-	"   part = EXCLUDED.part, ready = EXCLUDED.ordering_key IS NULL"
-	" WHERE d.state <> 'pending'"
-	" RETURNING d.ordering_key",
-	4};
+/* herald_delivery_replay (sql/003): a row that is not pending is sent
+ * again under the subscription's current ordering; a pending one is left
+ * alone (and not counted). */
+static const struct store_stmt replay_deliveries = {
+	"deliv_replay",
+	"SELECT herald_delivery_replay($1::uuid, $2::int8[], $3::text[],"
+	" $4::int4[], $5::int8[])",
+	5};
 
 /* --- helpers --- */
 
@@ -255,28 +232,25 @@ exec_ok(PGresult *res, ExecStatusType want, const char *what)
 	return false;
 }
 
-/* Tell the dispatchers this subscription has work, then COMMIT. */
-static bool
-notify_commit(struct store_conn *c, const char *sub_id)
+/* The keys' lock ids as the int8[] parameter of a statement that takes
+ * them (initializes locks, which the caller frees). */
+static const char *
+lock_param(struct keyhead_set *ks, struct store_array *locks, int *len)
 {
-	PGresult *res = store_exec(c, &notify_work, &sub_id, NULL, NULL);
-	bool ok = exec_ok(res, PGRES_TUPLES_OK, "notify");
-	char err[256];
+	const char *v[3];
+	int l[3];
 
-	PQclear(res);
-	if (!ok || !store_simple(c, "COMMIT", err, sizeof(err))) {
-		if (ok)
-			log_error("deliveries: commit failed: %s", err);
-		return false;
-	}
-	return true;
+	keyhead_params(ks, locks, v, l);
+	*len = l[0];
+	return v[0];
 }
 
-static void
-rollback(struct store_conn *c)
+/* The count a herald_delivery_* function returned. */
+static long long
+returned_count(PGresult *res)
 {
-	if (!store_conn_broken(c))
-		store_simple(c, "ROLLBACK", NULL, 0);
+	return PQntuples(res) == 1 && !PQgetisnull(res, 0, 0) ?
+	       strtoll(PQgetvalue(res, 0, 0), NULL, 10) : 0;
 }
 
 /* --- routes --- */
@@ -285,6 +259,7 @@ void
 api_deliveries_list(struct api_request *r)
 {
 	const char *state = api_query(r, "state");
+	enum delivery_state want;
 	char after_s[24], limit_s[24];
 	const char *values[4];
 	long long after, limit;
@@ -297,8 +272,7 @@ api_deliveries_list(struct api_request *r)
 		return;
 	if (state != NULL && state[0] == '\0')
 		state = NULL;
-	if (state != NULL && strcmp(state, "pending") != 0 &&
-	    strcmp(state, "succeeded") != 0 && strcmp(state, "failed") != 0) {
+	if (state != NULL && !delivery_state_parse(state, &want)) {
 		api_reply_error(r, MHD_HTTP_BAD_REQUEST, "invalid_parameter",
 				"state must be pending, succeeded or failed");
 		return;
@@ -313,7 +287,7 @@ api_deliveries_list(struct api_request *r)
 	snprintf(after_s, sizeof(after_s), "%lld", after);
 	snprintf(limit_s, sizeof(limit_s), "%lld", limit);
 	values[0] = r->params[0];
-	values[1] = state;
+	values[1] = state ? delivery_state_name(want) : NULL;
 	values[2] = after_s;
 	values[3] = limit_s;
 	res = store_exec(c, &list_deliveries, values, NULL, NULL);
@@ -390,7 +364,11 @@ void
 api_deliveries_retry(struct api_request *r)
 {
 	char seq[24], tbuf[24];
-	const char *values[3];
+	const char *values[4];
+	int lengths[4] = {0, 0, 0, 0}, formats[4] = {0, 0, 0, 1};
+	struct keyhead_set ks = {0};
+	struct store_array locks = {0};
+	enum delivery_state state;
 	struct store_conn *c;
 	PGresult *res = NULL;
 	cJSON *o;
@@ -399,10 +377,6 @@ api_deliveries_retry(struct api_request *r)
 		return;
 	if ((c = api_db(r)) == NULL)
 		return;
-	if (!store_simple(c, "BEGIN", NULL, 0)) {
-		api_reply_unavailable(r);
-		goto out;
-	}
 	values[0] = r->params[0];
 	values[1] = seq;
 	values[2] = api_tenant(r, tbuf, sizeof(tbuf));
@@ -419,37 +393,35 @@ api_deliveries_retry(struct api_request *r)
 			delivery_not_found(r);
 		goto out;
 	}
-	if (strcmp(PQgetvalue(res, 0, 1), "pending") == 0)
-		goto conflict;
-	if (!PQgetisnull(res, 0, 0)) {
-		/* the key of a delivery never changes while it is not pending
-		 * except by a replay, which holds this same lock */
-		struct keyhead_set ks = {0};
-		bool locked;
-
-		keyhead_add(&ks, r->params[0], PQgetvalue(res, 0, 0));
-		locked = keyhead_lock(&ks, c);
-		keyhead_free(&ks);
-		if (!locked) {
-			api_reply_unavailable(r);
-			goto out;
-		}
+	if (!delivery_state_parse(PQgetvalue(res, 0, 1), &state)) {
+		log_error("deliveries: delivery %s has an unknown state", seq);
+		api_reply_error(r, MHD_HTTP_INTERNAL_SERVER_ERROR, "internal",
+				"the stored delivery is unreadable");
+		goto out;
 	}
-	PQclear(res);
-	res = store_exec(c, &retry_update, values, NULL, NULL);
+	if (!delivery_state_final(state))
+		goto conflict;
+	/* the key as read: the function re-queues only if it is still the
+	 * row's, under that key's lock */
+	values[2] = PQgetisnull(res, 0, 0) ? NULL : PQgetvalue(res, 0, 0);
+	keyhead_add(&ks, r->params[0], values[2]);
+	values[3] = lock_param(&ks, &locks, &lengths[3]);
+	{
+		PGresult *done = store_exec(c, &retry_requeue, values, lengths,
+					    formats);
+
+		PQclear(res);
+		res = done;
+	}
 	if (!exec_ok(res, PGRES_TUPLES_OK, "requeue delivery")) {
 		api_reply_unavailable(r);
 		goto out;
 	}
-	if (PQntuples(res) == 0)
+	if (strcmp(PQgetvalue(res, 0, 0), "t") != 0)
 		goto conflict; /* became pending meanwhile */
-	if (!notify_commit(c, r->params[0])) {
-		api_reply_unavailable(r);
-		goto out;
-	}
 	o = cJSON_CreateObject();
 	cJSON_AddNumberToObject(o, "seq", (double)strtoll(seq, NULL, 10));
-	cJSON_AddStringToObject(o, "state", "pending");
+	cJSON_AddStringToObject(o, "state", delivery_state_name(DELIVERY_PENDING));
 	api_reply_json(r, MHD_HTTP_ACCEPTED, o);
 	goto out;
 conflict:
@@ -457,8 +429,10 @@ conflict:
 			"delivery %s is pending; it can be retried once it has "
 			"succeeded or failed", seq);
 out:
+	keyhead_free(&ks);
+	store_array_free(&locks);
 	PQclear(res);
-	api_db_done(r, c); /* rolls back what did not commit */
+	api_db_done(r, c);
 }
 
 /* --- replay --- */
@@ -544,8 +518,15 @@ replay_parse(struct api_request *r, const cJSON *body, struct replay_req *q)
 		return false;
 	}
 	if (strcmp(m->string, "state") == 0) {
-		if (!cJSON_IsString(m) || strcmp(m->valuestring, "failed") != 0) {
-			replay_invalid(r, "state", "state must be \"failed\"");
+		enum delivery_state st;
+
+		if (!cJSON_IsString(m) || !delivery_state_parse(m->valuestring, &st) ||
+		    st != DELIVERY_FAILED) {
+			char msg[64];
+
+			snprintf(msg, sizeof(msg), "state must be \"%s\"",
+				 delivery_state_name(DELIVERY_FAILED));
+			replay_invalid(r, "state", msg);
 			return false;
 		}
 		q->kind = REPLAY_FAILED;
@@ -581,32 +562,25 @@ replay_parse(struct api_request *r, const cJSON *body, struct replay_req *q)
 static bool
 replay_failed(struct store_conn *c, const char *sub_id, long long *count)
 {
-	struct keyhead_set ks = {0};
 	char cursor[24] = "0", page[24];
-	bool ok = false;
 	PGresult *res = NULL;
 	int n;
 
 	snprintf(page, sizeof(page), "%d", REPLAY_PAGE);
 	do {
-		const char *values[3] = {sub_id, cursor, page};
-		struct store_array seqs, keys;
-		const char *uv[3];
-		int ul[3], uf[3] = {0, 1, 1};
+		const char *values[4] = {sub_id, cursor, page,
+					 delivery_state_name(DELIVERY_FAILED)};
+		struct keyhead_set ks = {0};
+		struct store_array seqs, keys, locks;
+		const char *uv[4];
+		int ul[4], uf[4] = {0, 1, 1, 1};
 
-		keyhead_clear(&ks);
-		if (!store_simple(c, "BEGIN", NULL, 0))
-			goto out;
 		res = store_exec(c, &failed_page, values, NULL, NULL);
 		if (!exec_ok(res, PGRES_TUPLES_OK, "select failed"))
-			goto rollback;
+			goto fail;
 		n = PQntuples(res);
-		if (n == 0) {
-			PQclear(res);
-			res = NULL;
-			rollback(c);
+		if (n == 0)
 			break;
-		}
 		store_array_init(&seqs, STORE_OID_INT8);
 		store_array_init(&keys, STORE_OID_TEXT);
 		for (int i = 0; i < n; i++) {
@@ -620,35 +594,27 @@ replay_failed(struct store_conn *c, const char *sub_id, long long *count)
 		}
 		snprintf(cursor, sizeof(cursor), "%s", PQgetvalue(res, n - 1, 0));
 		PQclear(res);
-		res = NULL;
-		if (!keyhead_lock(&ks, c)) {
-			store_array_free(&seqs);
-			store_array_free(&keys);
-			goto rollback;
-		}
 		uv[0] = sub_id;
 		ul[0] = 0;
 		uv[1] = store_array_param(&seqs, &ul[1]);
 		uv[2] = store_array_param(&keys, &ul[2]);
+		uv[3] = lock_param(&ks, &locks, &ul[3]);
 		res = store_exec(c, &requeue_failed, uv, ul, uf);
 		store_array_free(&seqs);
 		store_array_free(&keys);
+		store_array_free(&locks);
+		keyhead_free(&ks);
 		if (!exec_ok(res, PGRES_TUPLES_OK, "requeue failed"))
-			goto rollback;
-		*count += PQntuples(res);
+			goto fail;
+		*count += returned_count(res);
 		PQclear(res);
 		res = NULL;
-		if (!keyhead_promote(&ks, c) || !notify_commit(c, sub_id))
-			goto rollback;
 	} while (n == REPLAY_PAGE);
-	ok = true;
-	goto out;
-rollback:
-	rollback(c);
-out:
 	PQclear(res);
-	keyhead_free(&ks);
-	return ok;
+	return true;
+fail:
+	PQclear(res);
+	return false;
 }
 
 /* Deliver again every stored event after *cursor (and received at or
@@ -659,7 +625,6 @@ replay_events(struct store_conn *c, const char *sub_id,
 	      const struct subscription *sub, long long cursor,
 	      const char *since, long long *count)
 {
-	struct keyhead_set ks = {0};
 	struct store_array types;
 	const char *types_param = NULL;
 	int types_len = 0;
@@ -679,9 +644,10 @@ replay_events(struct store_conn *c, const char *sub_id,
 		const char *values[5];
 		int lengths[5] = {0, 0, 0, types_len, 0};
 		int formats[5] = {0, 0, 0, 1, 0};
-		struct store_array seqs, keys, parts;
-		const char *uv[4];
-		int ul[4], uf[4] = {0, 1, 1, 1}, matched = 0;
+		struct keyhead_set ks = {0};
+		struct store_array seqs, keys, parts, locks;
+		const char *uv[5];
+		int ul[5], uf[5] = {0, 1, 1, 1, 1}, matched = 0;
 
 		snprintf(cursor_s, sizeof(cursor_s), "%lld", cursor);
 		values[0] = cursor_s;
@@ -689,19 +655,12 @@ replay_events(struct store_conn *c, const char *sub_id,
 		values[2] = sub->source;
 		values[3] = types_param;
 		values[4] = page;
-		keyhead_clear(&ks);
-		if (!store_simple(c, "BEGIN", NULL, 0))
-			goto out;
 		res = store_exec(c, &events_page, values, lengths, formats);
 		if (!exec_ok(res, PGRES_TUPLES_OK, "select events"))
-			goto rollback;
+			goto out;
 		n = PQntuples(res);
-		if (n == 0) {
-			PQclear(res);
-			res = NULL;
-			rollback(c);
+		if (n == 0)
 			break;
-		}
 		store_array_init(&seqs, STORE_OID_INT8);
 		store_array_init(&keys, STORE_OID_TEXT);
 		store_array_init(&parts, STORE_OID_INT4);
@@ -731,43 +690,31 @@ replay_events(struct store_conn *c, const char *sub_id,
 		cursor = strtoll(PQgetvalue(res, n - 1, 0), NULL, 10);
 		PQclear(res);
 		res = NULL;
-		if (matched == 0) {
-			rollback(c);
-			store_array_free(&seqs);
-			store_array_free(&keys);
-			store_array_free(&parts);
-			continue;
+		if (matched > 0) {
+			uv[0] = sub_id;
+			ul[0] = 0;
+			uv[1] = store_array_param(&seqs, &ul[1]);
+			uv[2] = store_array_param(&keys, &ul[2]);
+			uv[3] = store_array_param(&parts, &ul[3]);
+			uv[4] = lock_param(&ks, &locks, &ul[4]);
+			res = store_exec(c, &replay_deliveries, uv, ul, uf);
+			store_array_free(&locks);
 		}
-		if (!keyhead_lock(&ks, c)) {
-			store_array_free(&seqs);
-			store_array_free(&keys);
-			store_array_free(&parts);
-			goto rollback;
-		}
-		uv[0] = sub_id;
-		ul[0] = 0;
-		uv[1] = store_array_param(&seqs, &ul[1]);
-		uv[2] = store_array_param(&keys, &ul[2]);
-		uv[3] = store_array_param(&parts, &ul[3]);
-		res = store_exec(c, &upsert_deliveries, uv, ul, uf);
 		store_array_free(&seqs);
 		store_array_free(&keys);
 		store_array_free(&parts);
-		if (!exec_ok(res, PGRES_TUPLES_OK, "upsert deliveries"))
-			goto rollback;
-		*count += PQntuples(res);
-		PQclear(res);
-		res = NULL;
-		if (!keyhead_promote(&ks, c) || !notify_commit(c, sub_id))
-			goto rollback;
+		keyhead_free(&ks);
+		if (matched > 0) {
+			if (!exec_ok(res, PGRES_TUPLES_OK, "replay deliveries"))
+				goto out;
+			*count += returned_count(res);
+			PQclear(res);
+			res = NULL;
+		}
 	} while (n == REPLAY_PAGE);
 	ok = true;
-	goto out;
-rollback:
-	rollback(c);
 out:
 	PQclear(res);
-	keyhead_free(&ks);
 	store_array_free(&types);
 	return ok;
 }

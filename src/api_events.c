@@ -7,6 +7,7 @@
 
 #include "api_routes.h"
 #include "cloudevent.h"
+#include "delivery.h"
 #include "log.h"
 #include "xalloc.h"
 
@@ -36,14 +37,15 @@ struct post_state {
 static const struct store_stmt get_event = {
 	"events_get",
 	"SELECT seq, attrs::text, data_kind, data, " STORE_RFC3339("received_at") ","
-	"  (SELECT count(*) FILTER (WHERE state = 'pending')"
-	"   FROM delivery d WHERE d.seq = e.seq),"
-	"  (SELECT count(*) FILTER (WHERE state = 'succeeded')"
-	"   FROM delivery d WHERE d.seq = e.seq),"
-	"  (SELECT count(*) FILTER (WHERE state = 'failed')"
-	"   FROM delivery d WHERE d.seq = e.seq)"
-	" FROM event e WHERE seq = $1",
-	1};
+	"  c.n[1], c.n[2], c.n[3]"
+	" FROM event e CROSS JOIN LATERAL (SELECT ARRAY["
+	"    count(*) FILTER (WHERE d.state = $2),"
+	"    count(*) FILTER (WHERE d.state = $3),"
+	"    count(*) FILTER (WHERE d.state = $4)] AS n"
+	"   FROM delivery d WHERE d.seq = e.seq) c"
+	" WHERE e.seq = $1",
+	4};
+#define EVENT_COUNTS 5 /* the first of get_event's count columns */
 
 static const struct store_stmt list_events = {
 	"events_list",
@@ -337,7 +339,7 @@ void
 api_events_get(struct api_request *r)
 {
 	struct store_conn *c;
-	const char *values[1];
+	const char *values[4];
 	long long seq;
 	PGresult *res;
 	cJSON *o, *summary;
@@ -350,6 +352,9 @@ api_events_get(struct api_request *r)
 	if ((c = api_db(r)) == NULL)
 		return;
 	values[0] = r->params[0];
+	/* the counts of deliveries in each state, in enum order */
+	for (int s = DELIVERY_PENDING; s <= DELIVERY_FAILED; s++)
+		values[1 + s] = delivery_state_name((enum delivery_state)s);
 	res = store_exec(c, &get_event, values, NULL, NULL);
 	if (res == NULL || PQresultStatus(res) != PGRES_TUPLES_OK) {
 		api_reply_unavailable(r);
@@ -361,12 +366,10 @@ api_events_get(struct api_request *r)
 				"event %lld cannot be read back", seq);
 	} else {
 		summary = cJSON_AddObjectToObject(o, "deliveries");
-		cJSON_AddNumberToObject(summary, "pending",
-					atof(PQgetvalue(res, 0, 5)));
-		cJSON_AddNumberToObject(summary, "succeeded",
-					atof(PQgetvalue(res, 0, 6)));
-		cJSON_AddNumberToObject(summary, "failed",
-					atof(PQgetvalue(res, 0, 7)));
+		for (int s = DELIVERY_PENDING; s <= DELIVERY_FAILED; s++)
+			cJSON_AddNumberToObject(
+				summary, delivery_state_name((enum delivery_state)s),
+				atof(PQgetvalue(res, 0, EVENT_COUNTS + s)));
 		api_reply_json(r, MHD_HTTP_OK, o);
 	}
 	PQclear(res);

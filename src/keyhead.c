@@ -1,4 +1,4 @@
-/* Per-key delivery heads: the locks and the promotion that keep exactly one ready delivery per (subscription, ordering key). */
+/* Per-key delivery heads: the advisory lock of each (subscription, ordering key), and a delivery's dispatch partition. */
 #include "keyhead.h"
 
 #include <stdlib.h>
@@ -9,23 +9,17 @@
 
 /*
  * A key has pending deliveries; exactly one of them, normally the oldest,
- * is `ready`.  The writer sets ready on a new delivery whose key has
- * nothing pending; the dispatcher promotes the next one when a delivery
- * finishes; retry and replay re-queue old ones.  All of them change a
- * key's rows only while holding the key's transaction advisory lock.
+ * is `ready`.  The SQL functions that change deliveries (sql/002 and 003:
+ * the writer's insert, the dispatcher's write-back, retry, requeue and
+ * replay) keep that so, each while holding the transaction advisory locks
+ * of the keys it touches.  This file names those locks, and the dispatch
+ * partition of a delivery; both are computed here only, and never change
+ * (tests/unit/check_delivery.c holds their values): instances of two
+ * versions running side by side must agree on them.
  */
 
 static const struct store_stmt lock_keys = {
-	"keyhead_lock",
-	"SELECT count(pg_advisory_xact_lock(k)) FROM unnest($1::int8[]) AS k",
-	1};
-
-/* herald_promote_heads (sql/002) is shared with the dispatcher's
- * write-back. */
-static const struct store_stmt promote_heads = {
-	"keyhead_promote",
-	"SELECT herald_promote_heads($1::text[], $2::text[])",
-	2};
+	"keyhead_lock", "SELECT herald_lock_keys($1::int8[])", 1};
 
 static uint64_t
 fnv1a(uint64_t h, const void *p, size_t n)
@@ -51,13 +45,16 @@ keyhead_lock_id(const char *sub_id, const char *key)
 int
 keyhead_partition(const char *sub_id, const char *key, int64_t seq)
 {
+	unsigned char le[8]; /* the seq's bytes, least significant first */
 	uint64_t h;
 
 	if (key != NULL)
 		return (int)((uint64_t)keyhead_lock_id(sub_id, key) %
 			     STORE_PARTITIONS);
+	for (size_t i = 0; i < sizeof(le); i++)
+		le[i] = (unsigned char)((uint64_t)seq >> (8 * i));
 	h = fnv1a(1469598103934665603ULL, sub_id, strlen(sub_id));
-	h = fnv1a(h, &seq, sizeof(seq));
+	h = fnv1a(h, le, sizeof(le));
 	return (int)(h % STORE_PARTITIONS);
 }
 
@@ -142,24 +139,6 @@ keyhead_lock(struct keyhead_set *ks, struct store_conn *c)
 	ok = result_ok(r, PGRES_TUPLES_OK, "lock delivery keys");
 	PQclear(r);
 	store_array_free(&arr);
-	return ok;
-}
-
-bool
-keyhead_promote(struct keyhead_set *ks, struct store_conn *c)
-{
-	const char *values[2];
-	int lengths[2], formats[2] = {1, 1};
-	PGresult *r;
-	bool ok;
-
-	if (ks->n == 0)
-		return true;
-	values[0] = store_array_param(&ks->subs, &lengths[0]);
-	values[1] = store_array_param(&ks->keys, &lengths[1]);
-	r = store_exec(c, &promote_heads, values, lengths, formats);
-	ok = result_ok(r, PGRES_TUPLES_OK, "promote delivery heads");
-	PQclear(r);
 	return ok;
 }
 

@@ -1,4 +1,4 @@
-/* Per-key delivery heads: the locks and the promotion that keep exactly one ready delivery per (subscription, ordering key). */
+/* Per-key delivery heads: the advisory lock of each (subscription, ordering key), and a delivery's dispatch partition. */
 #ifndef HERALD_KEYHEAD_H
 #define HERALD_KEYHEAD_H
 
@@ -15,8 +15,9 @@ int64_t keyhead_lock_id(const char *sub_id, const char *key);
  * owner sees a whole key), else spread by seq. */
 int keyhead_partition(const char *sub_id, const char *key, int64_t seq);
 
-/* The keys one transaction touches.  Zero-initialize, add, lock before
- * changing rows, promote after, free. */
+/* The keys one transaction touches.  Zero-initialize, add, then lock
+ * (keyhead_lock) or pass them to a statement that locks them
+ * (keyhead_params), free. */
 struct keyhead_set {
 	struct store_array subs, keys; /* built lazily */
 	int64_t *locks;
@@ -36,10 +37,6 @@ bool keyhead_lock(struct keyhead_set *ks, struct store_conn *c);
  * (text[], kept in ks).  Fills values[0..2] and lengths[0..2]. */
 void keyhead_params(struct keyhead_set *ks, struct store_array *locks,
 		    const char **values, int *lengths);
-
-/* Make the oldest pending delivery of each key ready, unless one of its
- * key already is (call with the locks held). */
-bool keyhead_promote(struct keyhead_set *ks, struct store_conn *c);
 
 /* Forget the keys (for the next transaction). */
 void keyhead_clear(struct keyhead_set *ks);

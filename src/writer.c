@@ -131,17 +131,12 @@ static const struct store_stmt find_events = {
 static const struct store_stmt notify_work = {
 	"writer_notify_work", "SELECT pg_notify('herald_event', $1)", 1};
 
-/* A row is ready when unordered, or when it is the first of its key in
- * this group and the key has nothing pending already. */
+/* The rules of a new row's `ready` live with the other changes to a
+ * delivery, in sql/003. */
 static const struct store_stmt insert_deliveries = {
 	"writer_insert_deliveries",
-	"INSERT INTO delivery (subscription_id, seq, ordering_key, part, ready)"
-	" SELECT u.s::uuid, u.q, u.k, u.p,"
-	"   u.k IS NULL OR (u.f AND NOT EXISTS (SELECT 1 FROM delivery d"
-	"     WHERE d.subscription_id = u.s::uuid AND d.ordering_key = u.k"
-	"       AND d.state = 'pending'))"
-	" FROM unnest($1::text[], $2::int8[], $3::text[], $4::int4[],"
-	"             $5::bool[]) AS u(s, q, k, p, f)",
+	"SELECT herald_delivery_insert($1::text[], $2::int8[], $3::text[],"
+	" $4::int4[], $5::bool[])",
 	5};
 
 static int
@@ -338,7 +333,7 @@ fan_out(struct writer_thread *t, const struct plan *p)
 	values[3] = store_array_param(&f.part, &lengths[3]);
 	values[4] = store_array_param(&f.first, &lengths[4]);
 	r = store_exec(t->conn, &insert_deliveries, values, lengths, formats);
-	ok = exec_ok(r, PGRES_COMMAND_OK, "insert deliveries", t->conn);
+	ok = exec_ok(r, PGRES_TUPLES_OK, "insert deliveries", t->conn);
 	PQclear(r);
 	if (ok) {
 		/* the dispatchers learn at commit which subscriptions got work */

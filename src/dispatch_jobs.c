@@ -1,0 +1,290 @@
+/* The dispatcher's jobs: their lifecycle, the queues and lists they move through, the held set, and the subscriptions they belong to. */
+#include <assert.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "dispatch_core.h"
+#include "log.h"
+#include "subscription.h"
+#include "xalloc.h"
+
+/* --- the subscription table --- */
+
+static size_t
+hash_id(const char *id)
+{
+	uint64_t h = 1469598103934665603ULL;
+
+	while (*id)
+		h = (h ^ (unsigned char)*id++) * 1099511628211ULL;
+	return (size_t)(h % HASH_BUCKETS);
+}
+
+static size_t
+hash_job(const char *id, int64_t seq)
+{
+	return (hash_id(id) * 31 + (size_t)seq) % HASH_BUCKETS;
+}
+
+struct dsub *
+jobs_sub_find(struct dispatch *d, const char *id)
+{
+	for (struct dsub *s = d->subs[hash_id(id)]; s; s = s->hnext)
+		if (strcmp(s->id, id) == 0)
+			return s;
+	return NULL;
+}
+
+struct dsub *
+jobs_sub_add(struct dispatch *d, const char *id)
+{
+	struct dsub *s = jobs_sub_find(d, id);
+	size_t h;
+
+	if (s != NULL)
+		return s;
+	h = hash_id(id);
+	s = xcalloc(1, sizeof(*s));
+	snprintf(s->id, sizeof(s->id), "%s", id);
+	s->hnext = d->subs[h];
+	d->subs[h] = s;
+	return s;
+}
+
+void
+jobs_sub_clear(struct dsub *s)
+{
+	sub_free(&s->sub);
+	free(s->secret);
+	free(s->prev_secret);
+	s->secret = s->prev_secret = NULL;
+}
+
+size_t
+jobs_queue_cap(const struct dsub *s)
+{
+	/* enough to keep max_in_flight busy while a fetch and a write-back
+	 * take their turns */
+	size_t cap = (size_t)s->sub.delivery.max_in_flight * 4;
+
+	return cap < QUEUE_MIN ? QUEUE_MIN : cap;
+}
+
+void
+jobs_free_subs(struct dispatch *d)
+{
+	for (size_t h = 0; h < HASH_BUCKETS; h++) {
+		struct dsub *s = d->subs[h], *next;
+
+		for (; s; s = next) {
+			next = s->hnext;
+			jobs_sub_clear(s);
+			free(s);
+		}
+		d->subs[h] = NULL;
+	}
+	d->busy = NULL;
+}
+
+/* --- lists --- */
+
+static void
+jlist_append(struct jlist *l, struct job *j)
+{
+	j->next = NULL;
+	j->prev = l->tail;
+	if (l->tail)
+		l->tail->next = j;
+	else
+		l->head = j;
+	l->tail = j;
+	l->n++;
+}
+
+static void
+jlist_remove(struct jlist *l, struct job *j)
+{
+	if (j->prev)
+		j->prev->next = j->next;
+	else
+		l->head = j->next;
+	if (j->next)
+		j->next->prev = j->prev;
+	else
+		l->tail = j->prev;
+	j->prev = j->next = NULL;
+	l->n--;
+}
+
+/* --- the held set --- */
+
+static void
+held_add(struct dispatch *d, struct job *j)
+{
+	size_t h = hash_job(j->sub->id, j->seq);
+
+	j->hnext = d->held[h];
+	d->held[h] = j;
+	d->nheld++;
+	d->held_per_part[j->part]++;
+}
+
+bool
+jobs_held(struct dispatch *d, const char *id, int64_t seq)
+{
+	for (struct job *j = d->held[hash_job(id, seq)]; j; j = j->hnext)
+		if (j->seq == seq && strcmp(j->sub->id, id) == 0)
+			return true;
+	return false;
+}
+
+static void
+held_remove(struct dispatch *d, struct job *j)
+{
+	struct job **pp = &d->held[hash_job(j->sub->id, j->seq)];
+
+	for (; *pp; pp = &(*pp)->hnext) {
+		if (*pp == j) {
+			*pp = j->hnext;
+			d->nheld--;
+			d->held_per_part[j->part]--;
+			return;
+		}
+	}
+}
+
+struct job *
+jobs_new(struct dispatch *d, struct dsub *s, int64_t seq, int part)
+{
+	struct job *j = xcalloc(1, sizeof(*j));
+
+	j->state = JOB_FETCHED;
+	j->sub = s;
+	j->seq = seq;
+	j->part = part;
+	held_add(d, j);
+	return j;
+}
+
+static void
+job_free(struct job *j)
+{
+	free(j->attrs);
+	free(j->data);
+	webhook_request_free(&j->req);
+	curl_slist_free_all(j->hdrs);
+	free(j->head);
+	free(j->key);
+	free(j);
+}
+
+/* --- the lifecycle --- */
+
+static const char *const state_names[] = {
+	[JOB_FETCHED] = "fetched",     [JOB_QUEUED] = "queued",
+	[JOB_IN_FLIGHT] = "in flight", [JOB_FINISHED] = "finished",
+	[JOB_WRITING] = "writing",     [JOB_FORGOTTEN] = "forgotten",
+};
+
+/*
+ * The edges a job may take.  Any state may go to forgotten when the
+ * session that owned its partition is lost (an attempt in flight is
+ * aborted first); otherwise:
+ *
+ *   fetched   -> queued     its subscription is active
+ *   fetched   -> finished   released unsent: its subscription is not
+ *   queued    -> in flight  its limits allowed it and its request started
+ *   queued    -> finished   released unsent, or its request could not be
+ *                           built (a failed attempt)
+ *   in flight -> finished   answered, failed, or aborted unanswered
+ *   finished  -> writing    a write-back took it
+ *   writing   -> finished   that write-back failed: to be written again
+ *   writing   -> forgotten  written
+ */
+static const bool edges[JOB_FORGOTTEN + 1][JOB_FORGOTTEN + 1] = {
+	[JOB_FETCHED] = {[JOB_QUEUED] = true, [JOB_FINISHED] = true,
+			 [JOB_FORGOTTEN] = true},
+	[JOB_QUEUED] = {[JOB_IN_FLIGHT] = true, [JOB_FINISHED] = true,
+			[JOB_FORGOTTEN] = true},
+	[JOB_IN_FLIGHT] = {[JOB_FINISHED] = true, [JOB_FORGOTTEN] = true},
+	[JOB_FINISHED] = {[JOB_WRITING] = true, [JOB_FORGOTTEN] = true},
+	[JOB_WRITING] = {[JOB_FINISHED] = true, [JOB_FORGOTTEN] = true},
+};
+
+static struct jlist *
+list_of(struct dispatch *d, struct job *j, enum job_state s)
+{
+	switch (s) {
+	case JOB_QUEUED:
+		return &j->sub->queue;
+	case JOB_IN_FLIGHT:
+		return &d->flying;
+	case JOB_FINISHED:
+		return &d->results;
+	case JOB_WRITING:
+		return &d->writing;
+	case JOB_FETCHED:
+	case JOB_FORGOTTEN:
+		break;
+	}
+	return NULL;
+}
+
+void
+jobs_move(struct dispatch *d, struct job *j, enum job_state to)
+{
+	enum job_state from = j->state;
+	struct jlist *l;
+
+	/* a transfer handle exactly while in flight */
+	if (!edges[from][to] || (to == JOB_IN_FLIGHT) != (j->easy != NULL)) {
+		log_error("dispatch: delivery %lld of %s cannot go from %s to %s",
+			  (long long)j->seq, j->sub->id, state_names[from],
+			  state_names[to]);
+		assert(!"impossible job state change");
+		return;
+	}
+	log_debug("dispatch: delivery %lld of %s: %s -> %s", (long long)j->seq,
+		  j->sub->id, state_names[from], state_names[to]);
+	if ((l = list_of(d, j, from)) != NULL)
+		jlist_remove(l, j);
+	j->state = to;
+	if (to == JOB_FORGOTTEN) {
+		held_remove(d, j);
+		job_free(j);
+		return;
+	}
+	if ((l = list_of(d, j, to)) != NULL)
+		jlist_append(l, j);
+	if (to == JOB_QUEUED && !j->sub->listed) {
+		j->sub->listed = true;
+		j->sub->bnext = d->busy;
+		d->busy = j->sub;
+	}
+}
+
+void
+jobs_release_queue(struct dispatch *d, struct dsub *s)
+{
+	while (s->queue.head != NULL)
+		jobs_move(d, s->queue.head, JOB_FINISHED); /* not attempted */
+}
+
+void
+jobs_forget_all(struct dispatch *d)
+{
+	for (size_t h = 0; h < HASH_BUCKETS; h++) {
+		while (d->held[h] != NULL) {
+			struct job *j = d->held[h];
+
+			if (j->state == JOB_IN_FLIGHT)
+				transfer_abort(d, j);
+			jobs_move(d, j, JOB_FORGOTTEN);
+		}
+	}
+	for (size_t h = 0; h < HASH_BUCKETS; h++)
+		for (struct dsub *s = d->subs[h]; s; s = s->hnext)
+			s->listed = false;
+	d->busy = NULL;
+}
