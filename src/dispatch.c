@@ -76,6 +76,9 @@ static void
 lose_session(struct dispatch *d)
 {
 	jobs_forget_all(d);
+	/* a change to a subscription while the session was down was
+	 * announced to nobody: learn each one anew when it has work */
+	jobs_free_subs(d);
 	d->db_op = DB_IDLE;
 	owner_forget(d);
 }
@@ -153,16 +156,19 @@ notifications(struct dispatch *d)
 
 			if (s != NULL) {
 				char *ids[1] = {s->id};
+				bool loaded;
 
 				/* unless the reload finds it active */
 				s->active = false;
 				s->seen = false;
-				db_subs_load(d, ids, 1);
+				loaded = db_subs_load(d, ids, 1);
 				s->work = s->active; /* resumed: its backlog waits */
 				if (!s->active)
 					jobs_release_queue(d, s);
-				if (!s->seen)
-					abort_transfers(d, s);
+				if (!loaded)
+					s->stale = true; /* known again when it has work */
+				else if (!s->seen)
+					abort_transfers(d, s); /* deleted */
 			}
 			d->want_fetch = true;
 		}

@@ -107,7 +107,8 @@ struct job {
 struct dsub {
 	char id[37];
 	bool active;
-	bool seen; /* found by the last load */
+	bool seen;  /* found by the last load */
+	bool stale; /* a reload failed: load it again before using it */
 	struct subscription sub;
 	char *secret, *prev_secret;
 	struct ratelimit rl;
@@ -202,7 +203,7 @@ void jobs_free_subs(struct dispatch *d);
 
 /* Start a queued job's attempt; false when it could not be made (the job
  * is then finished with that as its verdict). */
-bool transfer_start(struct dispatch *d, struct job *j);
+HERALD_MUST_CHECK bool transfer_start(struct dispatch *d, struct job *j);
 /* Take libcurl's finished transfers: judged and finished. */
 void transfer_reap(struct dispatch *d);
 /* Stop a job's transfer, unanswered (the job stays in flight). */
@@ -213,11 +214,13 @@ void transfer_free_spares(struct dispatch *d);
 
 bool db_session_setup(struct dispatch *d);
 /* Load or refresh the named subscriptions; false on a database error. */
-bool db_subs_load(struct dispatch *d, char **ids, size_t n);
-/* Mark the named subscriptions as having work (loading unknown ones). */
-bool db_mark_work(struct dispatch *d, char **ids, size_t n);
-/* Ask the database which subscriptions have due work. */
-bool db_sweep(struct dispatch *d);
+HERALD_MUST_CHECK bool db_subs_load(struct dispatch *d, char **ids, size_t n);
+/* Mark the named subscriptions as having work (loading unknown or stale
+ * ones); false on a database error. */
+HERALD_MUST_CHECK bool db_mark_work(struct dispatch *d, char **ids, size_t n);
+/* Ask the database which subscriptions have due work (a failure is
+ * logged, and the next sweep is due in POLL_MS anyway). */
+void db_sweep(struct dispatch *d);
 /* Send the next statement (fetch or write-back) when none is in flight. */
 void db_next(struct dispatch *d);
 /* Send every finished job's result; false when none was sent. */
@@ -232,8 +235,9 @@ bool db_ok(struct dispatch *d, PGresult *r, ExecStatusType want,
 
 /* --- dispatch_owner.c --- */
 
-/* Own a fair share of the partitions; false on a database error. */
-bool owner_rebalance(struct dispatch *d);
+/* Own a fair share of the partitions (a failure is logged, and the next
+ * rebalance is due in REBALANCE_MS anyway). */
+void owner_rebalance(struct dispatch *d);
 /* The owned partitions as an int4[] parameter (initializes parts). */
 void owner_parts(struct dispatch *d, struct store_array *parts);
 /* Forget every partition (their locks died with the session). */

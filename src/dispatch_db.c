@@ -160,6 +160,7 @@ db_subs_load(struct dispatch *d, char **ids, size_t n)
 		}
 		s->sub = sub;
 		s->seen = true;
+		s->stale = false;
 		s->active = strcmp(PQgetvalue(r, i, 2), "active") == 0;
 		s->secret = xstrdup(PQgetvalue(r, i, 3));
 		s->prev_secret = PQgetisnull(r, i, 4) ? NULL :
@@ -169,8 +170,8 @@ db_subs_load(struct dispatch *d, char **ids, size_t n)
 	return ok;
 }
 
-/* Load the subscriptions among ids not known yet; false on a database
- * error. */
+/* Load the subscriptions among ids not known yet, or stale; false on a
+ * database error. */
 static bool
 learn_subs(struct dispatch *d, char **ids, size_t n)
 {
@@ -179,7 +180,8 @@ learn_subs(struct dispatch *d, char **ids, size_t n)
 	bool ok = true;
 
 	for (size_t i = 0; i < n; i++) {
-		bool seen = jobs_sub_find(d, ids[i]) != NULL;
+		struct dsub *s = jobs_sub_find(d, ids[i]);
+		bool seen = s != NULL && !s->stale;
 
 		for (size_t k = 0; k < nunknown && !seen; k++)
 			seen = strcmp(unknown[k], ids[i]) == 0;
@@ -211,7 +213,7 @@ db_mark_work(struct dispatch *d, char **ids, size_t n)
 /* Ask the database which subscriptions have due work in the owned
  * partitions: at start, after taking partitions over, when told to, and
  * every POLL_MS for what nobody announced (another instance's retries). */
-bool
+void
 db_sweep(struct dispatch *d)
 {
 	struct store_array parts;
@@ -219,28 +221,27 @@ db_sweep(struct dispatch *d)
 	int len, fmt = 1, n;
 	char **ids;
 	PGresult *r;
-	bool ok;
 
 	d->want_sweep = false;
 	d->last_sweep_us = dispatch_now_us();
 	if (d->nowned == 0)
-		return true;
+		return;
 	owner_parts(d, &parts);
 	v = store_array_param(&parts, &len);
 	r = store_exec(d->conn, &sweep_work, &v, &len, &fmt);
 	store_array_free(&parts);
 	if (!db_ok(d, r, PGRES_TUPLES_OK, "sweep")) {
 		PQclear(r);
-		return false;
+		return;
 	}
 	n = PQntuples(r);
 	ids = xcalloc((size_t)n + 1, sizeof(*ids));
 	for (int i = 0; i < n; i++)
 		ids[i] = PQgetvalue(r, i, 0);
-	ok = db_mark_work(d, ids, (size_t)n);
+	if (!db_mark_work(d, ids, (size_t)n))
+		d->want_sweep = true; /* (after the loop's pause) */
 	free(ids);
 	PQclear(r);
-	return ok;
 }
 
 /* --- fetch --- */

@@ -50,9 +50,9 @@ owner_forget(struct dispatch *d)
 	d->nowned = 0;
 }
 
-/* Give back idle partitions beyond the share; false on a database
- * error. */
-static bool
+/* Give back idle partitions beyond the share (stops at a database
+ * error). */
+static void
 release_extra(struct dispatch *d, int target)
 {
 	for (int p = STORE_PARTITIONS - 1; p >= 0 && d->nowned > target; p--) {
@@ -66,18 +66,17 @@ release_extra(struct dispatch *d, int target)
 		r = store_exec(d->conn, &release_part, &pv, NULL, NULL);
 		if (!db_ok(d, r, PGRES_TUPLES_OK, "release partition")) {
 			PQclear(r);
-			return false;
+			return;
 		}
 		PQclear(r);
 		d->owned[p] = false;
 		d->nowned--;
 		log_info("dispatch: released partition %d", p);
 	}
-	return true;
 }
 
-/* Try to take the partitions not owned; false on a database error. */
-static bool
+/* Try to take the partitions not owned. */
+static void
 take_more(struct dispatch *d, int instances)
 {
 	struct store_array want;
@@ -94,7 +93,7 @@ take_more(struct dispatch *d, int instances)
 	store_array_free(&want);
 	if (!db_ok(d, r, PGRES_TUPLES_OK, "take partitions")) {
 		PQclear(r);
-		return false;
+		return;
 	}
 	for (int i = 0; i < PQntuples(r); i++) {
 		int p = atoi(PQgetvalue(r, i, 0));
@@ -112,11 +111,10 @@ take_more(struct dispatch *d, int instances)
 			 d->nowned, STORE_PARTITIONS, instances);
 		d->want_sweep = true;
 	}
-	return true;
 }
 
 /* Own a fair share of the partitions: ceil(64 / live instances). */
-bool
+void
 owner_rebalance(struct dispatch *d)
 {
 	PGresult *r;
@@ -126,7 +124,7 @@ owner_rebalance(struct dispatch *d)
 	r = store_exec(d->conn, &count_instances, NULL, NULL, NULL);
 	if (!db_ok(d, r, PGRES_TUPLES_OK, "count instances")) {
 		PQclear(r);
-		return false;
+		return;
 	}
 	instances = atoi(PQgetvalue(r, 0, 0));
 	PQclear(r);
@@ -134,8 +132,7 @@ owner_rebalance(struct dispatch *d)
 		instances = 1;
 	target = (STORE_PARTITIONS + instances - 1) / instances;
 	if (d->nowned > target)
-		return release_extra(d, target);
-	if (d->nowned == target)
-		return true;
-	return take_more(d, instances);
+		release_extra(d, target);
+	else if (d->nowned < target)
+		take_more(d, instances);
 }

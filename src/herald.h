@@ -9,6 +9,10 @@
 
 #include <cJSON.h>
 
+/* On a function whose result says whether it worked: ignoring it is a
+ * compile-time warning (an error with --enable-werror). */
+#define HERALD_MUST_CHECK __attribute__((warn_unused_result))
+
 /* How an event's data was supplied, which decides how it is rendered. */
 enum ce_data_kind {
 	CE_DATA_NONE = 0,   /* no data */
