@@ -12,6 +12,7 @@
 
 #include <curl/curl.h>
 
+#include "text.h"
 #include "xalloc.h"
 
 /*
@@ -110,9 +111,7 @@ name_ok(const char *h)
 	if (*h == '\0')
 		return false;
 	for (; *h; h++)
-		if (!((*h >= 'a' && *h <= 'z') || (*h >= 'A' && *h <= 'Z') ||
-		      (*h >= '0' && *h <= '9') || *h == '.' || *h == '-' ||
-		      *h == '_'))
+		if (!text_is_alnum(*h) && *h != '.' && *h != '-' && *h != '_')
 			return false;
 	return true;
 }

@@ -10,6 +10,7 @@
 
 #include "filter.h"
 #include "sinkurl.h"
+#include "text.h"
 #include "xalloc.h"
 
 /*
@@ -250,24 +251,6 @@ lookup(const char *const *names, size_t n, const char *s)
 }
 
 static bool
-is_digit(char c)
-{
-	return c >= '0' && c <= '9';
-}
-
-static bool
-is_alnum(char c)
-{
-	return is_digit(c) || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z');
-}
-
-static bool
-is_tchar(char c)
-{
-	return is_alnum(c) || (c != '\0' && strchr("!#$%&'*+-.^_`|~", c) != NULL);
-}
-
-static bool
 header_reserved(const char *name)
 {
 	size_t i;
@@ -314,7 +297,7 @@ parse_headers(const cJSON *h, struct subscription *sub,
 				    "header names must be 1 to %d characters",
 				    HEADER_NAME_MAX);
 		for (s = name; *s; s++)
-			if (!is_tchar(*s))
+			if (!text_is_tchar(*s))
 				return fail(err, "invalid_field", path,
 					    "header name %.64s is not a valid HTTP token",
 					    name);
