@@ -12,6 +12,7 @@
 #include "delivery.h"
 #include "log.h"
 #include "subscription.h"
+#include "text.h"
 #include "xalloc.h"
 
 #define LIST_DEFAULT 100
@@ -462,42 +463,6 @@ replay_invalid(struct api_request *r, const char *field, const char *msg)
 	api_reply_invalid(r, MHD_HTTP_BAD_REQUEST, &err);
 }
 
-static bool
-digits(const char *s, int n)
-{
-	for (int i = 0; i < n; i++)
-		if (s[i] < '0' || s[i] > '9')
-			return false;
-	return true;
-}
-
-/* The shape of an RFC 3339 date-time (PostgreSQL then checks the values):
- * YYYY-MM-DDTHH:MM:SS[.frac](Z|+HH:MM|-HH:MM). */
-static bool
-rfc3339_shape(const char *s)
-{
-	size_t len = strlen(s), i = 19;
-
-	if (len < 20 || !digits(s, 4) || s[4] != '-' || !digits(s + 5, 2) ||
-	    s[7] != '-' || !digits(s + 8, 2) ||
-	    (s[10] != 'T' && s[10] != 't') || !digits(s + 11, 2) ||
-	    s[13] != ':' || !digits(s + 14, 2) || s[16] != ':' ||
-	    !digits(s + 17, 2))
-		return false;
-	if (s[i] == '.') {
-		size_t start = ++i;
-
-		while (i < len && s[i] >= '0' && s[i] <= '9')
-			i++;
-		if (i == start)
-			return false;
-	}
-	if ((s[i] == 'Z' || s[i] == 'z') && i + 1 == len)
-		return true;
-	return (s[i] == '+' || s[i] == '-') && i + 6 == len &&
-	       digits(s + i + 1, 2) && s[i + 3] == ':' && digits(s + i + 4, 2);
-}
-
 /* Exactly one of state ("failed"), from_seq (integer >= 1) or since
  * (RFC 3339); anything else is a 400. */
 static bool
@@ -542,7 +507,7 @@ replay_parse(struct api_request *r, const cJSON *body, struct replay_req *q)
 		q->kind = REPLAY_FROM_SEQ;
 		q->from_seq = (long long)d;
 	} else if (strcmp(m->string, "since") == 0) {
-		if (!cJSON_IsString(m) || !rfc3339_shape(m->valuestring)) {
+		if (!cJSON_IsString(m) || !text_rfc3339_valid(m->valuestring)) {
 			replay_invalid(r, "since",
 				       "since must be an RFC 3339 date-time");
 			return false;

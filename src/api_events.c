@@ -9,6 +9,7 @@
 #include "cloudevent.h"
 #include "delivery.h"
 #include "log.h"
+#include "mediatype.h"
 #include "xalloc.h"
 
 #define LIST_DEFAULT 100
@@ -56,31 +57,13 @@ static const struct store_stmt list_events = {
 	" ORDER BY seq LIMIT $4",
 	4};
 
-/* The media type without parameters, lower-cased, into buf. */
-static void
-media_type(const char *ct, char *buf, size_t len)
-{
-	size_t i = 0;
-
-	buf[0] = '\0';
-	if (ct == NULL)
-		return;
-	while (*ct == ' ' || *ct == '\t')
-		ct++;
-	while (ct[i] && ct[i] != ';' && ct[i] != ' ' && ct[i] != '\t' &&
-	       i + 1 < len) {
-		buf[i] = (char)(ct[i] >= 'A' && ct[i] <= 'Z' ? ct[i] + 32 : ct[i]);
-		i++;
-	}
-	buf[i] = '\0';
-}
-
 static enum body_mode
 body_mode(struct api_request *r)
 {
 	char mt[128];
 
-	media_type(api_header(r, MHD_HTTP_HEADER_CONTENT_TYPE), mt, sizeof(mt));
+	mediatype_essence(api_header(r, MHD_HTTP_HEADER_CONTENT_TYPE), mt,
+			  sizeof(mt));
 	if (strcmp(mt, "application/cloudevents+json") == 0)
 		return MODE_STRUCTURED;
 	if (strcmp(mt, "application/cloudevents-batch+json") == 0)

@@ -133,7 +133,7 @@ validate(struct api_request *r, const cJSON *body, char **config,
 {
 	struct subscription sub;
 	struct herald_error err;
-	char host[256], why[256];
+	char why[256];
 	cJSON *j;
 
 	memset(&err, 0, sizeof(err));
@@ -142,11 +142,9 @@ validate(struct api_request *r, const cJSON *body, char **config,
 		api_reply_invalid(r, MHD_HTTP_BAD_REQUEST, &err);
 		return false;
 	}
-	if (!sinkaddr_url_host(sub.sink, host, sizeof(host)) ||
-	    sinkaddr_check_host(host, r->env->cfg->allow_private_sinks, why,
-				sizeof(why)) != 0) {
-		if (!sinkaddr_url_host(sub.sink, host, sizeof(host)))
-			snprintf(why, sizeof(why), "sink has no usable host");
+	/* the host libcurl will connect to, from the parse sub_parse made */
+	if (sinkaddr_check_host(sub.sink_host, r->env->cfg->allow_private_sinks,
+				why, sizeof(why)) != 0) {
 		snprintf(err.code, sizeof(err.code), "invalid_field");
 		snprintf(err.field, sizeof(err.field), "sink");
 		snprintf(err.message, sizeof(err.message), "%s", why);

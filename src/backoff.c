@@ -4,6 +4,8 @@
 #include <math.h>
 #include <string.h>
 
+#include "text.h"
+
 static const char *const wkday_short[] = {
 	"Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun",
 };
@@ -70,12 +72,6 @@ is_ows(char c)
 	return c == ' ' || c == '\t' || c == '\r' || c == '\n';
 }
 
-static bool
-is_digit(char c)
-{
-	return c >= '0' && c <= '9';
-}
-
 /* Consume the literal s. */
 static bool
 eat(const char **p, const char *s)
@@ -108,7 +104,7 @@ eat_digits(const char **p, int n, int *out)
 	int v = 0;
 
 	for (int i = 0; i < n; i++) {
-		if (!is_digit((*p)[i]))
+		if (!text_is_digit((*p)[i]))
 			return false;
 		v = v * 10 + ((*p)[i] - '0');
 	}
@@ -124,17 +120,6 @@ eat_time(const char **p, struct tm *tm)
 	return eat_digits(p, 2, &tm->tm_hour) && eat(p, ":") &&
 	       eat_digits(p, 2, &tm->tm_min) && eat(p, ":") &&
 	       eat_digits(p, 2, &tm->tm_sec);
-}
-
-static int
-days_in_month(int year, int mon)
-{
-	static const int days[] = {
-		31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31,
-	};
-	bool leap = (year % 4 == 0 && year % 100 != 0) || year % 400 == 0;
-
-	return mon == 1 && leap ? 29 : days[mon];
 }
 
 /*
@@ -218,7 +203,7 @@ parse_http_date(const char *p, const char *end, time_t now, struct tm *tm)
 		ok = false;
 	if (!ok)
 		return false;
-	if (tm->tm_mday < 1 || tm->tm_mday > days_in_month(year, tm->tm_mon) ||
+	if (tm->tm_mday < 1 || tm->tm_mday > text_days_in_month(year, tm->tm_mon + 1) ||
 	    tm->tm_hour > 23 || tm->tm_min > 59 || tm->tm_sec > 60)
 		return false;
 	tm->tm_year = year - 1900;
@@ -242,10 +227,10 @@ backoff_parse_retry_after(const char *value, time_t now, long *delay_ms)
 	if (p == end)
 		return false;
 
-	if (is_digit(*p)) {
+	if (text_is_digit(*p)) {
 		/* delta-seconds saturate, never overflow (RFC 9111 1.2.2) */
 		for (; p < end; p++) {
-			if (!is_digit(*p))
+			if (!text_is_digit(*p))
 				return false;
 			if (secs < BACKOFF_RETRY_AFTER_MAX_S)
 				secs = secs * 10 + (*p - '0');

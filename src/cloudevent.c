@@ -9,6 +9,8 @@
 #include <strings.h>
 
 #include "base64.h"
+#include "mediatype.h"
+#include "text.h"
 #include "xalloc.h"
 
 /* Deepest JSON nesting accepted in a body (the event object is level 1). */
@@ -153,18 +155,6 @@ string_problem(const char *s)
 	return NULL;
 }
 
-static bool
-is_digit(char c)
-{
-	return c >= '0' && c <= '9';
-}
-
-static bool
-is_alpha(char c)
-{
-	return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z');
-}
-
 /* Attribute names: [a-z0-9]+ */
 static bool
 name_valid(const char *s)
@@ -172,112 +162,9 @@ name_valid(const char *s)
 	if (*s == '\0')
 		return false;
 	for (; *s; s++)
-		if (!(*s >= 'a' && *s <= 'z') && !is_digit(*s))
+		if (!(*s >= 'a' && *s <= 'z') && !text_is_digit(*s))
 			return false;
 	return true;
-}
-
-/* HTTP token characters (RFC 9110 tchar). */
-static bool
-is_tchar(char c)
-{
-	return is_alpha(c) || is_digit(c) ||
-	       (c != '\0' && strchr("!#$%&'*+-.^_`|~", c) != NULL);
-}
-
-static size_t
-token_len(const char *s)
-{
-	size_t n = 0;
-
-	while (is_tchar(s[n]))
-		n++;
-	return n;
-}
-
-/* RFC 2046 / RFC 9110 media type: type "/" subtype *(OWS ";" OWS param). */
-static bool
-media_type_valid(const char *s)
-{
-	size_t i, n;
-
-	n = token_len(s);
-	if (n == 0 || s[n] != '/')
-		return false;
-	i = n + 1;
-	n = token_len(s + i);
-	if (n == 0)
-		return false;
-	i += n;
-	for (;;) {
-		while (s[i] == ' ' || s[i] == '\t')
-			i++;
-		if (s[i] == '\0')
-			return true;
-		if (s[i++] != ';')
-			return false;
-		while (s[i] == ' ' || s[i] == '\t')
-			i++;
-		n = token_len(s + i);
-		if (n == 0 || s[i + n] != '=')
-			return false;
-		i += n + 1;
-		if (s[i] == '"') {
-			for (i++; s[i] != '"'; i++) {
-				unsigned char c = (unsigned char)s[i];
-
-				if (c == '\\') {
-					c = (unsigned char)s[++i];
-					if (c == '\0')
-						return false;
-					continue;
-				}
-				if (c == '\0' || (c < 0x20 && c != '\t') ||
-				    c == 0x7f)
-					return false;
-			}
-			i++;
-		} else {
-			n = token_len(s + i);
-			if (n == 0)
-				return false;
-			i += n;
-		}
-	}
-}
-
-/* Length of the "type/subtype" part of a media type (parameters cut). */
-static size_t
-media_essence_len(const char *s)
-{
-	size_t n = 0;
-
-	while (s[n] != '\0' && s[n] != ';' && s[n] != ' ' && s[n] != '\t')
-		n++;
-	return n;
-}
-
-/* true when the media type declares JSON: subtype "json" or "...+json". */
-static bool
-is_json_type(const char *s)
-{
-	size_t n = media_essence_len(s);
-	const char *slash = memchr(s, '/', n);
-	size_t sub;
-
-	if (slash == NULL)
-		return false;
-	sub = n - (size_t)(slash + 1 - s);
-	if (sub == 4 && strncasecmp(slash + 1, "json", 4) == 0)
-		return true;
-	return sub > 5 && strncasecmp(s + n - 5, "+json", 5) == 0;
-}
-
-/* true for the "text" top-level media type. */
-static bool
-is_text_type(const char *s)
-{
-	return strncasecmp(s, "text/", 5) == 0;
 }
 
 /* URI reference: no whitespace or control characters. */
@@ -296,70 +183,12 @@ absolute_uri_valid(const char *s)
 {
 	size_t i = 1;
 
-	if (!is_alpha(s[0]))
+	if (!text_is_alpha(s[0]))
 		return false;
-	while (is_alpha(s[i]) || is_digit(s[i]) || s[i] == '+' ||
+	while (text_is_alpha(s[i]) || text_is_digit(s[i]) || s[i] == '+' ||
 	       s[i] == '-' || s[i] == '.')
 		i++;
 	return s[i] == ':' && uri_chars_valid(s + i + 1);
-}
-
-/* n decimal digits at s into *out; false when one is not a digit. */
-static bool
-read_digits(const char *s, int n, int *out)
-{
-	int i, v = 0;
-
-	for (i = 0; i < n; i++) {
-		if (!is_digit(s[i]))
-			return false;
-		v = v * 10 + (s[i] - '0');
-	}
-	*out = v;
-	return true;
-}
-
-static int
-days_in_month(int year, int month)
-{
-	static const int days[12] = {31, 28, 31, 30, 31, 30,
-				     31, 31, 30, 31, 30, 31};
-	bool leap = year % 4 == 0 && (year % 100 != 0 || year % 400 == 0);
-
-	return month == 2 && leap ? 29 : days[month - 1];
-}
-
-/* RFC 3339 date-time: YYYY-MM-DDTHH:MM:SS[.frac](Z|+hh:mm|-hh:mm). */
-static bool
-time_valid(const char *s)
-{
-	int y, mo, d, h, mi, sec, oh, om;
-	size_t i = 19;
-
-	if (!read_digits(s, 4, &y) || s[4] != '-' ||
-	    !read_digits(s + 5, 2, &mo) || s[7] != '-' ||
-	    !read_digits(s + 8, 2, &d) || (s[10] != 'T' && s[10] != 't') ||
-	    !read_digits(s + 11, 2, &h) || s[13] != ':' ||
-	    !read_digits(s + 14, 2, &mi) || s[16] != ':' ||
-	    !read_digits(s + 17, 2, &sec))
-		return false;
-	if (mo < 1 || mo > 12 || d < 1 || d > days_in_month(y, mo) ||
-	    h > 23 || mi > 59 || sec > 60)
-		return false;
-	if (s[i] == '.') {
-		if (!is_digit(s[++i]))
-			return false;
-		while (is_digit(s[i]))
-			i++;
-	}
-	if (s[i] == 'Z' || s[i] == 'z')
-		return s[i + 1] == '\0';
-	if (s[i] != '+' && s[i] != '-')
-		return false;
-	if (!read_digits(s + i + 1, 2, &oh) || s[i + 3] != ':' ||
-	    !read_digits(s + i + 4, 2, &om) || s[i + 6] != '\0')
-		return false;
-	return oh <= 23 && om <= 59;
 }
 
 /*
@@ -689,7 +518,7 @@ validate_context(struct cloudevent *ev, struct herald_error *err)
 		return -1;
 	}
 	if (ev->datacontenttype != NULL &&
-	    !media_type_valid(ev->datacontenttype)) {
+	    !mediatype_valid(ev->datacontenttype)) {
 		set_error(err, "invalid_attribute", "datacontenttype",
 			  "attribute \"datacontenttype\" must be a media type "
 			  "such as \"application/json\"");
@@ -700,7 +529,7 @@ validate_context(struct cloudevent *ev, struct herald_error *err)
 			  "attribute \"dataschema\" must be an absolute URI");
 		return -1;
 	}
-	if (ev->time != NULL && !time_valid(ev->time)) {
+	if (ev->time != NULL && !text_rfc3339_valid(ev->time)) {
 		set_error(err, "invalid_attribute", "time",
 			  "attribute \"time\" must be an RFC 3339 timestamp "
 			  "such as \"2018-04-05T17:31:00Z\"");
@@ -885,7 +714,7 @@ import_data(const cJSON *data, const cJSON *b64, struct cloudevent *ev,
 		return 0;
 	}
 	if (cJSON_IsString(data) && ev->datacontenttype != NULL &&
-	    !is_json_type(ev->datacontenttype)) {
+	    !mediatype_is_json(ev->datacontenttype)) {
 		size_t len = strlen(data->valuestring);
 
 		if (!ce_utf8_valid(data->valuestring, len)) {
@@ -1092,12 +921,12 @@ ce_parse_binary(const struct ce_header *headers, size_t nheaders,
 		ev->data_kind = CE_DATA_NONE;
 		return 0;
 	}
-	if (ev->datacontenttype != NULL && is_json_type(ev->datacontenttype) &&
+	if (ev->datacontenttype != NULL && mediatype_is_json(ev->datacontenttype) &&
 	    json_text_ok(body, len))
 		ev->data_kind = CE_DATA_JSON;
 	else if (ev->datacontenttype != NULL &&
-		 is_text_type(ev->datacontenttype) &&
-		 !is_json_type(ev->datacontenttype) &&
+		 mediatype_is_text(ev->datacontenttype) &&
+		 !mediatype_is_json(ev->datacontenttype) &&
 		 ce_utf8_valid(body, len) && memchr(body, '\0', len) == NULL)
 		/* text/json that is not JSON stays opaque: as a JSON string it
 		 * would mean something else */

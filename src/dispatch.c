@@ -12,18 +12,10 @@
 
 #include "dispatch_core.h"
 #include "log.h"
+#include "monotime.h"
 #include "xalloc.h"
 
 /* --- small helpers --- */
-
-int64_t
-dispatch_now_us(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
-}
 
 /* xorshift64* */
 double
@@ -41,7 +33,7 @@ static int64_t
 start_allowed(struct dispatch *d)
 {
 	struct dsub **pp = &d->busy;
-	int64_t wait = -1, now = dispatch_now_us();
+	int64_t wait = -1, now = monotime_us();
 
 	while (*pp) {
 		struct dsub *s = *pp;
@@ -211,7 +203,7 @@ on_timer(CURLM *m, long timeout_ms, void *userp)
 	struct dispatch *d = userp;
 
 	(void)m;
-	d->curl_due_us = timeout_ms < 0 ? -1 : dispatch_now_us() + (int64_t)timeout_ms * 1000;
+	d->curl_due_us = timeout_ms < 0 ? -1 : monotime_us() + (int64_t)timeout_ms * 1000;
 	return 0;
 }
 
@@ -242,7 +234,7 @@ wait_and_transfer(struct dispatch *d, int timeout_ms)
 	int n, running;
 
 	if (d->curl_due_us >= 0) {
-		int64_t due = d->curl_due_us - dispatch_now_us();
+		int64_t due = d->curl_due_us - monotime_us();
 		int t = due <= 0 ? 0 : (int)((due + 999) / 1000);
 
 		if (t < timeout_ms)
@@ -269,7 +261,7 @@ wait_and_transfer(struct dispatch *d, int timeout_ms)
 						 &running);
 		}
 	}
-	if (d->curl_due_us >= 0 && dispatch_now_us() >= d->curl_due_us) {
+	if (d->curl_due_us >= 0 && monotime_us() >= d->curl_due_us) {
 		d->curl_due_us = -1; /* on_timer sets the next one */
 		curl_multi_socket_action(d->multi, CURL_SOCKET_TIMEOUT, 0, &running);
 	}
@@ -294,7 +286,7 @@ dispatch_main(void *arg)
 	owner_rebalance(d);
 	d->want_sweep = true;
 	for (;;) {
-		int64_t now = dispatch_now_us(), wait_us, limited;
+		int64_t now = monotime_us(), wait_us, limited;
 		bool stopping = atomic_load(&d->stopping);
 
 		if (stopping && stop_deadline == 0) {
@@ -347,13 +339,13 @@ dispatch_main(void *arg)
 		wait_us = POLL_MS * 1000;
 		if (limited >= 0 && limited < wait_us)
 			wait_us = limited;
-		if (d->next_retry_us != 0 && d->next_retry_us - dispatch_now_us() < wait_us)
-			wait_us = d->next_retry_us - dispatch_now_us() > 0 ?
-				  d->next_retry_us - dispatch_now_us() : 0;
+		if (d->next_retry_us != 0 && d->next_retry_us - monotime_us() < wait_us)
+			wait_us = d->next_retry_us - monotime_us() > 0 ?
+				  d->next_retry_us - monotime_us() : 0;
 		if (d->db_op == DB_IDLE &&
 		    (d->want_fetch || d->want_sweep || d->results.head != NULL)) {
 			/* more to do at once, unless a failure asked for a pause */
-			int64_t pause = d->db_pause_us - dispatch_now_us();
+			int64_t pause = d->db_pause_us - monotime_us();
 
 			if (pause <= 0)
 				wait_us = 0;
@@ -387,7 +379,7 @@ dispatch_start(const struct config *cfg)
 
 	d->cfg = cfg;
 	d->epfd = d->wakefd = -1;
-	d->rng = (uint64_t)time(NULL) ^ ((uint64_t)dispatch_now_us() << 17) ^ 0x9e3779b97f4a7c15ULL;
+	d->rng = (uint64_t)time(NULL) ^ ((uint64_t)monotime_us() << 17) ^ 0x9e3779b97f4a7c15ULL;
 	d->conn = store_connect(cfg->database_url, err, sizeof(err));
 	if (d->conn == NULL) {
 		log_error("dispatch: cannot connect: %s", err);

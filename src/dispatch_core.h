@@ -173,8 +173,6 @@ struct dispatch {
 
 /* A uniform number in [0, 1) for jitter. */
 double dispatch_uniform(struct dispatch *d);
-/* The monotonic clock, in microseconds. */
-int64_t dispatch_now_us(void);
 
 /* --- dispatch_jobs.c --- */
 

@@ -6,6 +6,7 @@
 #include "dispatch_core.h"
 #include "keyhead.h"
 #include "log.h"
+#include "monotime.h"
 #include "subscription.h"
 #include "xalloc.h"
 
@@ -140,7 +141,7 @@ db_subs_load(struct dispatch *d, char **ids, size_t n)
 		struct subscription sub;
 		struct herald_error err;
 		cJSON *config = cJSON_Parse(PQgetvalue(r, i, 1));
-		int64_t now = dispatch_now_us();
+		int64_t now = monotime_us();
 
 		if (config == NULL || sub_parse(config, &sub, &err) != 0) {
 			log_error("dispatch: subscription %s has an invalid config",
@@ -223,7 +224,7 @@ db_sweep(struct dispatch *d)
 	PGresult *r;
 
 	d->want_sweep = false;
-	d->last_sweep_us = dispatch_now_us();
+	d->last_sweep_us = monotime_us();
 	if (d->nowned == 0)
 		return;
 	owner_parts(d, &parts);
@@ -389,7 +390,7 @@ fetch_done(struct dispatch *d, PGresult *r)
 static void
 writeback_done(struct dispatch *d, bool ok)
 {
-	int64_t now = dispatch_now_us();
+	int64_t now = monotime_us();
 	struct job *j;
 
 	if (!ok) {
@@ -531,7 +532,7 @@ db_collect(struct dispatch *d, bool block)
 void
 db_next(struct dispatch *d)
 {
-	if (d->db_op != DB_IDLE || dispatch_now_us() < d->db_pause_us)
+	if (d->db_op != DB_IDLE || monotime_us() < d->db_pause_us)
 		return;
 	if (d->want_fetch && (!d->fetched_last || d->results.head == NULL)) {
 		d->fetched_last = true;

@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "dispatch_core.h"
+#include "fnv1a.h"
 #include "log.h"
 #include "subscription.h"
 #include "xalloc.h"
@@ -14,11 +15,7 @@
 static size_t
 hash_id(const char *id)
 {
-	uint64_t h = 1469598103934665603ULL;
-
-	while (*id)
-		h = (h ^ (unsigned char)*id++) * 1099511628211ULL;
-	return (size_t)(h % HASH_BUCKETS);
+	return (size_t)(fnv1a_str(id) % HASH_BUCKETS);
 }
 
 static size_t

@@ -5,6 +5,7 @@
 
 #include "dispatch_core.h"
 #include "log.h"
+#include "monotime.h"
 
 /*
  * Deliveries are split into STORE_PARTITIONS partitions (keyhead.c says
@@ -120,7 +121,7 @@ owner_rebalance(struct dispatch *d)
 	PGresult *r;
 	int instances, target;
 
-	d->last_rebalance_us = dispatch_now_us();
+	d->last_rebalance_us = monotime_us();
 	r = store_exec(d->conn, &count_instances, NULL, NULL, NULL);
 	if (!db_ok(d, r, PGRES_TUPLES_OK, "count instances")) {
 		PQclear(r);

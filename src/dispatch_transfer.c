@@ -9,6 +9,7 @@
 
 #include "dispatch_core.h"
 #include "log.h"
+#include "monotime.h"
 #include "ratelimit.h"
 #include "sinkaddr.h"
 #include "subscription.h"
@@ -116,13 +117,13 @@ static void
 finish(struct dispatch *d, struct job *j, long status, const char *transport)
 {
 	j->status = status;
-	j->latency_ms = (int)((dispatch_now_us() - j->started_us) / 1000);
+	j->latency_ms = (int)((monotime_us() - j->started_us) / 1000);
 	delivery_judge(&j->sub->sub.delivery.retry, j->attempts, status,
 		       transport, j->retry_after[0] ? j->retry_after : NULL,
 		       time(NULL), dispatch_uniform(d), &j->verdict);
 	if (j->verdict.block_ms > 0)
 		ratelimit_block_until(&j->sub->rl,
-				      dispatch_now_us() +
+				      monotime_us() +
 				      (int64_t)j->verdict.block_ms * 1000);
 	j->attempted = true;
 	jobs_move(d, j, JOB_FINISHED);
@@ -208,7 +209,7 @@ transfer_start(struct dispatch *d, struct job *j)
 	clock_gettime(CLOCK_REALTIME, &ts);
 	j->started_wall = ts.tv_sec;
 	j->started_ms = (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-	j->started_us = dispatch_now_us();
+	j->started_us = monotime_us();
 	if ((why = build_request(j)) != NULL)
 		goto failed;
 	e = d->nspare > 0 ? d->spare[--d->nspare] : curl_easy_init();

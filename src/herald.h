@@ -98,7 +98,8 @@ struct filter; /* compiled filter expression, see filter.h */
 
 /* A validated subscription (its configuration, without server state). */
 struct subscription {
-	char *sink;
+	char *sink;       /* the URL libcurl is given (libcurl's rendering) */
+	char *sink_host;  /* its host, as libcurl reads it; IPv6 unbracketed */
 	char *source;     /* NULL: any source */
 	char **types;     /* NULL when ntypes == 0: any type */
 	size_t ntypes;

@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "fnv1a.h"
 #include "log.h"
 #include "xalloc.h"
 
@@ -21,20 +22,10 @@
 static const struct store_stmt lock_keys = {
 	"keyhead_lock", "SELECT herald_lock_keys($1::int8[])", 1};
 
-static uint64_t
-fnv1a(uint64_t h, const void *p, size_t n)
-{
-	const unsigned char *b = p;
-
-	for (size_t i = 0; i < n; i++)
-		h = (h ^ b[i]) * 1099511628211ULL;
-	return h;
-}
-
 int64_t
 keyhead_lock_id(const char *sub_id, const char *key)
 {
-	uint64_t h = 1469598103934665603ULL;
+	uint64_t h = FNV1A_BASIS;
 
 	h = fnv1a(h, sub_id, strlen(sub_id));
 	h = fnv1a(h, "\x1f", 1);
@@ -53,7 +44,7 @@ keyhead_partition(const char *sub_id, const char *key, int64_t seq)
 			     STORE_PARTITIONS);
 	for (size_t i = 0; i < sizeof(le); i++)
 		le[i] = (unsigned char)((uint64_t)seq >> (8 * i));
-	h = fnv1a(1469598103934665603ULL, sub_id, strlen(sub_id));
+	h = fnv1a(FNV1A_BASIS, sub_id, strlen(sub_id));
 	h = fnv1a(h, le, sizeof(le));
 	return (int)(h % STORE_PARTITIONS);
 }

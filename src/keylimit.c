@@ -3,8 +3,8 @@
 
 #include <pthread.h>
 #include <stdlib.h>
-#include <time.h>
 
+#include "monotime.h"
 #include "ratelimit.h"
 #include "xalloc.h"
 
@@ -25,15 +25,6 @@ static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
 static struct tenant_limit *table[BUCKETS];
 static long limit_rate, limit_burst;
 
-static int64_t
-now_us(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
-}
-
 void
 keylimit_init(long rate, long burst)
 {
@@ -52,7 +43,7 @@ keylimit_take(int64_t tenant, long *retry_after_s)
 
 	if (limit_rate <= 0)
 		return true;
-	now = now_us();
+	now = monotime_us();
 	pthread_mutex_lock(&lock);
 	for (t = table[h]; t && t->tenant != tenant; t = t->next)
 		;

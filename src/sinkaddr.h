@@ -44,9 +44,4 @@ int sinkaddr_parse_literal(const char *host, struct sockaddr_storage *out);
 int sinkaddr_check_host(const char *host, bool allow_private, char *err,
 			size_t errlen);
 
-/* Copy the host of an absolute http or https URL into host (IPv6 without
- * its brackets; no userinfo, port or path).  False when the URL is not
- * such a URL, its authority is ambiguous, or host is too small. */
-bool sinkaddr_url_host(const char *url, char *host, size_t hostlen);
-
 #endif

@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "fnv1a.h"
 #include "log.h"
 #include "subscription.h"
 #include "xalloc.h"
@@ -44,16 +45,6 @@ static const struct store_stmt read_all = {
 	"subcache_all",
 	"SELECT id, config::text, status FROM subscription ORDER BY id", 0};
 
-static uint64_t
-hash_str(const char *s)
-{
-	uint64_t h = 1469598103934665603ULL; /* FNV-1a */
-
-	while (*s)
-		h = (h ^ (unsigned char)*s++) * 1099511628211ULL;
-	return h;
-}
-
 static struct bucket *
 bucket_for(const struct subcache *sc, const char *type, bool insert)
 {
@@ -61,7 +52,7 @@ bucket_for(const struct subcache *sc, const char *type, bool insert)
 
 	if (sc->nbuckets == 0)
 		return NULL;
-	for (i = hash_str(type) & mask;; i = (i + 1) & mask) {
+	for (i = fnv1a_str(type) & mask;; i = (i + 1) & mask) {
 		struct bucket *b = &sc->buckets[i];
 
 		if (b->type == NULL)

@@ -1,9 +1,7 @@
 /* Subscriptions: validate request bodies, merge patches, render configs, match events. */
 #include "subscription.h"
 
-#include <arpa/inet.h>
 #include <math.h>
-#include <netinet/in.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -11,12 +9,18 @@
 #include <strings.h>
 
 #include "filter.h"
+#include "sinkurl.h"
+#include "text.h"
 #include "xalloc.h"
 
 /*
  * The body is the CloudEvents Subscriptions API subscription plus herald's
  * "delivery" object.  Rules that are herald's own choice:
  *
+ * - "sink" is read by libcurl's URL parser (sinkurl.c), and sub->sink
+ *   holds libcurl's rendering of it: what the dispatcher hands libcurl and
+ *   what GET shows.  sub->sink_host is the host from that same parse, the
+ *   one the SSRF guard judges.  Userinfo is refused.
  * - A field present with JSON null is treated as absent.  For the required
  *   "sink" that means missing_field.  Entries of maps and arrays
  *   (headers, config, types, filters) must not be null.
@@ -35,7 +39,6 @@
  *   proxy-authorization).
  */
 
-#define SINK_MAX 2048
 #define TYPES_MAX 256
 #define HEADERS_MAX 64
 #define HEADER_NAME_MAX 256
@@ -248,106 +251,6 @@ lookup(const char *const *names, size_t n, const char *s)
 }
 
 static bool
-is_digit(char c)
-{
-	return c >= '0' && c <= '9';
-}
-
-static bool
-is_alnum(char c)
-{
-	return is_digit(c) || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z');
-}
-
-static int
-sink_fail(struct herald_error *err, const char *msg)
-{
-	return fail(err, "invalid_field", "sink", "%s", msg);
-}
-
-/*
- * An absolute http(s) URL: scheme, "//", host (a name, an IPv4 address or
- * a bracketed IPv6 literal), optional port 1-65535, then path and query.
- * No userinfo, no fragment, only visible ASCII allowed in URLs.
- */
-static int
-check_sink(const char *url, struct herald_error *err)
-{
-	const char *auth, *end, *host_end, *s;
-	size_t len = strlen(url);
-	long port;
-
-	if (len > SINK_MAX)
-		return sink_fail(err, "sink must be at most 2048 bytes long");
-	for (s = url; *s; s++) {
-		unsigned char c = (unsigned char)*s;
-
-		if (c <= 0x20 || c >= 0x7f)
-			return sink_fail(err, "sink must not contain whitespace, control or non-ASCII characters");
-		if (strchr("\"<>\\^`{|}", c) != NULL)
-			return sink_fail(err, "sink contains a character not allowed in a URL");
-	}
-	if (strncasecmp(url, "http://", 7) == 0)
-		auth = url + 7;
-	else if (strncasecmp(url, "https://", 8) == 0)
-		auth = url + 8;
-	else
-		return sink_fail(err, "sink must be an absolute http or https URL");
-	if (strchr(url, '#') != NULL)
-		return sink_fail(err, "sink must not contain a fragment");
-	end = auth + strcspn(auth, "/?");
-	if (memchr(auth, '@', (size_t)(end - auth)) != NULL)
-		return sink_fail(err, "sink must not contain userinfo");
-
-	if (*auth == '[') {
-		const char *close = memchr(auth, ']', (size_t)(end - auth));
-		struct in6_addr a6;
-		char buf[64];
-		size_t n;
-
-		if (close == NULL)
-			return sink_fail(err, "sink has an invalid IPv6 address");
-		n = (size_t)(close - auth - 1);
-		if (n == 0 || n >= sizeof buf)
-			return sink_fail(err, "sink has an invalid IPv6 address");
-		memcpy(buf, auth + 1, n);
-		buf[n] = '\0';
-		if (inet_pton(AF_INET6, buf, &a6) != 1)
-			return sink_fail(err, "sink has an invalid IPv6 address");
-		host_end = close + 1;
-		if (host_end != end && *host_end != ':')
-			return sink_fail(err, "sink has an invalid host");
-	} else {
-		for (host_end = auth; host_end < end && *host_end != ':';
-		     host_end++)
-			if (!is_alnum(*host_end) && *host_end != '.' &&
-			    *host_end != '-' && *host_end != '_')
-				return sink_fail(err, "sink has an invalid host");
-		if (host_end == auth)
-			return sink_fail(err, "sink must be an absolute http or https URL with a host");
-	}
-
-	if (host_end < end) {
-		/* *host_end == ':' */
-		port = 0;
-		for (s = host_end + 1; s < end; s++) {
-			if (!is_digit(*s) || s - host_end > 5)
-				return sink_fail(err, "sink port must be between 1 and 65535");
-			port = port * 10 + (*s - '0');
-		}
-		if (port < 1 || port > 65535)
-			return sink_fail(err, "sink port must be between 1 and 65535");
-	}
-	return 0;
-}
-
-static bool
-is_tchar(char c)
-{
-	return is_alnum(c) || (c != '\0' && strchr("!#$%&'*+-.^_`|~", c) != NULL);
-}
-
-static bool
 header_reserved(const char *name)
 {
 	size_t i;
@@ -394,7 +297,7 @@ parse_headers(const cJSON *h, struct subscription *sub,
 				    "header names must be 1 to %d characters",
 				    HEADER_NAME_MAX);
 		for (s = name; *s; s++)
-			if (!is_tchar(*s))
+			if (!text_is_tchar(*s))
 				return fail(err, "invalid_field", path,
 					    "header name %.64s is not a valid HTTP token",
 					    name);
@@ -649,6 +552,8 @@ static int
 parse_body(const cJSON *body, struct subscription *sub,
 	   struct herald_error *err)
 {
+	struct sink_url url;
+	char why[sizeof err->message];
 	const cJSON *v;
 	const char *s;
 
@@ -660,9 +565,13 @@ parse_body(const cJSON *body, struct subscription *sub,
 
 	if ((v = get(body, "sink")) == NULL)
 		return fail(err, "missing_field", "sink", "sink is required");
-	if (get_string(v, "sink", false, &s, err) < 0 || check_sink(s, err) < 0)
+	if (get_string(v, "sink", false, &s, err) < 0)
 		return -1;
-	sub->sink = xstrdup(s);
+	if (sinkurl_parse(s, &url, why, sizeof why) < 0)
+		return fail(err, "invalid_field", "sink", "%s", why);
+	/* what libcurl will be given, and the host the guard judges */
+	sub->sink = url.url;
+	sub->sink_host = url.host;
 
 	if ((v = get(body, "protocol")) != NULL &&
 	    (!cJSON_IsString(v) || strcmp(v->valuestring, "HTTP") != 0))
@@ -914,6 +823,7 @@ sub_free(struct subscription *sub)
 	if (sub == NULL)
 		return;
 	free(sub->sink);
+	free(sub->sink_host);
 	free(sub->source);
 	for (i = 0; i < sub->ntypes; i++)
 		free(sub->types[i]);
@@ -928,6 +838,7 @@ sub_free(struct subscription *sub)
 	free(sub->access_token);
 	cJSON_Delete(sub->config);
 	sub->sink = NULL;
+	sub->sink_host = NULL;
 	sub->source = NULL;
 	sub->types = NULL;
 	sub->ntypes = 0;

@@ -49,22 +49,6 @@ add_ce_headers(struct webhook_request *req, const struct cloudevent *ev)
 	}
 }
 
-static const char *
-default_content_type(const struct cloudevent *ev)
-{
-	switch (ev->data_kind) {
-	case CE_DATA_JSON:
-		return "application/json";
-	case CE_DATA_TEXT:
-		return "text/plain; charset=utf-8";
-	case CE_DATA_BINARY:
-		return "application/octet-stream";
-	case CE_DATA_NONE:
-		break;
-	}
-	return NULL;
-}
-
 int
 webhook_build(const struct subscription *sub, const char *const *secrets,
 	      size_t nsecrets, const struct cloudevent *ev, int64_t seq,
@@ -85,9 +69,6 @@ webhook_build(const struct subscription *sub, const char *const *secrets,
 		out->body_len = strlen(text);
 		add_header(out, "Content-Type", "application/cloudevents+json");
 	} else {
-		const char *ct = ev->datacontenttype ? ev->datacontenttype :
-			default_content_type(ev);
-
 		/* data has no terminating NUL; the copy gets one */
 		out->body = xmalloc(ev->data_len + 1);
 		if (ev->data_len)
@@ -95,8 +76,14 @@ webhook_build(const struct subscription *sub, const char *const *secrets,
 		out->body[ev->data_len] = '\0';
 		out->body_len = ev->data_len;
 		add_ce_headers(out, ev);
-		/* an empty value stops libcurl adding its form content type */
-		add_header(out, "Content-Type", ct ? ct : "");
+		/*
+		 * Content-Type is datacontenttype and nothing else: a receiver
+		 * reads it back as that attribute, so an event without one
+		 * gets none.  The empty value also stops libcurl from adding
+		 * its own form content type.
+		 */
+		add_header(out, "Content-Type",
+			   ev->datacontenttype ? ev->datacontenttype : "");
 	}
 	snprintf(msg_id, sizeof(msg_id), "msg_%lld", (long long)seq);
 	snprintf(ts, sizeof(ts), "%lld", timestamp);

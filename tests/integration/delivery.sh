@@ -109,6 +109,16 @@ webhook_ids() {
 	receiver_requests "$1" | jq -r '[.[] | .headers["webhook-id"]] | join(" ")'
 }
 
+# has_no_header REQ NAME: the recorded request has no header NAME at all.
+has_no_header() {
+	printf '%s' "$1" | jq -e --arg n "$2" '.headers | has($n) | not' >/dev/null
+}
+
+# json_file_lacks FILE KEY: FILE holds a JSON object without member KEY.
+json_file_lacks() {
+	jq -e --arg k "$2" 'has($k) | not' "$1" >/dev/null
+}
+
 # ---------------------------------------------------------------- set-up
 
 pg_use_shared_or_start
@@ -129,7 +139,7 @@ wait_until 15 "binary: delivered" receiver_has /bin 1
 REQ=$(req_json /bin 0)
 expect_eq "$(printf '%s' "$REQ" | jq -r .method)" POST "binary: method POST"
 expect_eq "$(printf '%s' "$REQ" | jq -r '.body // "(no text body)"')" '{"a":1}' "binary: body is exactly the JSON data"
-expect_eq "$(hdr "$REQ" content-type)" application/json "binary: content-type application/json for JSON data"
+check "binary: no content-type for an event without datacontenttype" has_no_header "$REQ" content-type
 expect_eq "$(hdr "$REQ" ce-specversion)" 1.0 "binary: ce-specversion"
 expect_eq "$(hdr "$REQ" ce-id)" b-1 "binary: ce-id"
 expect_eq "$(hdr "$REQ" ce-source)" urn:bin "binary: ce-source"
@@ -203,6 +213,33 @@ body_to_file "$REQ" "$TEST_TMPDIR/bytes.out"
 check "bytes: the receiver got the identical bytes" cmp -s "$TEST_TMPDIR/bytes.in" "$TEST_TMPDIR/bytes.out"
 WANT=$(hmac_sig "$SUB_SECRET" "msg_$BY_SEQ" "$(hdr "$REQ" webhook-timestamp)" "$TEST_TMPDIR/bytes.in")
 check "bytes: signature over the raw bytes verifies" has_line "$(sig_entries "$(hdr "$REQ" webhook-signature)")" "$WANT"
+
+# ---------------------------------------------------------------- no content type
+
+# Published in binary mode without Content-Type, the event has no
+# datacontenttype: the binary delivery must carry no Content-Type (a
+# receiver would read one as datacontenttype), the structured one no
+# datacontenttype member.
+create_sub "noct binary" '{"sink":"'"$R"'/noct-bin","source":"urn:noct"}'
+create_sub "noct structured" '{"sink":"'"$R"'/noct-st","source":"urn:noct","delivery":{"mode":"structured"}}'
+printf 'a=1&b=2' >"$TEST_TMPDIR/noct.in"
+api POST /v1/events '' -H 'ce-specversion: 1.0' -H 'ce-source: urn:noct' \
+	-H 'ce-type: test.noct' -H 'ce-id: nc-1' -H 'Content-Type:' \
+	--data-binary "@$TEST_TMPDIR/noct.in"
+expect_status 202 "noct: binary-mode event without Content-Type published"
+wait_until 15 "noct: binary delivered" receiver_has /noct-bin 1
+wait_until 15 "noct: structured delivered" receiver_has /noct-st 1
+REQ=$(req_json /noct-bin 0)
+check "noct: the binary request has no content-type header" has_no_header "$REQ" content-type
+check "noct: nor a ce-datacontenttype header" has_no_header "$REQ" ce-datacontenttype
+expect_eq "$(hdr "$REQ" ce-id)" nc-1 "noct: ce-id"
+body_to_file "$REQ" "$TEST_TMPDIR/noct.out"
+check "noct: the binary body is the data" cmp -s "$TEST_TMPDIR/noct.in" "$TEST_TMPDIR/noct.out"
+REQ=$(req_json /noct-st 0)
+body_to_file "$REQ" "$TEST_TMPDIR/noct.st"
+check "noct: the structured event has no datacontenttype" \
+	json_file_lacks "$TEST_TMPDIR/noct.st" datacontenttype
+expect_eq "$(jq -r .data_base64 "$TEST_TMPDIR/noct.st")" "$(base64 <"$TEST_TMPDIR/noct.in")" "noct: the structured event carries the data"
 
 # ---------------------------------------------------------------- headers, credential
 

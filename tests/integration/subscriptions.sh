@@ -204,6 +204,10 @@ invalid=(
 	'sink|{"sink":"/relative/hook"}|relative sink'
 	'sink|{"sink":"ftp://127.0.0.1/x"}|ftp sink'
 	'sink|{"sink":"http://user:pw@127.0.0.1/x"}|sink with userinfo'
+	'sink|{"sink":"http://127.0.0.1@example.com/x"}|sink with an address as userinfo'
+	'sink|{"sink":"http://example.com@127.0.0.1/x"}|sink with a name as userinfo'
+	'sink|{"sink":"http:///x"}|sink without a host'
+	'sink|{"sink":"http://[fe80::1%25eth0]/x"}|sink with an IPv6 zone'
 	'protocol|{'"$S"',"protocol":"MQTT"}|protocol MQTT'
 	'bogus|{'"$S"',"bogus":1}|unknown top-level field'
 	'delivery.bogus|{'"$S"',"delivery":{"bogus":1}}|unknown delivery field'
@@ -328,7 +332,8 @@ COUNT_BEFORE=$(list_len)
 for sink in http://127.0.0.1/ http://localhost/ http://10.0.0.1/ 'http://[::1]/' \
 	http://0x7f000001/ http://2130706433/ http://169.254.169.254/ \
 	http://127.1/ http://017700000001/ 'http://[::ffff:127.0.0.1]/' \
-	http://localhost./ http://0/ http://192.168.0.10:8080/x; do
+	http://localhost./ http://0/ http://192.168.0.10:8080/x \
+	http://%31%32%37.0.0.1/ 'http://[0:0:0:0:0:ffff:7f00:1]/'; do
 	api POST "$STRICT_URL/v1/subscriptions" '{"sink":"'"$sink"'"}'
 	expect_error 400 sink "private sink $sink refused at create time"
 	# classified as an address, not refused for some other reason

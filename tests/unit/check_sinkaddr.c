@@ -1,4 +1,4 @@
-/* Unit tests for the SSRF guard (sinkaddr.c); no test needs DNS. */
+/* Unit tests for the SSRF guard (sinkaddr.c) and sink URLs (sinkurl.c); no test needs DNS. */
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <stdlib.h>
@@ -6,8 +6,10 @@
 #include <sys/un.h>
 
 #include <check.h>
+#include <curl/curl.h>
 
 #include "sinkaddr.h"
+#include "sinkurl.h"
 
 #define NELEM(a) ((int)(sizeof(a) / sizeof((a)[0])))
 
@@ -371,77 +373,217 @@ START_TEST(test_parse_literal_too_long)
 }
 END_TEST
 
-/* ---- URL host extraction ---- */
+/* ---- sink URLs (sinkurl.c): what libcurl reads ---- */
 
+/* Accepted sinks: the host the guard is given and libcurl's rendering
+ * (NULL: not checked, it depends on the libcurl version). */
 static const struct {
 	const char *url;
-	const char *host; /* NULL when refused */
-} url_cases[] = {
-	{"https://example.com/hook", "example.com"},
-	{"http://example.com", "example.com"},
-	{"HTTPS://Example.COM:8443/x?y#z", "Example.COM"},
-	{"http://user:pw@example.com:80/", "example.com"},
-	{"http://user@example.com", "example.com"},
-	{"http://[::1]:8080/x", "::1"},
-	{"http://[::ffff:127.0.0.1]/", "::ffff:127.0.0.1"},
-	{"http://user@[2001:db8::1]", "2001:db8::1"},
-	{"http://[fe80::1%25eth0]/", "fe80::1%25eth0"},
-	{"http://127.0.0.1./", "127.0.0.1."},
-	{"http://0x7f.1/", "0x7f.1"},
-	{"http://host:/", "host"},
-	{"http://example.com?x=@evil", "example.com"},
-	{"http://example.com#@evil", "example.com"},
-	{"http://example.com/a@b", "example.com"},
-
-	{"ftp://example.com/", NULL},
-	{"example.com", NULL},
-	{"http:/example.com", NULL},
-	{"javascript:alert(1)", NULL},
-	{"http://", NULL},
-	{"http:///path", NULL},
-	{"http://:80/", NULL},
-	{"http://user@/", NULL},
-	{"http://a@b@c/", NULL},
-	{"http://evil.com\\@127.0.0.1/", NULL},
-	{"http://127.0.0.1\\.evil.com/", NULL},
-	{"http://exa mple.com/", NULL},
-	{"http://example.com\t/", NULL},
-	{"http://[::1/", NULL},
-	{"http://[::1]x/", NULL},
-	{"http://[]/", NULL},
-	{"http://a]b/", NULL},
-	{"http://a[b/", NULL},
-	{"http://host:99999/", NULL},
-	{"http://host:65536/", NULL},
-	{"http://host:8a/", NULL},
-	{"http://host:1:2/", NULL},
-	{"http://%31%32%37.0.0.1/", NULL},
+	const char *host;
+	const char *norm;
+	int port;
+} url_ok_cases[] = {
+	{"https://example.com/hook", "example.com", "https://example.com/hook", 0},
+	{"http://example.com", "example.com", "http://example.com/", 0},
+	{"HTTPS://Example.COM:8443/x?y", "Example.COM",
+	 "https://Example.COM:8443/x?y", 8443},
+	{"Http://example.com/", "example.com", "http://example.com/", 0},
+	{"http://h:65535", "h", "http://h:65535/", 65535},
+	{"http://h:1/", "h", "http://h:1/", 1},
+	{"http://[::1]:8080/x", "::1", "http://[::1]:8080/x", 8080},
+	{"http://[2001:db8::1]/", "2001:db8::1", "http://[2001:db8::1]/", 0},
+	{"http://[::ffff:127.0.0.1]/", "::ffff:127.0.0.1", NULL, 0},
+	{"https://my_host.internal/p/a%20b", "my_host.internal",
+	 "https://my_host.internal/p/a%20b", 0},
+	{"http://example.com?q", "example.com", "http://example.com/?q", 0},
+	{"http://example.com?x=@evil", "example.com", NULL, 0},
+	{"http://example.com/a@b", "example.com", "http://example.com/a@b", 0},
+	{"http://example.com/a:b@127.0.0.1", "example.com", NULL, 0},
+	/* an empty port is no port */
+	{"http://host:/", "host", "http://host/", 0},
+	{"http://127.0.0.1./", "127.0.0.1.", "http://127.0.0.1./", 0},
+	/* legacy IPv4 forms: newer libcurl writes them out as dotted quads */
+	{"http://127.1/", NULL, NULL, 0},
+	{"http://0x7f000001/", NULL, NULL, 0},
+	{"http://2130706433/", NULL, NULL, 0},
+	{"http://0x7f.1/", NULL, NULL, 0},
+	{"http://0177.0.0.1/", NULL, NULL, 0},
 };
 
-START_TEST(test_url_host)
+/* The URL libcurl is given, read the way libcurl reads CURLOPT_URL: the
+ * host it connects to, brackets taken off. */
+static char *
+libcurl_host(const char *url)
 {
-	char host[256] = "untouched";
-	bool ok = sinkaddr_url_host(url_cases[_i].url, host, sizeof(host));
+	CURLU *h = curl_url();
+	char *part = NULL, *host;
+	size_t len;
 
-	if (url_cases[_i].host == NULL) {
-		ck_assert_msg(!ok, "\"%s\" accepted as %s", url_cases[_i].url,
-			      host);
-		return;
-	}
-	ck_assert_msg(ok, "\"%s\" refused", url_cases[_i].url);
-	ck_assert_str_eq(host, url_cases[_i].host);
+	ck_assert_ptr_nonnull(h);
+	ck_assert_int_eq(curl_url_set(h, CURLUPART_URL, url,
+				      CURLU_GUESS_SCHEME |
+					      CURLU_NON_SUPPORT_SCHEME),
+			 CURLUE_OK);
+	ck_assert_int_eq(curl_url_get(h, CURLUPART_HOST, &part, 0), CURLUE_OK);
+	len = strlen(part);
+	if (part[0] == '[')
+		host = strndup(part + 1, len - 2);
+	else
+		host = strdup(part);
+	curl_free(part);
+	curl_url_cleanup(h);
+	ck_assert_ptr_nonnull(host);
+	return host;
+}
+
+START_TEST(test_url_ok)
+{
+	struct sink_url u, again;
+	char err[256] = "";
+	char *lh;
+
+	ck_assert_msg(sinkurl_parse(url_ok_cases[_i].url, &u, err,
+				    sizeof(err)) == 0,
+		      "\"%s\" refused: %s", url_ok_cases[_i].url, err);
+	if (url_ok_cases[_i].host != NULL)
+		ck_assert_str_eq(u.host, url_ok_cases[_i].host);
+	if (url_ok_cases[_i].norm != NULL)
+		ck_assert_str_eq(u.url, url_ok_cases[_i].norm);
+	ck_assert_int_eq(u.port, url_ok_cases[_i].port);
+	/* the guard judges the host libcurl will connect to */
+	lh = libcurl_host(u.url);
+	ck_assert_str_eq(u.host, lh);
+	free(lh);
+	/* libcurl's rendering reads back as itself */
+	ck_assert_int_eq(sinkurl_parse(u.url, &again, err, sizeof(err)), 0);
+	ck_assert_str_eq(again.url, u.url);
+	ck_assert_str_eq(again.host, u.host);
+	ck_assert_int_eq(again.port, u.port);
+	sinkurl_free(&again);
+	sinkurl_free(&u);
+	ck_assert_ptr_null(u.url);
+	ck_assert_ptr_null(u.host);
 }
 END_TEST
 
-START_TEST(test_url_host_short_buffer)
-{
-	char host[16];
+#define E_HTTP "sink must be an absolute http or https URL"
+#define E_NOHOST "sink must be an absolute http or https URL with a host"
+#define E_USER "sink must not contain userinfo"
+#define E_CHAR "sink contains a character not allowed in a URL"
+#define E_SPACE "sink must not contain whitespace, control or non-ASCII"
+#define E_PORT "sink port must be between 1 and 65535"
+#define E_HOST "sink has an invalid host"
 
-	ck_assert(!sinkaddr_url_host("https://example.com/", host, 11));
-	ck_assert(sinkaddr_url_host("https://example.com/", host, 12));
-	ck_assert_str_eq(host, "example.com");
-	ck_assert(!sinkaddr_url_host("https://example.com/", host, 0));
-	ck_assert(!sinkaddr_url_host(NULL, host, sizeof(host)));
+/* Refused sinks, with the start of the reason. */
+static const struct {
+	const char *url;
+	const char *err;
+} url_bad_cases[] = {
+	/* userinfo in every shape: refused, so nobody has to agree on it */
+	{"http://user:pw@example.com:80/", E_USER},
+	{"http://user@example.com", E_USER},
+	{"http://user@[2001:db8::1]", E_USER},
+	{"http://:@example.com/", E_USER},
+	{"http://@example.com/", E_USER},
+	{"http://a@b@c/", E_USER},
+	{"http://u@x:pw@example.com/", E_USER},
+	{"http://u:p:q@example.com/", E_USER},
+	{"http://u%40x:p%3A@example.com/", E_USER},
+	{"http://%75ser:p%40ss@example.com/", E_USER},
+	/* a host in the userinfo position, and the other way round */
+	{"http://127.0.0.1@example.com/", E_USER},
+	{"http://example.com@127.0.0.1/", E_USER},
+	{"http://example.com:80@127.0.0.1/", E_USER},
+	{"http://user:pw@0x7f.1/", E_USER},
+	/* backslashes: '/' to some parsers, userinfo to libcurl */
+	{"http://evil.com\\@127.0.0.1/", E_CHAR},
+	{"http://127.0.0.1\\.evil.com/", E_CHAR},
+	{"http:\\\\example.com/", E_CHAR},
+	{"http://example.com\\path", E_CHAR},
+	/* whitespace, controls, non-ASCII */
+	{"http://exa mple.com/", E_SPACE},
+	{"http://example.com\t/", E_SPACE},
+	{" http://example.com/", E_SPACE},
+	{"http://example.com/ ", E_SPACE},
+	{"http://example.com/\n", E_SPACE},
+	{"http://example.com/\x7f", E_SPACE},
+	{"http://ex\xc3\xa4mple.com/", E_SPACE},
+	{"http://example.com/<x>", E_CHAR},
+	/* no host */
+	{"http://", E_NOHOST},
+	{"http:///path", E_NOHOST},
+	{"https:////example.com/", E_NOHOST},
+	{"http://:80/", E_NOHOST},
+	{"http://?x", E_NOHOST},
+	/* not http(s), or not absolute */
+	{"ftp://example.com/", E_HTTP},
+	{"ws://example.com/", E_HTTP},
+	{"file:///etc/passwd", E_HTTP},
+	{"gopher://127.0.0.1:6379/_INFO", E_HTTP},
+	{"javascript:alert(1)", E_HTTP},
+	{"mailto:x@example.com", E_HTTP},
+	{"example.com", E_HTTP},
+	{"//example.com/", E_HTTP},
+	{"http:/example.com", E_HTTP},
+	{"http:example.com", E_HTTP},
+	{"https//example.com", E_HTTP},
+	{"", E_HTTP},
+	/* fragments, zones, ports, malformed hosts */
+	{"http://example.com/#frag", "sink must not contain a fragment"},
+	{"http://example.com#@evil", "sink must not contain a fragment"},
+	{"http://[fe80::1%25eth0]/", "sink must not name an IPv6 zone"},
+	{"http://host:0/", E_PORT},
+	{"http://host:65536/", E_PORT},
+	{"http://host:99999/", E_PORT},
+	{"http://host:8a/", E_PORT},
+	{"http://host:-1/", E_PORT},
+	{"http://host:1:2/", E_PORT},
+	{"http://[::1]x/", "sink "},
+	{"http://[::1/", "sink "},
+	{"http://[]/", "sink "},
+	{"http://[zz::1]/", "sink "},
+	{"http://a]b/", "sink "},
+	{"http://a[b/", "sink "},
+	{"http://exa!mple.com/", "sink "},
+	{"http://a%2fb/", "sink "},
+	{"http://a%00b/", "sink "},
+};
+
+START_TEST(test_url_bad)
+{
+	struct sink_url u;
+	char err[256] = "";
+
+	ck_assert_msg(sinkurl_parse(url_bad_cases[_i].url, &u, err,
+				    sizeof(err)) == -1,
+		      "\"%s\" accepted as %s", url_bad_cases[_i].url, u.url);
+	ck_assert_ptr_null(u.url);
+	ck_assert_ptr_null(u.host);
+	ck_assert_msg(strncmp(err, url_bad_cases[_i].err,
+			      strlen(url_bad_cases[_i].err)) == 0,
+		      "\"%s\": %s", url_bad_cases[_i].url, err);
+}
+END_TEST
+
+START_TEST(test_url_limits)
+{
+	struct sink_url u;
+	char url[SINKURL_MAX + 2], err[64];
+
+	/* 2048 bytes are fine, 2049 are not */
+	memset(url, 'a', sizeof(url));
+	memcpy(url, "https://a.example/", 18);
+	url[SINKURL_MAX] = '\0';
+	ck_assert_int_eq(sinkurl_parse(url, &u, err, sizeof(err)), 0);
+	sinkurl_free(&u);
+	url[SINKURL_MAX] = 'a';
+	url[SINKURL_MAX + 1] = '\0';
+	ck_assert_int_eq(sinkurl_parse(url, &u, err, sizeof(err)), -1);
+	ck_assert_str_eq(err, "sink must be at most 2048 bytes long");
+	/* no err buffer, NULL text */
+	ck_assert_int_eq(sinkurl_parse("ftp://x/", &u, NULL, 0), -1);
+	ck_assert_int_eq(sinkurl_parse(NULL, &u, err, sizeof(err)), -1);
+	sinkurl_free(NULL);
 }
 END_TEST
 
@@ -547,7 +689,8 @@ START_TEST(test_check_host_err_buffers)
 }
 END_TEST
 
-/* URL -> host -> check, as the subscription code chains them */
+/* URL -> host -> check, as subscription validation chains them: every
+ * spelling of a private address is refused. */
 static const struct {
 	const char *url;
 	int rc;
@@ -555,25 +698,49 @@ static const struct {
 	{"https://8.8.8.8/hook", 0},
 	{"https://[2606:4700:4700::1111]:443/hook", 0},
 	{"http://127.0.0.1:8080/hook", -1},
-	{"http://user:pw@0x7f.1/", -1},
+	{"http://127.1/", -1},
+	{"http://127.0.1/", -1},
+	{"http://0x7f000001/", -1},
+	{"http://0X7F000001/", -1},
+	{"http://2130706433/", -1},
+	{"http://0177.0.0.1/", -1},
+	{"http://0x7f.1/", -1},
+	{"http://%31%32%37.0.0.1/", -1},
 	{"http://[::ffff:127.0.0.1]/", -1},
+	{"http://[::ffff:7f00:1]/", -1},
+	{"http://[0:0:0:0:0:ffff:7f00:1]/", -1},
 	{"http://[::1]/", -1},
+	{"http://[::]/", -1},
+	{"http://0/", -1},
 	{"http://127.0.0.1./", -1},
 	{"http://LOCALHOST:9000/", -1},
+	{"http://a.localhost/", -1},
 	{"http://169.254.169.254/latest/meta-data/", -1},
-	{"http://[fe80::1%25eth0]/", -1},
+	{"http://0xa9fea9fe/", -1},
+	{"http://10.1/", -1},
 	{"http://[64:ff9b::a00:1]/", -1},
 	{"http://[2002:c0a8:101::1]/", -1},
+	{"http://[fc00::1]/", -1},
 };
 
 START_TEST(test_url_then_check)
 {
-	char host[256], err[256];
+	struct sink_url u;
+	char err[256] = "";
 
-	ck_assert(sinkaddr_url_host(chain_cases[_i].url, host, sizeof(host)));
-	ck_assert_msg(sinkaddr_check_host(host, false, err, sizeof(err)) ==
-			      chain_cases[_i].rc,
+	ck_assert_msg(sinkurl_parse(chain_cases[_i].url, &u, err,
+				    sizeof(err)) == 0,
 		      "%s: %s", chain_cases[_i].url, err);
+	ck_assert_msg(sinkaddr_check_host(u.host, false, err, sizeof(err)) ==
+			      chain_cases[_i].rc,
+		      "%s (host %s): %s", chain_cases[_i].url, u.host, err);
+	if (chain_cases[_i].rc != 0)
+		ck_assert_msg(strstr(err, "set allow_private_sinks") != NULL,
+			      "%s: %s", chain_cases[_i].url, err);
+	/* allow_private_sinks lets every one through */
+	ck_assert_int_eq(sinkaddr_check_host(u.host, true, err, sizeof(err)),
+			 0);
+	sinkurl_free(&u);
 }
 END_TEST
 
@@ -595,8 +762,9 @@ sinkaddr_suite(void)
 	tcase_add_test(lit, test_parse_literal_too_long);
 	suite_add_tcase(s, lit);
 
-	tcase_add_loop_test(url, test_url_host, 0, NELEM(url_cases));
-	tcase_add_test(url, test_url_host_short_buffer);
+	tcase_add_loop_test(url, test_url_ok, 0, NELEM(url_ok_cases));
+	tcase_add_loop_test(url, test_url_bad, 0, NELEM(url_bad_cases));
+	tcase_add_test(url, test_url_limits);
 	suite_add_tcase(s, url);
 
 	tcase_add_loop_test(chk, test_check_host, 0, NELEM(check_cases));

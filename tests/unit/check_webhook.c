@@ -158,7 +158,7 @@ static const struct {
 	{"json data without datacontenttype", FROM_STRUCTURED,
 	 "{\"specversion\":\"1.0\",\"id\":\"1\",\"source\":\"s\",\"type\":\"t\","
 	 "\"data\":[1,\"two\",null]}",
-	 0, NULL, "[1,\"two\",null]", 14, "Content-Type: application/json"},
+	 0, NULL, "[1,\"two\",null]", 14, "Content-Type:"},
 	{"json data with a +json type", FROM_STRUCTURED,
 	 "{\"specversion\":\"1.0\",\"id\":\"1\",\"source\":\"s\",\"type\":\"t\","
 	 "\"datacontenttype\":\"application/vnd.x+json\",\"data\":{\"k\":true}}",
@@ -183,6 +183,15 @@ static const struct {
 	{"text data from a binary message", FROM_BINARY,
 	 "plain text", 10, "text/plain",
 	 "plain text", 10, "Content-Type: text/plain"},
+	/* no datacontenttype: no Content-Type, and libcurl's is removed */
+	{"binary data without a content type", FROM_BINARY,
+	 "\x01\x02\xff", 3, NULL, "\x01\x02\xff", 3, "Content-Type:"},
+	{"text-like data without a content type", FROM_BINARY,
+	 "a=1&b=2", 7, NULL, "a=1&b=2", 7, "Content-Type:"},
+	{"data_base64 without datacontenttype", FROM_STRUCTURED,
+	 "{\"specversion\":\"1.0\",\"id\":\"1\",\"source\":\"s\",\"type\":\"t\","
+	 "\"data_base64\":\"AP8BAA==\"}",
+	 0, NULL, "\x00\xff\x01\x00", 4, "Content-Type:"},
 	{"no data", FROM_STRUCTURED,
 	 "{\"specversion\":\"1.0\",\"id\":\"1\",\"source\":\"s\",\"type\":\"t\"}",
 	 0, NULL, "", 0, "Content-Type:"},
@@ -213,12 +222,67 @@ START_TEST(test_binary_body)
 	ck_assert_str_eq(find_line(&req, "Content-Type"), body_cases[_i].ct_line);
 	/* datacontenttype travels as Content-Type only */
 	ck_assert_ptr_null(find_line(&req, "ce-datacontenttype"));
+	/* and only when the event has one */
+	ck_assert_int_eq(ev.datacontenttype == NULL,
+			 strcmp(body_cases[_i].ct_line, "Content-Type:") == 0);
 
 	webhook_request_free(&req);
 	ck_assert_ptr_null(req.body);
 	ck_assert_ptr_null(req.headers);
 	ce_free(&ev);
 	sub_free(&sub);
+}
+END_TEST
+
+/*
+ * An event published in binary mode without Content-Type has no
+ * datacontenttype: ingest adds none, the stored form has none, and neither
+ * delivery mode makes one up.
+ */
+START_TEST(test_no_datacontenttype_stored)
+{
+	struct subscription bin, st;
+	struct cloudevent in, ev;
+	struct webhook_request req;
+	char *attrs;
+	cJSON *sent;
+
+	parse_binary(NULL, "a=1&b=2", 7, &in);
+	ck_assert_ptr_null(in.datacontenttype);
+	ck_assert_ptr_null(cJSON_GetObjectItemCaseSensitive(in.attrs,
+							    "datacontenttype"));
+	attrs = cJSON_PrintUnformatted(in.attrs);
+	ck_assert_ptr_nonnull(attrs);
+	ck_assert_int_eq(ce_from_stored(attrs, in.data, in.data_len,
+					in.data_kind, &ev),
+			 0);
+	free(attrs);
+	ck_assert_ptr_null(ev.datacontenttype);
+
+	parse_sub(BINARY_SUB, &bin);
+	build(&bin, SECRET_A, &ev, 9, TS, &req);
+	ck_assert_uint_eq(header_count(&req, "Content-Type"), 1);
+	ck_assert_str_eq(find_line(&req, "Content-Type"), "Content-Type:");
+	ck_assert_uint_eq(req.body_len, 7);
+	ck_assert(memcmp(req.body, "a=1&b=2", 7) == 0);
+	webhook_request_free(&req);
+
+	parse_sub(STRUCT_SUB, &st);
+	build(&st, SECRET_A, &ev, 9, TS, &req);
+	sent = cJSON_ParseWithLength(req.body, req.body_len);
+	ck_assert_ptr_nonnull(sent);
+	ck_assert_ptr_null(cJSON_GetObjectItemCaseSensitive(sent,
+							    "datacontenttype"));
+	ck_assert_str_eq(cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(
+				 sent, "data_base64")),
+			 "YT0xJmI9Mg==");
+	cJSON_Delete(sent);
+	webhook_request_free(&req);
+
+	sub_free(&st);
+	sub_free(&bin);
+	ce_free(&ev);
+	ce_free(&in);
 }
 END_TEST
 
@@ -762,6 +826,7 @@ webhook_suite(void)
 	TCase *c = tcase_create("classify");
 
 	tcase_add_loop_test(b, test_binary_body, 0, NELEM(body_cases));
+	tcase_add_test(b, test_no_datacontenttype_stored);
 	tcase_add_loop_test(b, test_ce_header, 0, NELEM(ce_header_cases));
 	tcase_add_test(b, test_ce_headers_exactly_the_attributes);
 	tcase_add_test(b, test_ce_headers_roundtrip_binary);
