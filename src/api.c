@@ -1,4 +1,4 @@
-/* The HTTP API: a libmicrohttpd daemon, routing, auth, bounded bodies, JSON replies. */
+/* The HTTP core: a libmicrohttpd daemon serving the routes it is given; auth, bounded bodies, JSON replies. */
 #include "api.h"
 
 #include <errno.h>
@@ -14,17 +14,15 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include "api_routes.h"
+#include "api_http.h"
 #include "keylimit.h"
 #include "log.h"
 #include "xalloc.h"
 
-#define SMALL_BODY_LIMIT (64 * 1024)
 /* Per connection: request line, headers and read buffer.  libmicrohttpd
  * clears the whole pool before each request of a kept-alive connection,
  * so its size is paid on every request; bodies are streamed, not held. */
 #define CONNECTION_POOL (16 * 1024)
-#define EVENTS_BODY 1 /* marker: the limit depends on the content type */
 
 /*
  * libmicrohttpd runs handlers on its pool threads.  struct api and its env
@@ -37,49 +35,6 @@ struct api {
 	int listen_fd;
 	atomic_int active; /* requests begun and not yet completed */
 };
-
-struct route {
-	const char *method;
-	const char *pattern; /* "{}" matches one path segment */
-	unsigned scope;      /* 0: no auth */
-	void (*handler)(struct api_request *r);
-	size_t body_limit;   /* 0: no body expected */
-};
-
-static void health(struct api_request *r);
-static void ready(struct api_request *r);
-
-static const struct route routes[] = {
-	{"GET", "/healthz", 0, health, 0},
-	{"GET", "/readyz", 0, ready, 0},
-	{"POST", "/v1/events", SCOPE_PUBLISH, api_events_post, EVENTS_BODY},
-	{"GET", "/v1/events", SCOPE_ADMIN, api_events_list, 0},
-	{"GET", "/v1/events/{}", SCOPE_PUBLISH, api_events_get, 0},
-	{"POST", "/v1/subscriptions", SCOPE_SUBSCRIBE, api_subscriptions_create,
-	 SMALL_BODY_LIMIT},
-	{"GET", "/v1/subscriptions", SCOPE_SUBSCRIBE, api_subscriptions_list, 0},
-	{"GET", "/v1/subscriptions/{}", SCOPE_SUBSCRIBE, api_subscriptions_get, 0},
-	{"PUT", "/v1/subscriptions/{}", SCOPE_SUBSCRIBE,
-	 api_subscriptions_replace, SMALL_BODY_LIMIT},
-	{"PATCH", "/v1/subscriptions/{}", SCOPE_SUBSCRIBE,
-	 api_subscriptions_patch, SMALL_BODY_LIMIT},
-	{"DELETE", "/v1/subscriptions/{}", SCOPE_SUBSCRIBE,
-	 api_subscriptions_delete, 0},
-	{"POST", "/v1/subscriptions/{}/rotate-secret", SCOPE_SUBSCRIBE,
-	 api_subscriptions_rotate, SMALL_BODY_LIMIT},
-	{"GET", "/v1/subscriptions/{}/deliveries", SCOPE_SUBSCRIBE,
-	 api_deliveries_list, 0},
-	{"GET", "/v1/subscriptions/{}/deliveries/{}", SCOPE_SUBSCRIBE,
-	 api_deliveries_get, 0},
-	{"POST", "/v1/subscriptions/{}/deliveries/{}/retry", SCOPE_SUBSCRIBE,
-	 api_deliveries_retry, SMALL_BODY_LIMIT},
-	{"POST", "/v1/subscriptions/{}/replay", SCOPE_SUBSCRIBE,
-	 api_deliveries_replay, SMALL_BODY_LIMIT},
-	{"POST", "/v1/keys", SCOPE_ADMIN, api_keys_create, SMALL_BODY_LIMIT},
-	{"GET", "/v1/keys", SCOPE_ADMIN, api_keys_list, 0},
-	{"DELETE", "/v1/keys/{}", SCOPE_ADMIN, api_keys_delete, 0},
-};
-#define NROUTES (sizeof(routes) / sizeof(routes[0]))
 
 /* --- replies --- */
 
@@ -263,35 +218,6 @@ api_wake(struct api_request *r)
 	MHD_resume_connection(r->conn);
 }
 
-/* --- health --- */
-
-static void
-health(struct api_request *r)
-{
-	cJSON *o = cJSON_CreateObject();
-
-	cJSON_AddStringToObject(o, "status", "ok");
-	api_reply_json(r, MHD_HTTP_OK, o);
-}
-
-static void
-ready(struct api_request *r)
-{
-	struct store_conn *c = store_pool_get(r->env->pool, 2000);
-	bool ok = c != NULL && store_ready(c);
-	cJSON *o = cJSON_CreateObject();
-
-	if (c)
-		store_pool_put(r->env->pool, c);
-	cJSON_AddStringToObject(o, "status", ok ? "ready" : "unavailable");
-	if (!ok)
-		cJSON_AddStringToObject(o, "error", "unavailable");
-	if (!ok)
-		cJSON_AddStringToObject(o, "message",
-					"the database is unreachable or not migrated");
-	api_reply_json(r, ok ? MHD_HTTP_OK : MHD_HTTP_SERVICE_UNAVAILABLE, o);
-}
-
 /* --- routing --- */
 
 /* Match path against pattern, capturing {} segments. */
@@ -321,11 +247,13 @@ match(const char *pattern, const char *path, struct api_request *r)
 }
 
 /* The route for this request; NULL with *path_known telling 404 from 405. */
-static const struct route *
+static const struct api_route *
 find_route(struct api_request *r, bool *path_known)
 {
+	const struct api_route *routes = r->env->routes;
+
 	*path_known = false;
-	for (size_t i = 0; i < NROUTES; i++) {
+	for (size_t i = 0; i < r->env->nroutes; i++) {
 		if (!match(routes[i].pattern, r->url, NULL))
 			continue;
 		*path_known = true;
@@ -338,7 +266,7 @@ find_route(struct api_request *r, bool *path_known)
 }
 
 static bool
-authorize(struct api_request *r, const struct route *rt)
+authorize(struct api_request *r, const struct api_route *rt)
 {
 	long wait_s = 1;
 
@@ -377,9 +305,9 @@ authorize(struct api_request *r, const struct route *rt)
 /* First callback of a request: route, authorize and size it before any
  * body is read.  Returns false when a reply is already set. */
 static bool
-begin(struct api_request *r, const struct route **rtp)
+begin(struct api_request *r, const struct api_route **rtp)
 {
-	const struct route *rt;
+	const struct api_route *rt;
 	const char *cl;
 	bool known;
 
@@ -398,8 +326,7 @@ begin(struct api_request *r, const struct route **rtp)
 	*rtp = rt;
 	if (rt->scope != 0 && !authorize(r, rt))
 		return false;
-	r->body_limit = rt->body_limit == EVENTS_BODY ? api_events_body_limit(r) :
-			rt->body_limit;
+	r->body_limit = rt->body_limit_of ? rt->body_limit_of(r) : rt->body_limit;
 	cl = api_header(r, MHD_HTTP_HEADER_CONTENT_LENGTH);
 	if (cl != NULL && r->body_limit > 0 &&
 	    strtoull(cl, NULL, 10) > r->body_limit) {
@@ -435,7 +362,9 @@ send_reply(struct api_request *r)
 	if (r->status == MHD_HTTP_METHOD_NOT_ALLOWED) {
 		char allow[64] = "";
 
-		for (size_t i = 0; i < NROUTES; i++) {
+		const struct api_route *routes = r->env->routes;
+
+		for (size_t i = 0; i < r->env->nroutes; i++) {
 			if (match(routes[i].pattern, r->url, NULL) &&
 			    strlen(allow) + strlen(routes[i].method) + 3 < sizeof(allow))
 				snprintf(allow + strlen(allow),
@@ -456,7 +385,7 @@ on_request(void *cls, struct MHD_Connection *conn, const char *url,
 {
 	struct api *a = cls;
 	struct api_request *r = *con_cls;
-	const struct route *rt = NULL;
+	const struct api_route *rt = NULL;
 
 	(void)version;
 	if (r == NULL) {
@@ -595,7 +524,8 @@ bad:
 
 struct api *
 api_start(const struct config *cfg, struct store_pool *pool,
-	  struct writer *writer)
+	  struct writer *writer, const struct api_route *routes,
+	  size_t nroutes)
 {
 	struct api *a = xcalloc(1, sizeof(*a));
 	unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL |
@@ -604,6 +534,8 @@ api_start(const struct config *cfg, struct store_pool *pool,
 	a->env.cfg = cfg;
 	a->env.pool = pool;
 	a->env.writer = writer;
+	a->env.routes = routes;
+	a->env.nroutes = nroutes;
 	a->listen_fd = open_listener(cfg->listen);
 	if (a->listen_fd < 0) {
 		free(a);

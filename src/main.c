@@ -11,6 +11,7 @@
 #include <curl/curl.h>
 
 #include "api.h"
+#include "api_table.h"
 #include "auth.h"
 #include "config.h"
 #include "dispatch.h"
@@ -113,7 +114,12 @@ main(int argc, char **argv)
 			      cfg.writers);
 	if (writer == NULL)
 		goto out;
-	api = api_start(&cfg, pool, writer);
+	{
+		size_t nroutes;
+		const struct api_route *routes = api_table(&nroutes);
+
+		api = api_start(&cfg, pool, writer, routes, nroutes);
+	}
 	if (api == NULL)
 		goto out;
 	dispatch = dispatch_start(&cfg);
