@@ -13,12 +13,13 @@ api_health_live(struct api_request *r)
 void
 api_health_ready(struct api_request *r)
 {
-	struct store_conn *c = store_pool_get(r->env->pool, 2000);
+	/* a NULL connection's 503 is replaced below */
+	struct store_conn *c = api_db(r);
 	bool ok = c != NULL && store_ready(c);
 	cJSON *o = cJSON_CreateObject();
 
 	if (c)
-		store_pool_put(r->env->pool, c);
+		api_db_done(r, c);
 	cJSON_AddStringToObject(o, "status", ok ? "ready" : "unavailable");
 	if (!ok)
 		cJSON_AddStringToObject(o, "error", "unavailable");

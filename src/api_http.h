@@ -11,6 +11,7 @@
 
 #include "auth.h"
 #include "config.h"
+#include "dbwork.h"
 #include "herald.h"
 #include "store.h"
 #include "writer.h"
@@ -21,11 +22,14 @@
 struct api_request;
 
 /* One route of the table (api_table.c).  The core admits a request
- * (scope, rate, body size) before its body is read, then runs handler. */
+ * (scope, rate, body size) before its body is read, then runs handler:
+ * on a database worker when db is set (its connection suspended
+ * meanwhile), else on the HTTP thread, where it must not block. */
 struct api_route {
 	const char *method;
 	const char *pattern; /* "{}" matches one path segment */
 	unsigned scope;      /* 0: no auth */
+	bool db;             /* the handler uses the database (api_db) */
 	void (*handler)(struct api_request *r);
 	size_t body_limit;   /* 0: no body expected */
 	/* when set, the request's body limit instead (e.g. by content type) */
@@ -35,7 +39,7 @@ struct api_route {
 /* Everything the handlers may use; read-only after start. */
 struct api_env {
 	const struct config *cfg;
-	struct store_pool *pool;
+	struct dbwork *work;
 	struct writer *writer;
 	const struct api_route *routes;
 	size_t nroutes;
@@ -49,6 +53,7 @@ struct api_request {
 	const char *url;
 	char params[API_MAX_PARAMS][API_PARAM_MAX]; /* {} segments of the route */
 	struct auth_principal who;
+	int64_t deadline_ms; /* store_now_ms: answered by then, 503 at worst */
 	const struct api_route *route; /* the matched route */
 
 	char *body;
@@ -67,6 +72,12 @@ struct api_request {
 	void (*resume)(struct api_request *r);
 	void *state;
 	void (*cleanup)(void *state);
+
+	/* the core's: a key lookup or a db handler on a worker */
+	struct dbwork_job job;
+	struct dbwork_thread *worker; /* while running there */
+	unsigned char key_hash[32];
+	enum auth_result auth;
 };
 
 /* Replies (each sets status and body). */
@@ -103,8 +114,10 @@ const char *api_tenant(struct api_request *r, char *buf, size_t len);
 /* true when s is a UUID in its 8-4-4-4-12 hex form. */
 bool api_is_uuid(const char *s);
 
-/* Borrow a pooled connection; on failure reply 503 and return NULL. */
+/* The worker's connection (routes marked db), bounded by the request's
+ * deadline; when there is none, reply 503 and return NULL. */
 struct store_conn *api_db(struct api_request *r);
+/* Done with it: roll back whatever did not commit. */
 void api_db_done(struct api_request *r, struct store_conn *c);
 
 #endif
