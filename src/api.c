@@ -24,8 +24,8 @@
  * so its size is paid on every request; bodies are streamed, not held. */
 #define CONNECTION_POOL (16 * 1024)
 /* Every request is answered within 5 s of its headers, a 503 at worst:
- * its deadline leaves the answer time to leave. */
-#define REQUEST_DEADLINE_MS 4500
+ * its deadline leaves a second for the answer to leave, under load too. */
+#define REQUEST_DEADLINE_MS 4000
 
 /*
  * libmicrohttpd runs handlers on its pool threads, which never wait for
