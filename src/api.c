@@ -1,4 +1,4 @@
-/* The HTTP API: a libmicrohttpd daemon, routing, auth, bounded bodies, JSON replies. */
+/* The HTTP core: a libmicrohttpd daemon serving the routes it is given; auth, bounded bodies, JSON replies. */
 #include "api.h"
 
 #include <errno.h>
@@ -14,20 +14,24 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include "api_routes.h"
+#include "api_http.h"
 #include "keylimit.h"
 #include "log.h"
 #include "xalloc.h"
 
-#define SMALL_BODY_LIMIT (64 * 1024)
 /* Per connection: request line, headers and read buffer.  libmicrohttpd
  * clears the whole pool before each request of a kept-alive connection,
  * so its size is paid on every request; bodies are streamed, not held. */
 #define CONNECTION_POOL (16 * 1024)
-#define EVENTS_BODY 1 /* marker: the limit depends on the content type */
+/* Every request is answered within 5 s of its headers, a 503 at worst:
+ * its deadline leaves a second for the answer to leave, under load too. */
+#define REQUEST_DEADLINE_MS 4000
 
 /*
- * libmicrohttpd runs handlers on its pool threads.  struct api and its env
+ * libmicrohttpd runs handlers on its pool threads, which never wait for
+ * PostgreSQL: a request that needs it (a key not in the cache, a route
+ * marked db) is suspended and handed to a database worker (dbwork.c),
+ * which wakes it when done or at its deadline.  struct api and its env
  * are read-only once started; each api_request belongs to the thread that
  * is serving its connection (or, while suspended, to whoever will wake it).
  */
@@ -37,49 +41,6 @@ struct api {
 	int listen_fd;
 	atomic_int active; /* requests begun and not yet completed */
 };
-
-struct route {
-	const char *method;
-	const char *pattern; /* "{}" matches one path segment */
-	unsigned scope;      /* 0: no auth */
-	void (*handler)(struct api_request *r);
-	size_t body_limit;   /* 0: no body expected */
-};
-
-static void health(struct api_request *r);
-static void ready(struct api_request *r);
-
-static const struct route routes[] = {
-	{"GET", "/healthz", 0, health, 0},
-	{"GET", "/readyz", 0, ready, 0},
-	{"POST", "/v1/events", SCOPE_PUBLISH, api_events_post, EVENTS_BODY},
-	{"GET", "/v1/events", SCOPE_ADMIN, api_events_list, 0},
-	{"GET", "/v1/events/{}", SCOPE_PUBLISH, api_events_get, 0},
-	{"POST", "/v1/subscriptions", SCOPE_SUBSCRIBE, api_subscriptions_create,
-	 SMALL_BODY_LIMIT},
-	{"GET", "/v1/subscriptions", SCOPE_SUBSCRIBE, api_subscriptions_list, 0},
-	{"GET", "/v1/subscriptions/{}", SCOPE_SUBSCRIBE, api_subscriptions_get, 0},
-	{"PUT", "/v1/subscriptions/{}", SCOPE_SUBSCRIBE,
-	 api_subscriptions_replace, SMALL_BODY_LIMIT},
-	{"PATCH", "/v1/subscriptions/{}", SCOPE_SUBSCRIBE,
-	 api_subscriptions_patch, SMALL_BODY_LIMIT},
-	{"DELETE", "/v1/subscriptions/{}", SCOPE_SUBSCRIBE,
-	 api_subscriptions_delete, 0},
-	{"POST", "/v1/subscriptions/{}/rotate-secret", SCOPE_SUBSCRIBE,
-	 api_subscriptions_rotate, SMALL_BODY_LIMIT},
-	{"GET", "/v1/subscriptions/{}/deliveries", SCOPE_SUBSCRIBE,
-	 api_deliveries_list, 0},
-	{"GET", "/v1/subscriptions/{}/deliveries/{}", SCOPE_SUBSCRIBE,
-	 api_deliveries_get, 0},
-	{"POST", "/v1/subscriptions/{}/deliveries/{}/retry", SCOPE_SUBSCRIBE,
-	 api_deliveries_retry, SMALL_BODY_LIMIT},
-	{"POST", "/v1/subscriptions/{}/replay", SCOPE_SUBSCRIBE,
-	 api_deliveries_replay, SMALL_BODY_LIMIT},
-	{"POST", "/v1/keys", SCOPE_ADMIN, api_keys_create, SMALL_BODY_LIMIT},
-	{"GET", "/v1/keys", SCOPE_ADMIN, api_keys_list, 0},
-	{"DELETE", "/v1/keys/{}", SCOPE_ADMIN, api_keys_delete, 0},
-};
-#define NROUTES (sizeof(routes) / sizeof(routes[0]))
 
 /* --- replies --- */
 
@@ -237,8 +198,12 @@ api_is_uuid(const char *s)
 struct store_conn *
 api_db(struct api_request *r)
 {
-	struct store_conn *c = store_pool_get(r->env->pool, 4000);
+	struct store_conn *c = NULL;
 
+	if (r->worker != NULL)
+		c = dbwork_conn(r->worker);
+	else
+		log_error("%s %s: the route is not marked db", r->method, r->url);
 	if (c == NULL)
 		api_reply_unavailable(r);
 	return c;
@@ -247,7 +212,9 @@ api_db(struct api_request *r)
 void
 api_db_done(struct api_request *r, struct store_conn *c)
 {
-	store_pool_put(r->env->pool, c);
+	(void)c;
+	if (r->worker != NULL)
+		dbwork_settle(r->worker);
 }
 
 void
@@ -261,35 +228,6 @@ void
 api_wake(struct api_request *r)
 {
 	MHD_resume_connection(r->conn);
-}
-
-/* --- health --- */
-
-static void
-health(struct api_request *r)
-{
-	cJSON *o = cJSON_CreateObject();
-
-	cJSON_AddStringToObject(o, "status", "ok");
-	api_reply_json(r, MHD_HTTP_OK, o);
-}
-
-static void
-ready(struct api_request *r)
-{
-	struct store_conn *c = store_pool_get(r->env->pool, 2000);
-	bool ok = c != NULL && store_ready(c);
-	cJSON *o = cJSON_CreateObject();
-
-	if (c)
-		store_pool_put(r->env->pool, c);
-	cJSON_AddStringToObject(o, "status", ok ? "ready" : "unavailable");
-	if (!ok)
-		cJSON_AddStringToObject(o, "error", "unavailable");
-	if (!ok)
-		cJSON_AddStringToObject(o, "message",
-					"the database is unreachable or not migrated");
-	api_reply_json(r, ok ? MHD_HTTP_OK : MHD_HTTP_SERVICE_UNAVAILABLE, o);
 }
 
 /* --- routing --- */
@@ -321,11 +259,13 @@ match(const char *pattern, const char *path, struct api_request *r)
 }
 
 /* The route for this request; NULL with *path_known telling 404 from 405. */
-static const struct route *
+static const struct api_route *
 find_route(struct api_request *r, bool *path_known)
 {
+	const struct api_route *routes = r->env->routes;
+
 	*path_known = false;
-	for (size_t i = 0; i < NROUTES; i++) {
+	for (size_t i = 0; i < r->env->nroutes; i++) {
 		if (!match(routes[i].pattern, r->url, NULL))
 			continue;
 		*path_known = true;
@@ -337,12 +277,32 @@ find_route(struct api_request *r, bool *path_known)
 	return NULL;
 }
 
-static bool
-authorize(struct api_request *r, const struct route *rt)
-{
-	long wait_s = 1;
+/* --- admission: auth, scope, rate and size, before any body --- */
 
-	switch (auth_check(r->env->pool, api_header(r, "Authorization"), &r->who)) {
+/* Hand r to a database worker, suspended until it is done. */
+static void
+to_worker(struct api_request *r,
+	  void (*run)(struct dbwork_job *, struct dbwork_thread *),
+	  void (*done)(struct dbwork_job *, bool))
+{
+	r->job.deadline_ms = r->deadline_ms;
+	r->job.run = run;
+	r->job.done = done;
+	r->job.arg = r;
+	/* suspend before handing over: the worker may finish at once */
+	api_suspend(r);
+	dbwork_submit(r->env->work, &r->job);
+}
+
+/* The rest of admission once the key is known.  false with a reply. */
+static bool
+admit(struct api_request *r, enum auth_result auth)
+{
+	const struct api_route *rt = r->route;
+	long wait_s = 1;
+	const char *cl;
+
+	switch (auth) {
 	case AUTH_OK:
 		break;
 	case AUTH_MISSING:
@@ -354,33 +314,72 @@ authorize(struct api_request *r, const struct route *rt)
 				"the API key is unknown or revoked");
 		return false;
 	case AUTH_UNAVAILABLE:
+	case AUTH_LOOKUP:
 		api_reply_unavailable(r);
 		return false;
 	}
-	if ((r->who.scopes & rt->scope) == 0) {
+	if (rt->scope != 0 && (r->who.scopes & rt->scope) == 0) {
 		api_reply_error(r, MHD_HTTP_FORBIDDEN, "forbidden",
 				"this API key lacks the %s scope",
 				rt->scope == SCOPE_PUBLISH ? "publish" :
 				rt->scope == SCOPE_SUBSCRIBE ? "subscribe" : "admin");
 		return false;
 	}
-	if (!keylimit_take(r->who.tenant, &wait_s)) {
+	if (rt->scope != 0 && !keylimit_take(r->who.tenant, &wait_s)) {
 		snprintf(r->retry_after, sizeof(r->retry_after), "%ld", wait_s);
 		api_reply_error(r, MHD_HTTP_TOO_MANY_REQUESTS, "rate_limited",
 				"this API key is over its request rate; retry in %ld s",
 				wait_s);
 		return false;
 	}
+	r->body_limit = rt->body_limit_of ? rt->body_limit_of(r) : rt->body_limit;
+	cl = api_header(r, MHD_HTTP_HEADER_CONTENT_LENGTH);
+	if (cl != NULL && r->body_limit > 0 &&
+	    strtoull(cl, NULL, 10) > r->body_limit) {
+		api_reply_error(r, MHD_HTTP_CONTENT_TOO_LARGE, "too_large",
+				"the body exceeds the limit of %zu bytes",
+				r->body_limit);
+		return false;
+	}
 	return true;
 }
 
-/* First callback of a request: route, authorize and size it before any
- * body is read.  Returns false when a reply is already set. */
-static bool
-begin(struct api_request *r, const struct route **rtp)
+/* On a worker: ask the database about a key the cache does not hold. */
+static void
+lookup_run(struct dbwork_job *job, struct dbwork_thread *t)
 {
-	const struct route *rt;
-	const char *cl;
+	struct api_request *r = job->arg;
+	struct store_conn *c = dbwork_conn(t);
+
+	r->auth = c ? auth_lookup(c, r->key_hash, &r->who) : AUTH_UNAVAILABLE;
+}
+
+static void
+lookup_done(struct dbwork_job *job, bool ran)
+{
+	struct api_request *r = job->arg;
+
+	if (!ran)
+		r->auth = AUTH_UNAVAILABLE;
+	api_wake(r);
+}
+
+/* Resumed after the lookup, still before the body. */
+static void
+lookup_resume(struct api_request *r)
+{
+	r->resume = NULL;
+	admit(r, r->auth);
+}
+
+/* First callback of a request: route, authorize and size it before any
+ * body is read.  Returns false when a reply is already set; the request
+ * may be suspended for a key lookup, admission going on when resumed. */
+static bool
+begin(struct api_request *r)
+{
+	const struct api_route *rt;
+	enum auth_result auth = AUTH_OK;
 	bool known;
 
 	rt = find_route(r, &known);
@@ -395,20 +394,41 @@ begin(struct api_request *r, const struct route **rtp)
 					"no such resource: %s", r->url);
 		return false;
 	}
-	*rtp = rt;
-	if (rt->scope != 0 && !authorize(r, rt))
-		return false;
-	r->body_limit = rt->body_limit == EVENTS_BODY ? api_events_body_limit(r) :
-			rt->body_limit;
-	cl = api_header(r, MHD_HTTP_HEADER_CONTENT_LENGTH);
-	if (cl != NULL && r->body_limit > 0 &&
-	    strtoull(cl, NULL, 10) > r->body_limit) {
-		api_reply_error(r, MHD_HTTP_CONTENT_TOO_LARGE, "too_large",
-				"the body exceeds the limit of %zu bytes",
-				r->body_limit);
-		return false;
+	r->route = rt;
+	if (rt->scope != 0)
+		auth = auth_check(api_header(r, "Authorization"), &r->who,
+				  r->key_hash);
+	if (auth == AUTH_LOOKUP) {
+		r->resume = lookup_resume;
+		to_worker(r, lookup_run, lookup_done);
+		return true;
 	}
-	return true;
+	return admit(r, auth);
+}
+
+/* --- running a handler on a worker --- */
+
+static void
+handler_run(struct dbwork_job *job, struct dbwork_thread *t)
+{
+	struct api_request *r = job->arg;
+
+	r->worker = t;
+	r->route->handler(r);
+	r->worker = NULL;
+}
+
+static void
+handler_done(struct dbwork_job *job, bool ran)
+{
+	struct api_request *r = job->arg;
+
+	if (!ran)
+		api_reply_unavailable(r);
+	else if (r->status == 0)
+		api_reply_error(r, MHD_HTTP_INTERNAL_SERVER_ERROR, "internal",
+				"the request was not answered");
+	api_wake(r);
 }
 
 static enum MHD_Result
@@ -435,7 +455,9 @@ send_reply(struct api_request *r)
 	if (r->status == MHD_HTTP_METHOD_NOT_ALLOWED) {
 		char allow[64] = "";
 
-		for (size_t i = 0; i < NROUTES; i++) {
+		const struct api_route *routes = r->env->routes;
+
+		for (size_t i = 0; i < r->env->nroutes; i++) {
 			if (match(routes[i].pattern, r->url, NULL) &&
 			    strlen(allow) + strlen(routes[i].method) + 3 < sizeof(allow))
 				snprintf(allow + strlen(allow),
@@ -456,7 +478,6 @@ on_request(void *cls, struct MHD_Connection *conn, const char *url,
 {
 	struct api *a = cls;
 	struct api_request *r = *con_cls;
-	const struct route *rt = NULL;
 
 	(void)version;
 	if (r == NULL) {
@@ -466,11 +487,23 @@ on_request(void *cls, struct MHD_Connection *conn, const char *url,
 		r->env = &a->env;
 		r->method = method;
 		r->url = url;
+		r->deadline_ms = store_now_ms() + REQUEST_DEADLINE_MS;
 		*con_cls = r;
-		if (!begin(r, &rt))
+		if (!begin(r))
 			return send_reply(r);
-		r->route = rt;
 		return MHD_YES;
+	}
+	if (r->suspended) {
+		/* woken: the wait is over */
+		r->suspended = false;
+		if (r->resume)
+			r->resume(r);
+		if (r->status != 0)
+			return send_reply(r);
+		/* admitted after a key lookup; libmicrohttpd repeats the first
+		 * call once resumed, then the body and the final call follow */
+		if (*upload_data_size == 0)
+			return MHD_YES;
 	}
 	if (*upload_data_size > 0) {
 		size_t n = *upload_data_size;
@@ -496,12 +529,6 @@ on_request(void *cls, struct MHD_Connection *conn, const char *url,
 		r->body[r->body_len] = '\0';
 		return MHD_YES;
 	}
-	if (r->suspended) {
-		/* woken: the handler's wait is over */
-		r->suspended = false;
-		r->resume(r);
-		return send_reply(r);
-	}
 	if (r->status != 0)
 		return MHD_YES; /* already answered */
 	if (r->too_large) {
@@ -510,8 +537,11 @@ on_request(void *cls, struct MHD_Connection *conn, const char *url,
 				r->body_limit);
 		return send_reply(r);
 	}
-	rt = r->route;
-	rt->handler(r);
+	if (r->route->db) {
+		to_worker(r, handler_run, handler_done);
+		return MHD_YES;
+	}
+	r->route->handler(r);
 	if (r->suspended)
 		return MHD_YES;
 	if (r->status == 0)
@@ -594,18 +624,25 @@ bad:
 }
 
 struct api *
-api_start(const struct config *cfg, struct store_pool *pool,
-	  struct writer *writer)
+api_start(const struct config *cfg, struct writer *writer,
+	  const struct api_route *routes, size_t nroutes)
 {
 	struct api *a = xcalloc(1, sizeof(*a));
 	unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL |
 			 MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG;
 
 	a->env.cfg = cfg;
-	a->env.pool = pool;
 	a->env.writer = writer;
+	a->env.routes = routes;
+	a->env.nroutes = nroutes;
 	a->listen_fd = open_listener(cfg->listen);
 	if (a->listen_fd < 0) {
+		free(a);
+		return NULL;
+	}
+	a->env.work = dbwork_start(cfg->database_url, cfg->db_pool_size);
+	if (a->env.work == NULL) {
+		close(a->listen_fd);
 		free(a);
 		return NULL;
 	}
@@ -622,6 +659,7 @@ api_start(const struct config *cfg, struct store_pool *pool,
 		MHD_OPTION_END);
 	if (a->daemon == NULL) {
 		log_error("cannot start the HTTP server on %s", cfg->listen);
+		dbwork_stop(a->env.work);
 		close(a->listen_fd);
 		free(a);
 		return NULL;
@@ -661,6 +699,8 @@ api_stop(struct api *a)
 {
 	if (a == NULL)
 		return;
+	/* what still waits for a worker is answered 503 first */
+	dbwork_stop(a->env.work);
 	/* closes the listening socket too, unless quiesced */
 	MHD_stop_daemon(a->daemon);
 	free(a);

@@ -1,16 +1,19 @@
-/* The HTTP API: a libmicrohttpd daemon, routing, auth, bounded bodies, JSON replies. */
+/* The HTTP API: a libmicrohttpd daemon serving a route table. */
 #ifndef HERALD_API_H
 #define HERALD_API_H
 
+#include <stddef.h>
+
 #include "config.h"
-#include "store.h"
 #include "writer.h"
 
 struct api;
+struct api_route;
 
-/* Listen on cfg->listen and serve.  NULL with a logged reason. */
-struct api *api_start(const struct config *cfg, struct store_pool *pool,
-		      struct writer *writer);
+/* Listen on cfg->listen and serve the nroutes routes, with
+ * cfg->db_pool_size database workers.  NULL with a logged reason. */
+struct api *api_start(const struct config *cfg, struct writer *writer,
+		      const struct api_route *routes, size_t nroutes);
 
 /* Stop accepting new connections (the first shutdown step). */
 void api_quiesce(struct api *a);

@@ -6,7 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "api_routes.h"
+#include "api_deliveries.h"
 #include "keyhead.h"
 #include "cloudevent.h"
 #include "delivery.h"

@@ -5,7 +5,7 @@
 #include <string.h>
 #include <strings.h>
 
-#include "api_routes.h"
+#include "api_events.h"
 #include "cloudevent.h"
 #include "delivery.h"
 #include "log.h"

@@ -5,7 +5,7 @@
 
 #include <openssl/crypto.h>
 
-#include "api_routes.h"
+#include "api_keys.h"
 #include "xalloc.h"
 
 #define NAME_MAX_LEN 200

@@ -5,7 +5,7 @@
 
 #include <openssl/crypto.h>
 
-#include "api_routes.h"
+#include "api_subscriptions.h"
 #include "signature.h"
 #include "sinkaddr.h"
 #include "subscription.h"

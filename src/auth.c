@@ -164,21 +164,16 @@ auth_forget(const unsigned char hash[32])
 	struct cached_key *e = &cache[slot_of(hash)];
 
 	pthread_mutex_lock(&cache_lock);
-	if (memcmp(e->hash, hash, 32) == 0)
+	if (CRYPTO_memcmp(e->hash, hash, 32) == 0)
 		memset(e, 0, sizeof(*e));
 	pthread_mutex_unlock(&cache_lock);
 }
 
 enum auth_result
-auth_check(struct store_pool *pool, const char *authorization,
-	   struct auth_principal *who)
+auth_check(const char *authorization, struct auth_principal *who,
+	   unsigned char hash[32])
 {
-	unsigned char hash[32];
-	const char *key, *values[1];
-	int lengths[1] = {32}, formats[1] = {1};
-	struct store_conn *c;
-	PGresult *r;
-	enum auth_result res;
+	const char *key;
 
 	if (authorization == NULL || strncasecmp(authorization, "Bearer ", 7) != 0)
 		return AUTH_MISSING;
@@ -195,11 +190,18 @@ auth_check(struct store_pool *pool, const char *authorization,
 	}
 	if (cache_find(hash, who))
 		return AUTH_OK;
+	return AUTH_LOOKUP;
+}
 
-	c = store_pool_get(pool, 4000);
-	if (c == NULL)
-		return AUTH_UNAVAILABLE;
-	values[0] = (const char *)hash;
+enum auth_result
+auth_lookup(struct store_conn *c, const unsigned char hash[32],
+	    struct auth_principal *who)
+{
+	const char *values[1] = {(const char *)hash};
+	int lengths[1] = {32}, formats[1] = {1};
+	PGresult *r;
+	enum auth_result res;
+
 	r = store_exec(c, &lookup_key, values, lengths, formats);
 	if (r == NULL || PQresultStatus(r) != PGRES_TUPLES_OK) {
 		res = AUTH_UNAVAILABLE;
@@ -214,7 +216,6 @@ auth_check(struct store_pool *pool, const char *authorization,
 		res = AUTH_OK;
 	}
 	PQclear(r);
-	store_pool_put(pool, c);
 	return res;
 }
 

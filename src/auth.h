@@ -27,6 +27,7 @@ enum auth_result {
 	AUTH_MISSING,     /* no Authorization header, or not Bearer */
 	AUTH_INVALID,     /* unknown or revoked key */
 	AUTH_UNAVAILABLE, /* the database could not be asked */
+	AUTH_LOOKUP,      /* not in the cache: only auth_lookup can tell */
 };
 
 #define AUTH_KEY_SIZE 52 /* "hk_" + 48 hex digits + NUL */
@@ -42,9 +43,16 @@ void auth_hash(const char *key, unsigned char out[32]);
  * one is generated, stored hashed and logged once.  0 or -1. */
 int auth_bootstrap(struct store_conn *c, const char *configured);
 
-/* Check an Authorization header value (may be NULL). */
-enum auth_result auth_check(struct store_pool *pool, const char *authorization,
-			    struct auth_principal *who);
+/* Check an Authorization header value (may be NULL) without touching
+ * the database: AUTH_LOOKUP, with the key's hash in hash, when the key
+ * is not cached. */
+enum auth_result auth_check(const char *authorization,
+			    struct auth_principal *who, unsigned char hash[32]);
+
+/* Look a key's hash up in the database (a found key is cached):
+ * AUTH_OK, AUTH_INVALID or AUTH_UNAVAILABLE. */
+enum auth_result auth_lookup(struct store_conn *c, const unsigned char hash[32],
+			     struct auth_principal *who);
 
 /* Drop a revoked key from the cache. */
 void auth_forget(const unsigned char hash[32]);

@@ -61,7 +61,7 @@ struct setting {
 	X(api_threads, OPT_INT, 1, 256, "4", "N", \
 	  "threads serving the HTTP API") \
 	X(db_pool_size, OPT_INT, 1, 256, "4", "N", \
-	  "PostgreSQL connections for API queries") \
+	  "API database workers, each with one PostgreSQL connection") \
 	X(max_connections, OPT_INT, 1, 65536, "1024", "N", \
 	  "concurrent HTTP connections") \
 	X(connection_timeout, OPT_INT, 1, 3600, "30", "SECONDS", \

@@ -17,7 +17,7 @@ struct config {
 	long max_batch_bytes;    /* largest batch request body */
 	enum log_level log_level;
 	long api_threads;        /* libmicrohttpd thread pool size */
-	long db_pool_size;       /* connections for API queries */
+	long db_pool_size;       /* API database workers (one connection each) */
 	long max_connections;    /* concurrent HTTP connections */
 	long connection_timeout; /* seconds of client inactivity */
 	long writer_batch_max;   /* events per group-commit transaction */

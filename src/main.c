@@ -11,6 +11,7 @@
 #include <curl/curl.h>
 
 #include "api.h"
+#include "api_table.h"
 #include "auth.h"
 #include "config.h"
 #include "dispatch.h"
@@ -58,7 +59,6 @@ main(int argc, char **argv)
 {
 	struct config cfg;
 	struct store_conn *conn = NULL;
-	struct store_pool *pool = NULL;
 	struct writer *writer = NULL;
 	struct api *api = NULL;
 	struct dispatch *dispatch = NULL;
@@ -108,12 +108,16 @@ main(int argc, char **argv)
 	conn = NULL;
 
 	keylimit_init(cfg.api_rate, cfg.api_burst);
-	pool = store_pool_new(cfg.database_url, (int)cfg.db_pool_size);
 	writer = writer_start(cfg.database_url, cfg.writer_batch_max,
 			      cfg.writers);
 	if (writer == NULL)
 		goto out;
-	api = api_start(&cfg, pool, writer);
+	{
+		size_t nroutes;
+		const struct api_route *routes = api_table(&nroutes);
+
+		api = api_start(&cfg, writer, routes, nroutes);
+	}
 	if (api == NULL)
 		goto out;
 	dispatch = dispatch_start(&cfg);
@@ -143,7 +147,6 @@ out:
 	dispatch_stop(dispatch, 0);
 	api_stop(api);
 	writer_free(writer);
-	store_pool_free(pool);
 	store_close(conn);
 	keylimit_free();
 	curl_global_cleanup();

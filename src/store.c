@@ -4,7 +4,6 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <poll.h>
-#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -18,8 +17,8 @@
 #define MIGRATE_LOCK_KEY "114784919972964"
 
 /*
- * A store_conn belongs to one thread at a time: the writer's and the
- * dispatcher's are their own; API threads borrow pooled ones.
+ * A store_conn belongs to one thread: the writers', the dispatcher's and
+ * each database worker's of the API (dbwork.c) are their own.
  */
 struct store_conn {
 	PGconn *pg;
@@ -27,7 +26,8 @@ struct store_conn {
 	const struct store_stmt **prepared; /* statements prepared on pg */
 	size_t nprepared, capprepared;
 	int timeout_ms; /* longest wait for an answer; 0: no limit */
-	int64_t deadline_ms;  /* of what store_send sent (when timeout_ms) */
+	int64_t until_ms;     /* no wait past this (store_now_ms); 0: none */
+	int64_t deadline_ms;  /* of what store_send sent; 0: none */
 	PGresult *collected;  /* its first result, while more are awaited */
 };
 
@@ -37,17 +37,6 @@ drop_collected(struct store_conn *c)
 {
 	PQclear(c->collected);
 	c->collected = NULL;
-}
-
-static PGconn *
-connect_url(const char *url)
-{
-	/* connect_timeout first so the URL's own value wins */
-	const char *keys[] = {"connect_timeout", "application_name", "dbname",
-			      NULL};
-	const char *vals[] = {"3", "herald", url, NULL};
-
-	return PQconnectdbParams(keys, vals, 1);
 }
 
 /* Server notices ("relation already exists, skipping") are debug chatter. */
@@ -62,28 +51,114 @@ on_notice(void *arg, const char *message)
 	log_debug("postgresql: %.*s", (int)n, message);
 }
 
-struct store_conn *
-store_connect(const char *url, char *err, size_t errlen)
+int64_t
+store_now_ms(void)
 {
-	struct store_conn *c;
-	PGconn *pg = connect_url(url);
+	struct timespec ts;
 
-	if (pg == NULL || PQstatus(pg) != CONNECTION_OK) {
-		const char *msg = pg ? PQerrorMessage(pg) : "out of memory";
-		size_t n;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
 
-		snprintf(err, errlen, "%s", msg);
-		n = strlen(err);
-		while (n > 0 && (err[n - 1] == '\n' || err[n - 1] == ' '))
-			err[--n] = '\0';
+/* Copy libpq's message to err without its trailing newline. */
+static void
+set_error(char *err, size_t errlen, const char *msg)
+{
+	size_t n;
+
+	if (err == NULL || errlen == 0)
+		return;
+	snprintf(err, errlen, "%s", msg);
+	n = strlen(err);
+	while (n > 0 && (err[n - 1] == '\n' || err[n - 1] == ' '))
+		err[--n] = '\0';
+}
+
+/* Drive a connection started with PQconnectStartParams until it is
+ * made or fails, giving up at until_ms: libpq's connect_timeout counts
+ * whole seconds only, and a frozen server accepts the TCP connection
+ * but never answers the startup packet. */
+static bool
+connect_poll(PGconn *pg, int64_t until_ms, char *err, size_t errlen)
+{
+	PostgresPollingStatusType st = PGRES_POLLING_WRITING;
+
+	for (;;) {
+		struct pollfd pfd = {PQsocket(pg), 0, 0};
+		int64_t left = until_ms - store_now_ms();
+		int n;
+
+		if (st == PGRES_POLLING_OK)
+			return true;
+		if (st == PGRES_POLLING_FAILED) {
+			set_error(err, errlen, PQerrorMessage(pg));
+			return false;
+		}
+		pfd.events = st == PGRES_POLLING_READING ? POLLIN : POLLOUT;
+		if (left <= 0 || (n = poll(&pfd, 1, (int)left)) == 0) {
+			set_error(err, errlen, "no answer in time");
+			return false;
+		}
+		if (n < 0 && errno != EINTR) {
+			set_error(err, errlen, strerror(errno));
+			return false;
+		}
+		if (n > 0)
+			st = PQconnectPoll(pg);
+	}
+}
+
+/* Connect; NULL with a message in err.  until_ms (0: none) bounds the
+ * wait besides the connect_timeout. */
+static PGconn *
+connect_url(const char *url, int64_t until_ms, char *err, size_t errlen)
+{
+	/* connect_timeout first so the URL's own value wins */
+	const char *keys[] = {"connect_timeout", "application_name", "dbname",
+			      NULL};
+	const char *vals[] = {"3", "herald", url, NULL};
+	PGconn *pg;
+	bool ok;
+
+	if (until_ms == 0) {
+		pg = PQconnectdbParams(keys, vals, 1);
+		ok = pg != NULL && PQstatus(pg) == CONNECTION_OK;
+		if (!ok)
+			set_error(err, errlen, pg ? PQerrorMessage(pg) : "out of memory");
+	} else {
+		pg = PQconnectStartParams(keys, vals, 1);
+		ok = pg != NULL && PQstatus(pg) != CONNECTION_BAD &&
+		     connect_poll(pg, until_ms, err, errlen);
+		if (pg == NULL || PQstatus(pg) == CONNECTION_BAD)
+			set_error(err, errlen, pg ? PQerrorMessage(pg) : "out of memory");
+	}
+	if (!ok) {
 		PQfinish(pg);
 		return NULL;
 	}
 	PQsetNoticeProcessor(pg, on_notice, NULL);
+	return pg;
+}
+
+struct store_conn *
+store_connect_by(const char *url, int64_t until_ms, char *err, size_t errlen)
+{
+	struct store_conn *c;
+	PGconn *pg = connect_url(url, until_ms, err, errlen);
+
+	if (pg == NULL)
+		return NULL;
 	c = xcalloc(1, sizeof(*c));
 	c->pg = pg;
 	c->url = xstrdup(url);
+	c->until_ms = until_ms;
 	return c;
+}
+
+struct store_conn *
+store_connect(const char *url, char *err, size_t errlen)
+{
+	return store_connect_by(url, 0, err, errlen);
 }
 
 void
@@ -136,12 +211,9 @@ store_ensure(struct store_conn *c)
 		notice_closed(c->pg);
 	if (!store_conn_broken(c))
 		return true;
-	pg = connect_url(c->url);
-	if (pg == NULL || PQstatus(pg) != CONNECTION_OK) {
-		PQfinish(pg);
+	pg = connect_url(c->url, c->until_ms, NULL, 0);
+	if (pg == NULL)
 		return false;
-	}
-	PQsetNoticeProcessor(pg, on_notice, NULL);
 	PQfinish(c->pg);
 	c->pg = pg;
 	c->nprepared = 0; /* prepared statements died with the old session */
@@ -165,13 +237,10 @@ store_set_timeout(struct store_conn *c, int timeout_ms)
 	c->timeout_ms = timeout_ms;
 }
 
-static int64_t
-mono_ms(void)
+void
+store_set_deadline(struct store_conn *c, int64_t until_ms)
 {
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+	c->until_ms = until_ms;
 }
 
 /* A server that stops answering (hung, or a network that drops packets)
@@ -179,8 +248,7 @@ mono_ms(void)
 static void
 abandon(struct store_conn *c)
 {
-	log_warn("postgresql did not answer within %d ms; dropping the connection",
-		 c->timeout_ms);
+	log_warn("postgresql did not answer in time; dropping the connection");
 	PQfinish(c->pg);
 	c->pg = NULL;
 	c->nprepared = 0;
@@ -220,8 +288,8 @@ await(struct store_conn *c)
 
 		if (take_results(c, &r))
 			return r;
-		if (c->timeout_ms > 0) {
-			int64_t left = c->deadline_ms - mono_ms();
+		if (c->deadline_ms > 0) {
+			int64_t left = c->deadline_ms - store_now_ms();
 			int n;
 
 			if (left <= 0 ||
@@ -244,8 +312,10 @@ await(struct store_conn *c)
 static void
 start_clock(struct store_conn *c)
 {
-	if (c->timeout_ms > 0)
-		c->deadline_ms = mono_ms() + c->timeout_ms;
+	c->deadline_ms = c->timeout_ms > 0 ? store_now_ms() + c->timeout_ms : 0;
+	if (c->until_ms > 0 &&
+	    (c->deadline_ms == 0 || c->until_ms < c->deadline_ms))
+		c->deadline_ms = c->until_ms;
 }
 
 PGresult *
@@ -312,7 +382,7 @@ store_collect(struct store_conn *c, PGresult **result)
 	}
 	if (take_results(c, result))
 		return true;
-	if (c->timeout_ms > 0 && mono_ms() >= c->deadline_ms) {
+	if (c->deadline_ms > 0 && store_now_ms() >= c->deadline_ms) {
 		drop_collected(c);
 		abandon(c);
 		return true;
@@ -434,104 +504,6 @@ store_ready(struct store_conn *c)
 	if (!store_ensure(c))
 		return false;
 	return applied_version(c) == migrations[n_migrations - 1].version;
-}
-
-/* --- pool --- */
-
-struct store_pool {
-	pthread_mutex_t lock;
-	pthread_cond_t freed;
-	char *url;
-	struct store_conn **idle; /* connected or not-yet-opened (NULL) */
-	int nidle;
-	int size;
-};
-
-struct store_pool *
-store_pool_new(const char *url, int size)
-{
-	struct store_pool *p = xcalloc(1, sizeof(*p));
-
-	pthread_mutex_init(&p->lock, NULL);
-	pthread_cond_init(&p->freed, NULL);
-	p->url = xstrdup(url);
-	p->size = size;
-	p->idle = xcalloc((size_t)size, sizeof(*p->idle));
-	p->nidle = size; /* slots start empty: connect on first use */
-	return p;
-}
-
-struct store_conn *
-store_pool_get(struct store_pool *p, int timeout_ms)
-{
-	struct store_conn *c;
-	struct timespec deadline;
-	char err[256];
-
-	clock_gettime(CLOCK_REALTIME, &deadline);
-	deadline.tv_sec += timeout_ms / 1000;
-	deadline.tv_nsec += (long)(timeout_ms % 1000) * 1000000L;
-	if (deadline.tv_nsec >= 1000000000L) {
-		deadline.tv_sec++;
-		deadline.tv_nsec -= 1000000000L;
-	}
-	pthread_mutex_lock(&p->lock);
-	while (p->nidle == 0) {
-		if (pthread_cond_timedwait(&p->freed, &p->lock, &deadline) ==
-		    ETIMEDOUT) {
-			pthread_mutex_unlock(&p->lock);
-			return NULL;
-		}
-	}
-	c = p->idle[--p->nidle];
-	p->idle[p->nidle] = NULL;
-	pthread_mutex_unlock(&p->lock);
-
-	if (c == NULL) {
-		c = store_connect(p->url, err, sizeof(err));
-		if (c == NULL)
-			log_warn("database connection failed: %s", err);
-		else
-			store_set_timeout(c, STORE_API_TIMEOUT_MS);
-	} else if (!store_ensure(c)) {
-		store_close(c);
-		c = NULL;
-	}
-	if (c == NULL) {
-		/* give the slot back empty so a later call retries */
-		store_pool_put(p, NULL);
-	}
-	return c;
-}
-
-void
-store_pool_put(struct store_pool *p, struct store_conn *c)
-{
-	if (c != NULL && PQtransactionStatus(c->pg) != PQTRANS_IDLE) {
-		/* a caller bailed out mid-transaction: do not hand that on */
-		if (!store_simple(c, "ROLLBACK", NULL, 0)) {
-			store_close(c);
-			c = NULL;
-		}
-	}
-	pthread_mutex_lock(&p->lock);
-	p->idle[p->nidle++] = c;
-	pthread_cond_signal(&p->freed);
-	pthread_mutex_unlock(&p->lock);
-}
-
-void
-store_pool_free(struct store_pool *p)
-{
-	if (p == NULL)
-		return;
-	for (int i = 0; i < p->nidle; i++)
-		store_close(p->idle[i]);
-	free(p->idle);
-	free(p->url);
-	pthread_mutex_destroy(&p->lock);
-	pthread_cond_destroy(&p->freed);
-	free(p);
 }
 
 /* --- binary arrays --- */

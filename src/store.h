@@ -1,4 +1,4 @@
-/* PostgreSQL access: connections, a pool, migrations, prepared statements. */
+/* PostgreSQL access: connections, migrations, prepared statements. */
 #ifndef HERALD_STORE_H
 #define HERALD_STORE_H
 
@@ -26,6 +26,10 @@ struct store_stmt {
 /* Connect (connect_timeout 3 s unless the URL sets one).  NULL with a
  * message in err on failure. */
 struct store_conn *store_connect(const char *url, char *err, size_t errlen);
+/* The same, giving up at until_ms (store_now_ms clock; 0: no limit)
+ * too, which then bounds the connection as store_set_deadline does. */
+struct store_conn *store_connect_by(const char *url, int64_t until_ms,
+				    char *err, size_t errlen);
 void store_close(struct store_conn *c);
 PGconn *store_pg(struct store_conn *c);
 /* true when the connection is usable; otherwise tries one reconnect. */
@@ -57,6 +61,11 @@ PGresult *store_await(struct store_conn *c);
 /* Wait at most timeout_ms for any answer (0: no limit); past it the
  * connection is dropped and the call fails, as if the server were gone. */
 void store_set_timeout(struct store_conn *c, int timeout_ms);
+/* Wait for nothing past until_ms (store_now_ms clock; 0: no limit):
+ * neither an answer (as store_set_timeout) nor a reconnect. */
+void store_set_deadline(struct store_conn *c, int64_t until_ms);
+/* A monotonic clock in milliseconds. */
+int64_t store_now_ms(void);
 
 /* Run plain SQL with no parameters; the result, NULL when the connection
  * is gone.  The caller PQclears. */
@@ -73,18 +82,8 @@ int store_migrate(struct store_conn *c, char *err, size_t errlen);
 /* true when the database answers and every migration is applied. */
 bool store_ready(struct store_conn *c);
 
-/* How long an API request waits on PostgreSQL before answering 503. */
+/* How long an ingest waits on PostgreSQL before answering 503. */
 #define STORE_API_TIMEOUT_MS 4000
-
-/* A fixed set of connections shared by the API threads (each waits at
- * most STORE_API_TIMEOUT_MS for an answer). */
-struct store_pool;
-struct store_pool *store_pool_new(const char *url, int size);
-/* Borrow a connection (waits up to timeout_ms for a free one); NULL when
- * none could be had or the database is unreachable. */
-struct store_conn *store_pool_get(struct store_pool *p, int timeout_ms);
-void store_pool_put(struct store_pool *p, struct store_conn *c);
-void store_pool_free(struct store_pool *p);
 
 /* Binary-format one-dimensional arrays for unnest()-style batch
  * statements: build, pass with format 1, free. */

@@ -194,6 +194,44 @@ pg_restart() {
 	pg_stop && pg_start
 }
 
+# proc_children PID: the pids whose parent is PID, read from /proc (no
+# procps needed).
+proc_children() {
+	local f line pid fields
+	for f in /proc/[0-9]*/stat; do
+		read -r line <"$f" 2>/dev/null || continue
+		# the command name, in parentheses, may hold spaces
+		read -r -a fields <<<"${line##*) }"
+		if [[ ${fields[1]:-} == "$1" ]]; then
+			pid=${f#/proc/}
+			echo "${pid%/stat}"
+		fi
+	done
+}
+
+PG_FROZEN=()
+
+# pg_freeze: SIGSTOP the private cluster's postmaster, then every child it
+# had: the sockets stay open and nothing answers (a frozen host).  Returns
+# 1 when the postmaster is not found.
+pg_freeze() {
+	local pm
+	[[ $PG_PRIVATE -eq 1 ]] || die "pg_freeze needs a private cluster (pg_start_private)"
+	read -r pm <"$PG_DIR/data/postmaster.pid" 2>/dev/null || return 1
+	[[ $pm =~ ^[0-9]+$ ]] || return 1
+	kill -STOP "$pm" || return 1
+	PG_FROZEN=("$pm")
+	mapfile -t -O 1 PG_FROZEN < <(proc_children "$pm")
+	((${#PG_FROZEN[@]} < 2)) || kill -STOP "${PG_FROZEN[@]:1}"
+}
+
+# pg_thaw: undo pg_freeze.
+pg_thaw() {
+	((${#PG_FROZEN[@]} == 0)) || kill -CONT "${PG_FROZEN[@]}" 2>/dev/null
+	PG_FROZEN=()
+	return 0
+}
+
 # True while the private cluster's postmaster runs.
 pg_running() {
 	[[ $PG_PRIVATE -eq 1 && -n $PG_DIR && -d $PG_DIR/data ]] &&
@@ -643,6 +681,7 @@ _cleanup() {
 		fi
 	fi
 	if [[ $PG_PRIVATE -eq 1 && -n $PG_DIR ]]; then
+		pg_thaw
 		pg_running && pg_stop
 		[[ -f $PG_DIR/postgres.log ]] && cp "$PG_DIR/postgres.log" "$TEST_TMPDIR/postgres.log"
 		rm -rf "$PG_DIR"

@@ -1,7 +1,10 @@
 #!/bin/bash
 # PostgreSQL outages: herald answers 503 quickly, never a false 2xx, reconnects
 # by itself, and every event it acknowledged is in the database afterwards.
-# Runs its own PostgreSQL cluster, since it stops and starts it.
+# With PostgreSQL stopped and frozen, 40 concurrent requests over every kind
+# of route (reads, PATCH, keys, a key not in the cache) all answer 503 within
+# 5 s while /healthz answers at once; all works again afterwards.
+# Runs its own PostgreSQL cluster, since it stops, freezes and starts it.
 set -u
 . "$HERALD_SRCDIR/tests/integration/lib.sh"
 
@@ -32,6 +35,79 @@ readyz_is() {
 	[[ $STATUS == "$1" ]]
 }
 
+# The requests of a storm: "NAME METHOD PATH BODY KEY" (BODY and KEY may be
+# "-": none, the admin key).  Set up below, before the outage.
+STORM_KINDS=()
+
+# storm_one KIND_INDEX OUT BODY: one request of the storm; writes
+# "<status> <seconds> <name>" to OUT and the answer's body to BODY.
+storm_one() {
+	local name method path body key args
+	read -r name method path body key <<<"${STORM_KINDS[$1]}"
+	[[ $key != - ]] || key=$ADMIN_KEY
+	args=(-s -X "$method" --max-time 15 -o "$3" -w "%{http_code} %{time_total} $name\n"
+		-H "Authorization: Bearer $key")
+	[[ $body == - ]] || args+=(-H 'Content-Type: application/json' --data-binary "$body")
+	curl "${args[@]}" "$HERALD_URL$path" >"$2" 2>/dev/null || true
+}
+
+# storm LABEL N: N requests at once, cycling through STORM_KINDS, while
+# PostgreSQL is unavailable: every one must answer 503 with
+# {"error":"unavailable","message":...} within 5 s, and /healthz must
+# answer at once while they wait.
+storm() {
+	local label=$1 n=$2 dir=$TEST_TMPDIR/storm-$1 i pids=() slow bad code secs name
+	mkdir -p "$dir"
+	for ((i = 0; i < n; i++)); do
+		storm_one $((i % ${#STORM_KINDS[@]})) "$dir/r$i" "$dir/b$i" &
+		pids+=($!)
+	done
+	# the storm holds every worker and fills the queue by now
+	sleep 1
+	api GET /healthz
+	expect_status 200 "$label: /healthz answers 200 during a storm of $n requests"
+	check "$label: and within 1 s (${ELAPSED}s)" awk -v t="$ELAPSED" 'BEGIN { exit !(t < 1) }'
+	for i in "${pids[@]}"; do
+		wait "$i"
+	done
+	bad=
+	for ((i = 0; i < n; i++)); do
+		read -r code secs name <"$dir/r$i" 2>/dev/null || code=none
+		if [[ $code != 503 ]] ||
+			! jq -e '.error == "unavailable" and (.message|type) == "string"' "$dir/b$i" >/dev/null 2>&1; then
+			bad+="$name:$code "
+		fi
+	done
+	expect_eq "$bad" "" "$label: all $n concurrent requests answer 503 {\"error\":\"unavailable\"}"
+	slow=$(cat "$dir"/r* | sort -k2,2 -g | tail -n 1)
+	log "$label: slowest answer: $slow"
+	check "$label: every answer comes within 5 s (slowest: $slow)" \
+		awk -v t="$(cut -d' ' -f2 <<<"$slow")" 'BEGIN { exit !(t < 5) }'
+}
+
+# works_again LABEL: each kind of request of the storm succeeds, and what
+# the storm tried to change did not change.
+works_again() {
+	local label=$1
+	api GET /v1/subscriptions
+	expect_status 200 "$label: GET /v1/subscriptions answers 200"
+	api GET "/v1/subscriptions/$STORM_SUB"
+	expect_status 200 "$label: GET /v1/subscriptions/{id} answers 200"
+	expect_json '.status' paused "$label: the PATCH refused with 503 changed nothing"
+	KEY=$STORM_VICTIM_KEY api GET /v1/subscriptions
+	expect_status 200 "$label: the key whose DELETE was refused with 503 still works"
+	KEY=$STORM_FRESH_KEY api GET /v1/subscriptions
+	expect_status 200 "$label: the key never used before (looked up in the database) answers 200"
+	api GET /v1/keys
+	expect_status 200 "$label: GET /v1/keys answers 200"
+	api GET '/v1/events?limit=1'
+	expect_status 200 "$label: GET /v1/events answers 200"
+	api PATCH "/v1/subscriptions/$STORM_SUB" '{"status":"active"}'
+	expect_status 200 "$label: PATCH /v1/subscriptions/{id} answers 200"
+	api PATCH "/v1/subscriptions/$STORM_SUB" '{"status":"paused"}'
+	expect_status 200 "$label: and again, back to paused"
+}
+
 # ------------------------------------------------------------ before the outage
 
 wait_until 10 "/readyz is 200 with PostgreSQL up" readyz_is 200
@@ -49,6 +125,34 @@ for i in $(seq 1 10); do
 	BEFORE_SEQ[b$i]=$(printf '%s' "$RESP" | jq -r '.seq')
 done
 expect_eq "$all_202" 1 "10 events published before the outage answer 202"
+
+# What the storms below ask for: a subscription, a key to revoke, and a
+# key never used (so never in herald's key cache: checking it takes the
+# database).
+api POST /v1/subscriptions '{"sink":"http://127.0.0.1:9/outage","types":["com.example.none"],"status":"paused"}'
+expect_status 201 "a subscription for the storms"
+STORM_SUB=$(printf '%s' "$RESP" | jq -r '.id // empty')
+api POST /v1/keys '{"name":"storm-victim","scopes":["subscribe"]}'
+expect_status 201 "a key for the storms to try to revoke"
+STORM_VICTIM_ID=$(printf '%s' "$RESP" | jq -r '.id // empty')
+STORM_VICTIM_KEY=$(printf '%s' "$RESP" | jq -r '.key // empty')
+api POST /v1/keys '{"name":"storm-fresh","scopes":["subscribe"]}'
+expect_status 201 "a key that is first used during the outage"
+STORM_FRESH_KEY=$(printf '%s' "$RESP" | jq -r '.key // empty')
+[[ -n $STORM_SUB && -n $STORM_VICTIM_ID && -n $STORM_FRESH_KEY ]] || die "storm fixtures missing"
+STORM_KINDS=(
+	"list-subscriptions GET /v1/subscriptions - -"
+	"get-subscription GET /v1/subscriptions/$STORM_SUB - -"
+	'patch-subscription PATCH /v1/subscriptions/'"$STORM_SUB"' {"status":"active"} -'
+	"list-keys GET /v1/keys - -"
+	'create-key POST /v1/keys {"name":"storm","scopes":["publish"]} -'
+	"revoke-key DELETE /v1/keys/$STORM_VICTIM_ID - -"
+	"uncached-key GET /v1/subscriptions - $STORM_FRESH_KEY"
+	"list-events GET /v1/events?limit=1 - -"
+	"get-event GET /v1/events/1 - -"
+	"readyz GET /readyz - -"
+)
+STORM_N=40
 
 # ------------------------------------------------------------ PostgreSQL down
 
@@ -84,6 +188,11 @@ api POST /v1/events "[$(event_json "$SRC_DOWN" batch1),$(event_json "$SRC_DOWN" 
 	-H 'Content-Type: application/cloudevents-batch+json'
 expect_status 503 "a batch answers 503 while PostgreSQL is down"
 check "its body is JSON {error, message}" is_error_json
+KEY=$STORM_FRESH_KEY api GET /v1/subscriptions
+expect_status 503 "a key not in the cache answers 503 (not 401) while PostgreSQL is down"
+check "its body is JSON {error, message}" is_error_json
+
+storm stopped "$STORM_N"
 
 # ------------------------------------------------------------ PostgreSQL back
 
@@ -116,6 +225,7 @@ expect_eq "$(db_psql "SELECT count(*) FROM event WHERE source = '$SRC_DOWN'")" 0
 publish "$SRC_DOWN" d1
 expect_status 202 "re-posting an event that got a 503 now answers 202 (it was never stored)"
 expect_json '.duplicate' false "and it is not a duplicate"
+works_again "after the stop"
 
 # A quick restart with no traffic while it is down: herald's idle
 # connections are stale now, and the next requests must still succeed.
@@ -232,24 +342,23 @@ expect_eq "$(cat "$LOAD_DIR"/burst-post-* | sort | uniq -c | awk '{ print $2 "x"
 # is simulated by stopping every process of the cluster with SIGSTOP: the
 # sockets stay open and nothing answers.  The 5 s promise holds here too.
 
-pm_pid=$(head -n 1 "$PG_DIR/data/postmaster.pid" 2>/dev/null)
-if [[ $pm_pid =~ ^[0-9]+$ ]]; then
-	mapfile -t frozen < <(echo "$pm_pid"; pgrep -P "$pm_pid")
-	kill -STOP "${frozen[@]}"
-	log "PostgreSQL frozen (SIGSTOP ${frozen[*]})"
+if pg_freeze; then
+	log "PostgreSQL frozen (SIGSTOP ${PG_FROZEN[*]})"
 	API_TIMEOUT=8 publish "$SRC_DOWN" hung1
 	out="$STATUS $ELAPSED"
 	API_TIMEOUT=6 api GET /readyz
 	ready_status=$STATUS
-	kill -CONT "${frozen[@]}"
+	storm frozen "$STORM_N"
+	pg_thaw
 	log "PostgreSQL thawed; POST answered ${out:-nothing} (status, seconds)"
 	check "POST /v1/events answers 503 within 5 s while PostgreSQL hangs (got ${out:-nothing})" \
-		awk -v s="${out%% *}" -v t="$ELAPSED" 'BEGIN { exit !(s == 503 && t < 5) }'
+		awk -v s="${out%% *}" -v t="${out#* }" 'BEGIN { exit !(s == 503 && t < 5) }'
 	check "/readyz is not 200 while PostgreSQL hangs (got $ready_status; 000: no answer in 6 s)" \
 		test "$ready_status" != 200
 	wait_until 20 "/readyz is 200 again once PostgreSQL runs again" readyz_is 200
 	publish "$SRC_LOAD" after-freeze
 	expect_status 202 "POST /v1/events works once PostgreSQL runs again"
+	works_again "after the freeze"
 else
 	_not_ok "find the postmaster of the private cluster" "no pid in $PG_DIR/data/postmaster.pid"
 fi

@@ -1,6 +1,6 @@
-/* What the API's route handlers share with the daemon in api.c (internal to the api files). */
-#ifndef HERALD_API_ROUTES_H
-#define HERALD_API_ROUTES_H
+/* The HTTP core (api.c) as route files see it: requests, routes, replies (internal to the api files). */
+#ifndef HERALD_API_HTTP_H
+#define HERALD_API_HTTP_H
 
 #include <stdbool.h>
 #include <stddef.h>
@@ -11,6 +11,7 @@
 
 #include "auth.h"
 #include "config.h"
+#include "dbwork.h"
 #include "herald.h"
 #include "store.h"
 #include "writer.h"
@@ -18,11 +19,30 @@
 #define API_MAX_PARAMS 2
 #define API_PARAM_MAX 128
 
+struct api_request;
+
+/* One route of the table (api_table.c).  The core admits a request
+ * (scope, rate, body size) before its body is read, then runs handler:
+ * on a database worker when db is set (its connection suspended
+ * meanwhile), else on the HTTP thread, where it must not block. */
+struct api_route {
+	const char *method;
+	const char *pattern; /* "{}" matches one path segment */
+	unsigned scope;      /* 0: no auth */
+	bool db;             /* the handler uses the database (api_db) */
+	void (*handler)(struct api_request *r);
+	size_t body_limit;   /* 0: no body expected */
+	/* when set, the request's body limit instead (e.g. by content type) */
+	size_t (*body_limit_of)(struct api_request *r);
+};
+
 /* Everything the handlers may use; read-only after start. */
 struct api_env {
 	const struct config *cfg;
-	struct store_pool *pool;
+	struct dbwork *work;
 	struct writer *writer;
+	const struct api_route *routes;
+	size_t nroutes;
 };
 
 /* One HTTP request, from its first callback to its completion. */
@@ -33,7 +53,8 @@ struct api_request {
 	const char *url;
 	char params[API_MAX_PARAMS][API_PARAM_MAX]; /* {} segments of the route */
 	struct auth_principal who;
-	const void *route; /* the matched route (api.c's struct route) */
+	int64_t deadline_ms; /* store_now_ms: answered by then, 503 at worst */
+	const struct api_route *route; /* the matched route */
 
 	char *body;
 	size_t body_len, body_cap, body_limit;
@@ -51,6 +72,12 @@ struct api_request {
 	void (*resume)(struct api_request *r);
 	void *state;
 	void (*cleanup)(void *state);
+
+	/* the core's: a key lookup or a db handler on a worker */
+	struct dbwork_job job;
+	struct dbwork_thread *worker; /* while running there */
+	unsigned char key_hash[32];
+	enum auth_result auth;
 };
 
 /* Replies (each sets status and body). */
@@ -87,30 +114,10 @@ const char *api_tenant(struct api_request *r, char *buf, size_t len);
 /* true when s is a UUID in its 8-4-4-4-12 hex form. */
 bool api_is_uuid(const char *s);
 
-/* Borrow a pooled connection; on failure reply 503 and return NULL. */
+/* The worker's connection (routes marked db), bounded by the request's
+ * deadline; when there is none, reply 503 and return NULL. */
 struct store_conn *api_db(struct api_request *r);
+/* Done with it: roll back whatever did not commit. */
 void api_db_done(struct api_request *r, struct store_conn *c);
-
-/* Route handlers. */
-void api_events_post(struct api_request *r);
-void api_events_get(struct api_request *r);
-void api_events_list(struct api_request *r);
-void api_subscriptions_create(struct api_request *r);
-void api_subscriptions_list(struct api_request *r);
-void api_subscriptions_get(struct api_request *r);
-void api_subscriptions_replace(struct api_request *r);
-void api_subscriptions_patch(struct api_request *r);
-void api_subscriptions_delete(struct api_request *r);
-void api_subscriptions_rotate(struct api_request *r);
-void api_deliveries_list(struct api_request *r);
-void api_deliveries_get(struct api_request *r);
-void api_deliveries_retry(struct api_request *r);
-void api_deliveries_replay(struct api_request *r);
-void api_keys_create(struct api_request *r);
-void api_keys_list(struct api_request *r);
-void api_keys_delete(struct api_request *r);
-
-/* Body limit for POST /v1/events by content type. */
-size_t api_events_body_limit(struct api_request *r);
 
 #endif
