@@ -1,14 +1,24 @@
 #!/usr/bin/env bash
 # Install what is missing, build, start a throwaway PostgreSQL and run make check.
 #
-# Usage: contrib/test.sh [configure args...]   e.g. contrib/test.sh --enable-werror
+# Usage: contrib/test.sh [--distcheck] [configure args...]
+#        e.g. contrib/test.sh --enable-werror
 # The arguments go to ./configure, which runs again only when they change.
+# --distcheck runs `make distcheck` instead of `make check`: the release
+# tarball is made, then built out of tree and tested (configured with the
+# same arguments), with the same throwaway PostgreSQL.
 # Environment: TESTS="tests/integration/a.sh tests/unit/check_b" runs only those.
 set -euo pipefail
 
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 # shellcheck source=contrib/lib-setup.sh
 . contrib/lib-setup.sh
+
+target=check
+if [[ ${1:-} == --distcheck ]]; then
+	target=distcheck
+	shift
+fi
 
 setup_packages
 setup_configure "$@"
@@ -28,8 +38,11 @@ fi
 
 rc=0
 started=$(mktemp)
-check_args=(check)
+check_args=("$target")
 [[ -z ${TESTS:-} ]] || check_args+=("TESTS=$TESTS")
+if [[ $target == distcheck ]]; then
+	check_args+=("DISTCHECK_CONFIGURE_FLAGS=$*")
+fi
 setup_make "${check_args[@]}" || rc=$?
 
 if [[ $rc -ne 0 ]]; then

@@ -1,8 +1,10 @@
 /* Unit tests for webhook signatures (signature.c) and base64 (base64.c). */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include <check.h>
+#include <openssl/crypto.h>
 
 #include "base64.h"
 #include "signature.h"
@@ -147,6 +149,103 @@ START_TEST(test_verify_null_header)
 {
 	ck_assert(!signature_verify(KA_SECRET, KA_MSG_ID, KA_TIMESTAMP,
 				    BODY(KA_BODY), NULL));
+}
+END_TEST
+
+/* ---- constant-time comparison ---- */
+
+/*
+ * This program's own CRYPTO_memcmp: the linker binds signature.c's calls to
+ * it instead of libcrypto's, so the tests below see every comparison
+ * signature_verify makes.  Like OpenSSL's, it reads all len bytes and
+ * returns 0 when they are equal, 1 otherwise.
+ */
+static unsigned ct_calls;
+static size_t ct_len;
+
+int
+CRYPTO_memcmp(const void *in_a, const void *in_b, size_t len)
+{
+	const unsigned char *a = in_a, *b = in_b;
+	unsigned char x = 0;
+	size_t i;
+
+	ct_calls++;
+	ct_len = len;
+	for (i = 0; i < len; i++)
+		x |= a[i] ^ b[i];
+	return x != 0;
+}
+
+/* "v1," and the base64 of mac[32] into out (SIGNATURE_SIZE bytes). */
+static void
+v1_of(const unsigned char *mac, char *out)
+{
+	memcpy(out, "v1,", 3);
+	base64_encode(mac, 32, out + 3);
+}
+
+/* The MAC is compared whole and in constant time: a signature that differs
+ * from the right one in any single bit of any byte is refused, and each
+ * verification makes exactly one 32-byte CRYPTO_memcmp. */
+START_TEST(test_verify_constant_time)
+{
+	unsigned char mac[48], bad[32];
+	char sig[SIGNATURE_SIZE];
+	size_t len;
+	int i, bit;
+
+	ck_assert(base64_decode(KA_SIGNATURE + 3, strlen(KA_SIGNATURE) - 3, mac,
+				&len));
+	ck_assert_uint_eq(len, 32);
+	v1_of(mac, sig);
+	ct_calls = 0;
+	ck_assert(signature_verify(KA_SECRET, KA_MSG_ID, KA_TIMESTAMP,
+				   BODY(KA_BODY), sig));
+	ck_assert_uint_eq(ct_calls, 1);
+	ck_assert_uint_eq(ct_len, 32);
+	for (i = 0; i < 32; i++) {
+		for (bit = 0; bit < 8; bit++) {
+			memcpy(bad, mac, 32);
+			bad[i] ^= (unsigned char)(1u << bit);
+			v1_of(bad, sig);
+			ct_calls = 0;
+			ck_assert_msg(!signature_verify(KA_SECRET, KA_MSG_ID,
+							KA_TIMESTAMP,
+							BODY(KA_BODY), sig),
+				      "byte %d bit %d flipped: accepted", i,
+				      bit);
+			ck_assert_uint_eq(ct_calls, 1);
+			ck_assert_uint_eq(ct_len, 32);
+		}
+	}
+}
+END_TEST
+
+/* Every well-formed v1 entry of a header is compared the same way. */
+START_TEST(test_verify_each_entry_compared)
+{
+	unsigned char mac[48];
+	char a[SIGNATURE_SIZE], b[SIGNATURE_SIZE], header[4 * SIGNATURE_SIZE];
+	size_t len;
+
+	ck_assert(base64_decode(KA_SIGNATURE + 3, strlen(KA_SIGNATURE) - 3, mac,
+				&len));
+	mac[0] ^= 1;
+	v1_of(mac, a);
+	mac[31] ^= 0x80;
+	v1_of(mac, b);
+	snprintf(header, sizeof(header), "%s v1a,xyz %s %s", a, b,
+		 KA_SIGNATURE);
+	ct_calls = 0;
+	ck_assert(signature_verify(KA_SECRET, KA_MSG_ID, KA_TIMESTAMP,
+				   BODY(KA_BODY), header));
+	ck_assert_uint_eq(ct_calls, 3);
+	snprintf(header, sizeof(header), "%s %s", a, b);
+	ct_calls = 0;
+	ck_assert(!signature_verify(KA_SECRET, KA_MSG_ID, KA_TIMESTAMP,
+				    BODY(KA_BODY), header));
+	ck_assert_uint_eq(ct_calls, 2);
 }
 END_TEST
 
@@ -460,6 +559,8 @@ signature_suite(void)
 	tcase_add_test(tc, test_sign_null_empty_body);
 	tcase_add_loop_test(tc, test_verify_table, 0, NELEM(verify_cases));
 	tcase_add_test(tc, test_verify_null_header);
+	tcase_add_test(tc, test_verify_constant_time);
+	tcase_add_test(tc, test_verify_each_entry_compared);
 	tcase_add_test(tc, test_header_two_secrets);
 	tcase_add_test(tc, test_header_one_secret_matches_sign);
 	tcase_add_test(tc, test_header_refusals);

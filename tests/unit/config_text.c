@@ -1,0 +1,49 @@
+/* Test helper: a configuration field as the text a herald.conf line holds. */
+#include <stdio.h>
+#include <string.h>
+
+#include "config_text.h"
+
+bool
+config_field_text(const struct config *c, const char *key, char *buf, size_t len)
+{
+	static const char *const levels[] = {"debug", "info", "warn", "error"};
+	const struct {
+		const char *key;
+		long value;
+	} ints[] = {
+		{"max_event_bytes", c->max_event_bytes},
+		{"max_batch_bytes", c->max_batch_bytes},
+		{"api_threads", c->api_threads},
+		{"db_pool_size", c->db_pool_size},
+		{"max_connections", c->max_connections},
+		{"connection_timeout", c->connection_timeout},
+		{"writer_batch_max", c->writer_batch_max},
+		{"writers", c->writers},
+		{"max_connections_per_ip", c->max_connections_per_ip},
+		{"api_rate", c->api_rate},
+		{"api_burst", c->api_burst},
+		{"secret_grace", c->secret_grace},
+	};
+
+	if (strcmp(key, "listen") == 0)
+		snprintf(buf, len, "%s", c->listen);
+	else if (strcmp(key, "database_url") == 0)
+		snprintf(buf, len, "%s", c->database_url);
+	else if (strcmp(key, "admin_key") == 0)
+		snprintf(buf, len, "%s", c->admin_key);
+	else if (strcmp(key, "allow_private_sinks") == 0)
+		snprintf(buf, len, "%s", c->allow_private_sinks ? "true" : "false");
+	else if (strcmp(key, "log_level") == 0)
+		snprintf(buf, len, "%s", levels[c->log_level]);
+	else {
+		for (size_t i = 0; i < sizeof(ints) / sizeof(ints[0]); i++) {
+			if (strcmp(key, ints[i].key) == 0) {
+				snprintf(buf, len, "%ld", ints[i].value);
+				return true;
+			}
+		}
+		return false;
+	}
+	return true;
+}
