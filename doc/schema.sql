@@ -10,6 +10,92 @@ BEGIN
 END
 $$;
 
+CREATE FUNCTION public.herald_delivery_insert(subs text[], seqs bigint[], keys text[], parts integer[], first boolean[]) RETURNS void
+    LANGUAGE sql
+    AS $$
+    INSERT INTO delivery (subscription_id, seq, ordering_key, part, ready)
+    SELECT u.s::uuid, u.q, u.k, u.p,
+           u.k IS NULL OR (u.f AND NOT EXISTS (
+               SELECT 1 FROM delivery d
+                WHERE d.subscription_id = u.s::uuid AND d.ordering_key = u.k
+                  AND d.state = 'pending'))
+      FROM unnest(subs, seqs, keys, parts, first) AS u(s, q, k, p, f);
+$$;
+
+CREATE FUNCTION public.herald_delivery_replay(sub uuid, seqs bigint[], keys text[], parts integer[], key_locks bigint[]) RETURNS integer
+    LANGUAGE plpgsql
+    AS $$
+DECLARE
+    n integer;
+BEGIN
+    PERFORM herald_lock_keys(key_locks);
+    INSERT INTO delivery AS d (subscription_id, seq, ordering_key, part,
+                               ready)
+    SELECT sub, u.q, u.k, u.p, u.k IS NULL
+      FROM unnest(seqs, keys, parts) AS u(q, k, p)
+    ON CONFLICT (subscription_id, seq) DO UPDATE
+       SET state = 'pending', attempts = 0, next_attempt_at = now(),
+           updated_at = now(), ordering_key = EXCLUDED.ordering_key,
+           part = EXCLUDED.part, ready = EXCLUDED.ordering_key IS NULL
+     WHERE d.state <> 'pending';
+    GET DIAGNOSTICS n = ROW_COUNT;
+    IF n > 0 THEN
+        PERFORM herald_promote_heads(
+            array_fill(sub::text, ARRAY[cardinality(keys)]), keys);
+        PERFORM pg_notify('herald_event', sub::text);
+    END IF;
+    RETURN n;
+END
+$$;
+
+CREATE FUNCTION public.herald_delivery_requeue_failed(sub uuid, seqs bigint[], keys text[], key_locks bigint[]) RETURNS integer
+    LANGUAGE plpgsql
+    AS $$
+DECLARE
+    n integer;
+BEGIN
+    PERFORM herald_lock_keys(key_locks);
+    UPDATE delivery d
+       SET state = 'pending', attempts = 0, next_attempt_at = now(),
+           updated_at = now(), ready = d.ordering_key IS NULL
+      FROM unnest(seqs, keys) AS u(q, k)
+     WHERE d.subscription_id = sub AND d.seq = u.q AND d.state = 'failed'
+       AND d.ordering_key IS NOT DISTINCT FROM u.k;
+    GET DIAGNOSTICS n = ROW_COUNT;
+    IF n > 0 THEN
+        PERFORM herald_promote_heads(
+            array_fill(sub::text, ARRAY[cardinality(keys)]), keys);
+        PERFORM pg_notify('herald_event', sub::text);
+    END IF;
+    RETURN n;
+END
+$$;
+
+CREATE FUNCTION public.herald_delivery_retry(sub uuid, q bigint, key text, key_locks bigint[]) RETURNS boolean
+    LANGUAGE plpgsql
+    AS $$
+DECLARE
+    done boolean;
+BEGIN
+    PERFORM herald_lock_keys(key_locks);
+    UPDATE delivery d
+       SET state = 'pending', attempts = 0, next_attempt_at = now(),
+           updated_at = now(),
+           ready = d.ordering_key IS NULL OR NOT EXISTS (
+               SELECT 1 FROM delivery o
+                WHERE o.subscription_id = d.subscription_id
+                  AND o.ordering_key = d.ordering_key
+                  AND o.state = 'pending' AND o.seq <> d.seq)
+     WHERE d.subscription_id = sub AND d.seq = q AND d.state <> 'pending'
+       AND d.ordering_key IS NOT DISTINCT FROM key;
+    done := FOUND;
+    IF done THEN
+        PERFORM pg_notify('herald_event', sub::text);
+    END IF;
+    RETURN done;
+END
+$$;
+
 CREATE FUNCTION public.herald_dispatch_writeback(r_sub text[], r_seq bigint[], r_state text[], r_attempts integer[], r_delay bigint[], r_status integer[], r_error text[], r_at bigint[], r_latency integer[], r_head text[], gone text[], key_locks bigint[], key_sub text[], key_key text[]) RETURNS void
     LANGUAGE plpgsql
     AS $$
@@ -47,6 +133,12 @@ BEGIN
      RETURNING id)
     SELECT count(pg_notify('herald_subscription', s.id::text)) INTO n FROM s;
 END
+$$;
+
+CREATE FUNCTION public.herald_lock_keys(key_locks bigint[]) RETURNS void
+    LANGUAGE sql
+    AS $$
+    SELECT count(pg_advisory_xact_lock(k)) FROM unnest(key_locks) AS k;
 $$;
 
 CREATE FUNCTION public.herald_promote_heads(subs text[], keys text[]) RETURNS void
@@ -130,6 +222,21 @@ CREATE TABLE public.delivery (
     updated_at timestamp with time zone DEFAULT now() NOT NULL,
     CONSTRAINT delivery_state_check CHECK ((state = ANY (ARRAY['pending'::text, 'succeeded'::text, 'failed'::text])))
 );
+
+CREATE VIEW public.delivery_ready AS
+ SELECT delivery.subscription_id,
+    delivery.seq,
+    delivery.ordering_key,
+    delivery.part,
+    delivery.ready,
+    delivery.state,
+    delivery.attempts,
+    delivery.next_attempt_at,
+    delivery.last_status,
+    delivery.last_error,
+    delivery.updated_at
+   FROM public.delivery
+  WHERE ((delivery.state = 'pending'::text) AND delivery.ready);
 
 CREATE TABLE public.event (
     seq bigint NOT NULL,
