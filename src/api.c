@@ -17,15 +17,13 @@
 #include "api_http.h"
 #include "keylimit.h"
 #include "log.h"
+#include "monotime.h"
 #include "xalloc.h"
 
 /* Per connection: request line, headers and read buffer.  libmicrohttpd
  * clears the whole pool before each request of a kept-alive connection,
  * so its size is paid on every request; bodies are streamed, not held. */
 #define CONNECTION_POOL (16 * 1024)
-/* Every request is answered within 5 s of its headers, a 503 at worst:
- * its deadline leaves a second for the answer to leave, under load too. */
-#define REQUEST_DEADLINE_MS 4000
 
 /*
  * libmicrohttpd runs handlers on its pool threads, which never wait for
@@ -487,7 +485,8 @@ on_request(void *cls, struct MHD_Connection *conn, const char *url,
 		r->env = &a->env;
 		r->method = method;
 		r->url = url;
-		r->deadline_ms = store_now_ms() + REQUEST_DEADLINE_MS;
+		/* answered within 5 s of its headers, a 503 at worst */
+		r->deadline_ms = monotime_ms() + STORE_API_TIMEOUT_MS;
 		*con_cls = r;
 		if (!begin(r))
 			return send_reply(r);

@@ -7,10 +7,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "log.h"
 #include "migrations.h"
+#include "monotime.h"
 #include "xalloc.h"
 
 /* Advisory lock key taken while migrating ("herald" in ASCII). */
@@ -26,7 +26,7 @@ struct store_conn {
 	const struct store_stmt **prepared; /* statements prepared on pg */
 	size_t nprepared, capprepared;
 	int timeout_ms; /* longest wait for an answer; 0: no limit */
-	int64_t until_ms;     /* no wait past this (store_now_ms); 0: none */
+	int64_t until_ms;     /* no wait past this (monotime_ms); 0: none */
 	int64_t deadline_ms;  /* of what store_send sent; 0: none */
 	PGresult *collected;  /* its first result, while more are awaited */
 };
@@ -49,15 +49,6 @@ on_notice(void *arg, const char *message)
 	while (n > 0 && message[n - 1] == '\n')
 		n--;
 	log_debug("postgresql: %.*s", (int)n, message);
-}
-
-int64_t
-store_now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
 /* Copy libpq's message to err without its trailing newline. */
@@ -85,7 +76,7 @@ connect_poll(PGconn *pg, int64_t until_ms, char *err, size_t errlen)
 
 	for (;;) {
 		struct pollfd pfd = {PQsocket(pg), 0, 0};
-		int64_t left = until_ms - store_now_ms();
+		int64_t left = until_ms - monotime_ms();
 		int n;
 
 		if (st == PGRES_POLLING_OK)
@@ -289,7 +280,7 @@ await(struct store_conn *c)
 		if (take_results(c, &r))
 			return r;
 		if (c->deadline_ms > 0) {
-			int64_t left = c->deadline_ms - store_now_ms();
+			int64_t left = c->deadline_ms - monotime_ms();
 			int n;
 
 			if (left <= 0 ||
@@ -312,7 +303,7 @@ await(struct store_conn *c)
 static void
 start_clock(struct store_conn *c)
 {
-	c->deadline_ms = c->timeout_ms > 0 ? store_now_ms() + c->timeout_ms : 0;
+	c->deadline_ms = c->timeout_ms > 0 ? monotime_ms() + c->timeout_ms : 0;
 	if (c->until_ms > 0 &&
 	    (c->deadline_ms == 0 || c->until_ms < c->deadline_ms))
 		c->deadline_ms = c->until_ms;
@@ -382,7 +373,7 @@ store_collect(struct store_conn *c, PGresult **result)
 	}
 	if (take_results(c, result))
 		return true;
-	if (c->deadline_ms > 0 && store_now_ms() >= c->deadline_ms) {
+	if (c->deadline_ms > 0 && monotime_ms() >= c->deadline_ms) {
 		drop_collected(c);
 		abandon(c);
 		return true;

@@ -26,7 +26,7 @@ struct store_stmt {
 /* Connect (connect_timeout 3 s unless the URL sets one).  NULL with a
  * message in err on failure. */
 struct store_conn *store_connect(const char *url, char *err, size_t errlen);
-/* The same, giving up at until_ms (store_now_ms clock; 0: no limit)
+/* The same, giving up at until_ms (monotime_ms clock; 0: no limit)
  * too, which then bounds the connection as store_set_deadline does. */
 struct store_conn *store_connect_by(const char *url, int64_t until_ms,
 				    char *err, size_t errlen);
@@ -61,11 +61,9 @@ PGresult *store_await(struct store_conn *c);
 /* Wait at most timeout_ms for any answer (0: no limit); past it the
  * connection is dropped and the call fails, as if the server were gone. */
 void store_set_timeout(struct store_conn *c, int timeout_ms);
-/* Wait for nothing past until_ms (store_now_ms clock; 0: no limit):
+/* Wait for nothing past until_ms (monotime_ms clock; 0: no limit):
  * neither an answer (as store_set_timeout) nor a reconnect. */
 void store_set_deadline(struct store_conn *c, int64_t until_ms);
-/* A monotonic clock in milliseconds. */
-int64_t store_now_ms(void);
 
 /* Run plain SQL with no parameters; the result, NULL when the connection
  * is gone.  The caller PQclears. */
@@ -82,7 +80,10 @@ int store_migrate(struct store_conn *c, char *err, size_t errlen);
 /* true when the database answers and every migration is applied. */
 bool store_ready(struct store_conn *c);
 
-/* How long an ingest waits on PostgreSQL before answering 503. */
+/* How long the API waits on PostgreSQL: the deadline of each request a
+ * database worker runs (api.c), and of each statement of an ingest's
+ * transaction (writer.c).  Past it the answer is 503, leaving a second of
+ * the 5 s every request is answered within for the reply to leave. */
 #define STORE_API_TIMEOUT_MS 4000
 
 /* Binary-format one-dimensional arrays for unnest()-style batch
