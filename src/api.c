@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "api_http.h"
+#include "cloudevent.h"
 #include "keylimit.h"
 #include "log.h"
 #include "monotime.h"
@@ -157,6 +158,12 @@ api_body_json(struct api_request *r)
 	if (r->body_len == 0) {
 		api_reply_error(r, MHD_HTTP_BAD_REQUEST, "invalid_json",
 				"the request needs a JSON body");
+		return NULL;
+	}
+	/* JSON is UTF-8 (RFC 8259), and PostgreSQL takes nothing else */
+	if (!ce_utf8_valid(r->body, r->body_len)) {
+		api_reply_error(r, MHD_HTTP_BAD_REQUEST, "invalid_json",
+				"the body is not valid UTF-8");
 		return NULL;
 	}
 	j = cJSON_ParseWithLength(r->body, r->body_len);

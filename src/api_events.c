@@ -379,6 +379,15 @@ api_events_list(struct api_request *r)
 	values[1] = api_query(r, "type");
 	values[2] = api_query(r, "source");
 	values[3] = limit_s;
+	for (int i = 1; i <= 2; i++) {
+		if (values[i] != NULL &&
+		    !ce_utf8_valid(values[i], strlen(values[i]))) {
+			api_reply_error(r, MHD_HTTP_BAD_REQUEST, "invalid_parameter",
+					"%s must be UTF-8 text",
+					i == 1 ? "type" : "source");
+			return;
+		}
+	}
 	if ((c = api_db(r)) == NULL)
 		return;
 	res = store_exec(c, &list_events, values, NULL, NULL);

@@ -1,4 +1,5 @@
 /* The API key routes (admin): create, list and revoke keys; each key is its own tenant. */
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -153,16 +154,18 @@ api_keys_delete(struct api_request *r)
 	struct store_conn *c;
 	const char *values[1] = {r->params[0]};
 	PGresult *res;
-	const char *p;
+	char *end;
 	size_t hlen = 0;
 	unsigned char *hash;
 
-	for (p = r->params[0]; *p; p++) {
-		if (*p < '0' || *p > '9' || p - r->params[0] > 18) {
-			api_reply_error(r, MHD_HTTP_NOT_FOUND, "not_found",
-					"no API key %s", r->params[0]);
-			return;
-		}
+	/* digits that fit a bigint, or no key has that id */
+	errno = 0;
+	(void)strtoll(r->params[0], &end, 10);
+	if (r->params[0][0] < '0' || r->params[0][0] > '9' || *end != '\0' ||
+	    errno != 0) {
+		api_reply_error(r, MHD_HTTP_NOT_FOUND, "not_found",
+				"no API key %s", r->params[0]);
+		return;
 	}
 	if ((c = api_db(r)) == NULL)
 		return;
