@@ -111,6 +111,47 @@ api_reply_unavailable(struct api_request *r)
 			"the database is unreachable; try again later");
 }
 
+void
+api_reply_store(struct api_request *r, enum store_status s)
+{
+	switch (s) {
+	case STORE_OK:
+		/* not a failure: a caller's mistake, answered as one */
+		api_reply_error(r, MHD_HTTP_INTERNAL_SERVER_ERROR, "internal",
+				"the request was not answered");
+		break;
+	case STORE_GONE:
+		api_reply_unavailable(r);
+		break;
+	case STORE_TIMEOUT:
+		api_reply_error(r, MHD_HTTP_SERVICE_UNAVAILABLE, "unavailable",
+				"the database did not answer in time; try again "
+				"later");
+		break;
+	case STORE_CONFLICT:
+		api_reply_error(r, MHD_HTTP_SERVICE_UNAVAILABLE, "unavailable",
+				"the operation met a concurrent one and was undone; "
+				"try again");
+		break;
+	case STORE_QUERY_ERROR:
+		api_reply_error(r, MHD_HTTP_INTERNAL_SERVER_ERROR, "internal",
+				"the database refused the operation; the server "
+				"log has the detail");
+		break;
+	}
+}
+
+bool
+api_db_ok(struct api_request *r, struct store_conn *c, PGresult *res,
+	  ExecStatusType want, const char *what)
+{
+	enum store_status s = store_check(c, res, want, what);
+
+	if (s != STORE_OK)
+		api_reply_store(r, s);
+	return s == STORE_OK;
+}
+
 /* --- request helpers --- */
 
 const char *
@@ -322,6 +363,9 @@ admit(struct api_request *r, enum auth_result auth)
 	case AUTH_LOOKUP:
 		api_reply_unavailable(r);
 		return false;
+	case AUTH_ERROR:
+		api_reply_store(r, STORE_QUERY_ERROR);
+		return false;
 	}
 	if (rt->scope != 0 && (r->who.scopes & rt->scope) == 0) {
 		api_reply_error(r, MHD_HTTP_FORBIDDEN, "forbidden",
@@ -428,8 +472,8 @@ handler_done(struct dbwork_job *job, bool ran)
 {
 	struct api_request *r = job->arg;
 
-	if (!ran)
-		api_reply_unavailable(r);
+	if (!ran) /* its deadline came before a worker was free */
+		api_reply_store(r, STORE_TIMEOUT);
 	else if (r->status == 0)
 		api_reply_error(r, MHD_HTTP_INTERNAL_SERVER_ERROR, "internal",
 				"the request was not answered");

@@ -98,9 +98,7 @@ api_keys_create(struct api_request *r)
 	if ((c = api_db(r)) == NULL)
 		goto out;
 	res = store_exec(c, &insert_key, values, lengths, formats);
-	if (res == NULL || PQresultStatus(res) != PGRES_TUPLES_OK) {
-		api_reply_unavailable(r);
-	} else {
+	if (api_db_ok(r, c, res, PGRES_TUPLES_OK, insert_key.name)) {
 		o = key_object(PQgetvalue(res, 0, 0), name->valuestring, bits,
 			       PQgetvalue(res, 0, 1));
 		cJSON_AddStringToObject(o, "key", key);
@@ -125,9 +123,7 @@ api_keys_list(struct api_request *r)
 	if ((c = api_db(r)) == NULL)
 		return;
 	res = store_exec(c, &list_keys, NULL, NULL, NULL);
-	if (res == NULL || PQresultStatus(res) != PGRES_TUPLES_OK) {
-		api_reply_unavailable(r);
-	} else {
+	if (api_db_ok(r, c, res, PGRES_TUPLES_OK, list_keys.name)) {
 		arr = cJSON_CreateArray();
 		for (int i = 0; i < PQntuples(res); i++) {
 			cJSON *o = key_object(PQgetvalue(res, i, 0),
@@ -170,8 +166,8 @@ api_keys_delete(struct api_request *r)
 	if ((c = api_db(r)) == NULL)
 		return;
 	res = store_exec(c, &revoke_key, values, NULL, NULL);
-	if (res == NULL || PQresultStatus(res) != PGRES_TUPLES_OK) {
-		api_reply_unavailable(r);
+	if (!api_db_ok(r, c, res, PGRES_TUPLES_OK, revoke_key.name)) {
+		/* answered */
 	} else if (PQntuples(res) == 0) {
 		api_reply_error(r, MHD_HTTP_NOT_FOUND, "not_found",
 				"no API key %s", r->params[0]);
