@@ -21,15 +21,20 @@ log_lines() {
 	grep -cE "$1" "$HERALD_LOG" || true
 }
 
+# resp_is JQ: the last reply's body passes the jq test.
+resp_is() {
+	jq -e "$1" <<<"$RESP" >/dev/null
+}
+
 # expect_internal DESC: a 500 whose JSON error is "internal" and whose
 # message tells where the detail is and holds nothing of the database's.
 expect_internal() {
 	expect_status 500 "$1"
 	expect_json '.error' internal "$1: error is internal"
 	check "$1: the message points to the server log" \
-		jq -e '.message | test("server log")' <<<"$RESP" >/dev/null
+		resp_is '.message | test("server log")'
 	check "$1: the message holds no SQL, constraint or SQLSTATE" \
-		jq -e '.message | test("herald_test|SQLSTATE|INSERT|SELECT|column|constraint"; "i") | not' <<<"$RESP" >/dev/null
+		resp_is '.message | test("herald_test|SQLSTATE|INSERT|SELECT|column|constraint"; "i") | not'
 }
 
 ev() { # ID TYPE: a structured event
