@@ -15,17 +15,16 @@
 #include <unistd.h>
 
 #include "api_http.h"
+#include "cloudevent.h"
 #include "keylimit.h"
 #include "log.h"
+#include "monotime.h"
 #include "xalloc.h"
 
 /* Per connection: request line, headers and read buffer.  libmicrohttpd
  * clears the whole pool before each request of a kept-alive connection,
  * so its size is paid on every request; bodies are streamed, not held. */
 #define CONNECTION_POOL (16 * 1024)
-/* Every request is answered within 5 s of its headers, a 503 at worst:
- * its deadline leaves a second for the answer to leave, under load too. */
-#define REQUEST_DEADLINE_MS 4000
 
 /*
  * libmicrohttpd runs handlers on its pool threads, which never wait for
@@ -112,6 +111,47 @@ api_reply_unavailable(struct api_request *r)
 			"the database is unreachable; try again later");
 }
 
+void
+api_reply_store(struct api_request *r, enum store_status s)
+{
+	switch (s) {
+	case STORE_OK:
+		/* not a failure: a caller's mistake, answered as one */
+		api_reply_error(r, MHD_HTTP_INTERNAL_SERVER_ERROR, "internal",
+				"the request was not answered");
+		break;
+	case STORE_GONE:
+		api_reply_unavailable(r);
+		break;
+	case STORE_TIMEOUT:
+		api_reply_error(r, MHD_HTTP_SERVICE_UNAVAILABLE, "unavailable",
+				"the database did not answer in time; try again "
+				"later");
+		break;
+	case STORE_CONFLICT:
+		api_reply_error(r, MHD_HTTP_SERVICE_UNAVAILABLE, "unavailable",
+				"the operation met a concurrent one and was undone; "
+				"try again");
+		break;
+	case STORE_QUERY_ERROR:
+		api_reply_error(r, MHD_HTTP_INTERNAL_SERVER_ERROR, "internal",
+				"the database refused the operation; the server "
+				"log has the detail");
+		break;
+	}
+}
+
+bool
+api_db_ok(struct api_request *r, struct store_conn *c, PGresult *res,
+	  ExecStatusType want, const char *what)
+{
+	enum store_status s = store_check(c, res, want, what);
+
+	if (s != STORE_OK)
+		api_reply_store(r, s);
+	return s == STORE_OK;
+}
+
 /* --- request helpers --- */
 
 const char *
@@ -159,6 +199,12 @@ api_body_json(struct api_request *r)
 	if (r->body_len == 0) {
 		api_reply_error(r, MHD_HTTP_BAD_REQUEST, "invalid_json",
 				"the request needs a JSON body");
+		return NULL;
+	}
+	/* JSON is UTF-8 (RFC 8259), and PostgreSQL takes nothing else */
+	if (!ce_utf8_valid(r->body, r->body_len)) {
+		api_reply_error(r, MHD_HTTP_BAD_REQUEST, "invalid_json",
+				"the body is not valid UTF-8");
 		return NULL;
 	}
 	j = cJSON_ParseWithLength(r->body, r->body_len);
@@ -317,6 +363,9 @@ admit(struct api_request *r, enum auth_result auth)
 	case AUTH_LOOKUP:
 		api_reply_unavailable(r);
 		return false;
+	case AUTH_ERROR:
+		api_reply_store(r, STORE_QUERY_ERROR);
+		return false;
 	}
 	if (rt->scope != 0 && (r->who.scopes & rt->scope) == 0) {
 		api_reply_error(r, MHD_HTTP_FORBIDDEN, "forbidden",
@@ -423,8 +472,8 @@ handler_done(struct dbwork_job *job, bool ran)
 {
 	struct api_request *r = job->arg;
 
-	if (!ran)
-		api_reply_unavailable(r);
+	if (!ran) /* its deadline came before a worker was free */
+		api_reply_store(r, STORE_TIMEOUT);
 	else if (r->status == 0)
 		api_reply_error(r, MHD_HTTP_INTERNAL_SERVER_ERROR, "internal",
 				"the request was not answered");
@@ -487,7 +536,8 @@ on_request(void *cls, struct MHD_Connection *conn, const char *url,
 		r->env = &a->env;
 		r->method = method;
 		r->url = url;
-		r->deadline_ms = store_now_ms() + REQUEST_DEADLINE_MS;
+		/* answered within 5 s of its headers, a 503 at worst */
+		r->deadline_ms = monotime_ms() + STORE_API_TIMEOUT_MS;
 		*con_cls = r;
 		if (!begin(r))
 			return send_reply(r);

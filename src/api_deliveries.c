@@ -161,7 +161,7 @@ bad:
 /*
  * Check that the subscription exists and is the caller's.  Returns 1
  * (found; *config set to a malloc'd copy of its config when config is not
- * NULL), 0 (404 replied) or -1 (503 replied).
+ * NULL), 0 (404 replied) or -1 (a database failure replied).
  */
 static int
 find_sub(struct api_request *r, struct store_conn *c, char **config)
@@ -171,8 +171,7 @@ find_sub(struct api_request *r, struct store_conn *c, char **config)
 	PGresult *res = store_exec(c, &get_sub, values, NULL, NULL);
 	int rc;
 
-	if (res == NULL || PQresultStatus(res) != PGRES_TUPLES_OK) {
-		api_reply_unavailable(r);
+	if (!api_db_ok(r, c, res, PGRES_TUPLES_OK, get_sub.name)) {
 		rc = -1;
 	} else if (PQntuples(res) == 0) {
 		sub_not_found(r);
@@ -221,16 +220,6 @@ delivery_json(PGresult *res, int row)
 	add_int_or_null(o, "last_status", res, row, 6);
 	add_text_or_null(o, "last_error", res, row, 7);
 	return o;
-}
-
-static bool
-exec_ok(PGresult *res, ExecStatusType want, const char *what)
-{
-	if (res != NULL && PQresultStatus(res) == want)
-		return true;
-	log_error("deliveries: %s failed: %s", what,
-		  res ? PQresultErrorMessage(res) : "connection lost");
-	return false;
 }
 
 /* The keys' lock ids as the int8[] parameter of a statement that takes
@@ -292,10 +281,8 @@ api_deliveries_list(struct api_request *r)
 	values[2] = after_s;
 	values[3] = limit_s;
 	res = store_exec(c, &list_deliveries, values, NULL, NULL);
-	if (res == NULL || PQresultStatus(res) != PGRES_TUPLES_OK) {
-		api_reply_unavailable(r);
+	if (!api_db_ok(r, c, res, PGRES_TUPLES_OK, list_deliveries.name))
 		goto out;
-	}
 	n = PQntuples(res);
 	o = cJSON_CreateObject();
 	items = cJSON_AddArrayToObject(o, "items");
@@ -329,19 +316,15 @@ api_deliveries_get(struct api_request *r)
 	values[0] = r->params[0];
 	values[1] = seq;
 	res = store_exec(c, &get_delivery, values, NULL, NULL);
-	if (res == NULL || PQresultStatus(res) != PGRES_TUPLES_OK) {
-		api_reply_unavailable(r);
+	if (!api_db_ok(r, c, res, PGRES_TUPLES_OK, get_delivery.name))
 		goto out;
-	}
 	if (PQntuples(res) == 0) {
 		delivery_not_found(r);
 		goto out;
 	}
 	att = store_exec(c, &list_attempts, values, NULL, NULL);
-	if (att == NULL || PQresultStatus(att) != PGRES_TUPLES_OK) {
-		api_reply_unavailable(r);
+	if (!api_db_ok(r, c, att, PGRES_TUPLES_OK, list_attempts.name))
 		goto out;
-	}
 	o = delivery_json(res, 0);
 	log = cJSON_AddArrayToObject(o, "attempt_log");
 	for (int i = 0; i < PQntuples(att); i++) {
@@ -382,10 +365,8 @@ api_deliveries_retry(struct api_request *r)
 	values[1] = seq;
 	values[2] = api_tenant(r, tbuf, sizeof(tbuf));
 	res = store_exec(c, &retry_find, values, NULL, NULL);
-	if (!exec_ok(res, PGRES_TUPLES_OK, "find delivery")) {
-		api_reply_unavailable(r);
+	if (!api_db_ok(r, c, res, PGRES_TUPLES_OK, retry_find.name))
 		goto out;
-	}
 	if (PQntuples(res) == 0) {
 		/* tell an unknown subscription from an unknown delivery */
 		PQclear(res);
@@ -414,10 +395,8 @@ api_deliveries_retry(struct api_request *r)
 		PQclear(res);
 		res = done;
 	}
-	if (!exec_ok(res, PGRES_TUPLES_OK, "requeue delivery")) {
-		api_reply_unavailable(r);
+	if (!api_db_ok(r, c, res, PGRES_TUPLES_OK, retry_requeue.name))
 		goto out;
-	}
 	if (strcmp(PQgetvalue(res, 0, 0), "t") != 0)
 		goto conflict; /* became pending meanwhile */
 	o = cJSON_CreateObject();
@@ -523,9 +502,11 @@ replay_parse(struct api_request *r, const cJSON *body, struct replay_req *q)
 }
 
 /* Re-queue every failed delivery of the subscription, a page per
- * transaction.  Adds to *count; false on a database error. */
+ * transaction.  Adds to *count; false after replying to a database
+ * failure. */
 static bool
-replay_failed(struct store_conn *c, const char *sub_id, long long *count)
+replay_failed(struct api_request *r, struct store_conn *c, const char *sub_id,
+	      long long *count)
 {
 	char cursor[24] = "0", page[24];
 	PGresult *res = NULL;
@@ -541,7 +522,7 @@ replay_failed(struct store_conn *c, const char *sub_id, long long *count)
 		int ul[4], uf[4] = {0, 1, 1, 1};
 
 		res = store_exec(c, &failed_page, values, NULL, NULL);
-		if (!exec_ok(res, PGRES_TUPLES_OK, "select failed"))
+		if (!api_db_ok(r, c, res, PGRES_TUPLES_OK, failed_page.name))
 			goto fail;
 		n = PQntuples(res);
 		if (n == 0)
@@ -569,7 +550,7 @@ replay_failed(struct store_conn *c, const char *sub_id, long long *count)
 		store_array_free(&keys);
 		store_array_free(&locks);
 		keyhead_free(&ks);
-		if (!exec_ok(res, PGRES_TUPLES_OK, "requeue failed"))
+		if (!api_db_ok(r, c, res, PGRES_TUPLES_OK, requeue_failed.name))
 			goto fail;
 		*count += returned_count(res);
 		PQclear(res);
@@ -584,9 +565,10 @@ fail:
 
 /* Deliver again every stored event after *cursor (and received at or
  * after since, when given) that matches the subscription, a page per
- * transaction.  Adds to *count; false on a database error. */
+ * transaction.  Adds to *count; false after replying to a database
+ * failure. */
 static bool
-replay_events(struct store_conn *c, const char *sub_id,
+replay_events(struct api_request *r, struct store_conn *c, const char *sub_id,
 	      const struct subscription *sub, long long cursor,
 	      const char *since, long long *count)
 {
@@ -621,7 +603,7 @@ replay_events(struct store_conn *c, const char *sub_id,
 		values[3] = types_param;
 		values[4] = page;
 		res = store_exec(c, &events_page, values, lengths, formats);
-		if (!exec_ok(res, PGRES_TUPLES_OK, "select events"))
+		if (!api_db_ok(r, c, res, PGRES_TUPLES_OK, events_page.name))
 			goto out;
 		n = PQntuples(res);
 		if (n == 0)
@@ -670,7 +652,8 @@ replay_events(struct store_conn *c, const char *sub_id,
 		store_array_free(&parts);
 		keyhead_free(&ks);
 		if (matched > 0) {
-			if (!exec_ok(res, PGRES_TUPLES_OK, "replay deliveries"))
+			if (!api_db_ok(r, c, res, PGRES_TUPLES_OK,
+				       replay_deliveries.name))
 				goto out;
 			*count += returned_count(res);
 			PQclear(res);
@@ -685,29 +668,22 @@ out:
 }
 
 /* The seq to start after for since: -1 when no event is that recent,
- * -2 after a 400 reply (PostgreSQL refused the time), -3 after a 503. */
+ * -2 after a reply (400: PostgreSQL refused the time; or a database
+ * failure). */
 static long long
 since_cursor(struct api_request *r, struct store_conn *c, const char *since)
 {
 	PGresult *res = store_exec(c, &since_start, &since, NULL, NULL);
-	const char *state;
-	long long out;
+	const char *state = store_sqlstate(res);
+	long long out = -2;
 
-	if (res != NULL && PQresultStatus(res) == PGRES_TUPLES_OK) {
+	if (state != NULL && strncmp(state, "22", 2) == 0) {
+		/* data exception: not a time PostgreSQL can take, the
+		 * caller's mistake (not logged) */
+		replay_invalid(r, "since", "since is not a valid date-time");
+	} else if (api_db_ok(r, c, res, PGRES_TUPLES_OK, since_start.name)) {
 		out = PQgetisnull(res, 0, 0) ? -1 :
 			strtoll(PQgetvalue(res, 0, 0), NULL, 10) - 1;
-		PQclear(res);
-		return out;
-	}
-	state = res ? PQresultErrorField(res, PG_DIAG_SQLSTATE) : NULL;
-	if (state != NULL && strncmp(state, "22", 2) == 0) {
-		/* data exception: not a time PostgreSQL can take */
-		replay_invalid(r, "since", "since is not a valid date-time");
-		out = -2;
-	} else {
-		exec_ok(res, PGRES_TUPLES_OK, "since");
-		api_reply_unavailable(r);
-		out = -3;
 	}
 	PQclear(res);
 	return out;
@@ -733,7 +709,7 @@ api_deliveries_replay(struct api_request *r)
 	if (find_sub(r, c, &config) != 1)
 		goto out;
 	if (q.kind == REPLAY_FAILED) {
-		ok = replay_failed(c, r->params[0], &count);
+		ok = replay_failed(r, c, r->params[0], &count);
 	} else {
 		memset(&err, 0, sizeof(err));
 		err.index = -1;
@@ -752,13 +728,11 @@ api_deliveries_replay(struct api_request *r)
 			cursor = q.from_seq - 1;
 		}
 		ok = cursor < 0 ||
-		     replay_events(c, r->params[0], &sub, cursor,
+		     replay_events(r, c, r->params[0], &sub, cursor,
 				   q.kind == REPLAY_SINCE ? q.since : NULL, &count);
 	}
-	if (!ok) {
-		api_reply_unavailable(r);
-		goto out;
-	}
+	if (!ok)
+		goto out; /* answered */
 	o = cJSON_CreateObject();
 	cJSON_AddNumberToObject(o, "requeued", (double)count);
 	api_reply_json(r, MHD_HTTP_ACCEPTED, o);

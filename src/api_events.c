@@ -150,8 +150,8 @@ post_reply(struct api_request *r)
 	struct post_state *st = r->state;
 	cJSON *results;
 
-	if (!st->in.ok) {
-		api_reply_unavailable(r);
+	if (st->in.status != STORE_OK) {
+		api_reply_store(r, st->in.status);
 		return;
 	}
 	if (!st->batch) {
@@ -339,9 +339,9 @@ api_events_get(struct api_request *r)
 	for (int s = DELIVERY_PENDING; s <= DELIVERY_FAILED; s++)
 		values[1 + s] = delivery_state_name((enum delivery_state)s);
 	res = store_exec(c, &get_event, values, NULL, NULL);
-	if (res == NULL || PQresultStatus(res) != PGRES_TUPLES_OK) {
-		api_reply_unavailable(r);
-	} else if (PQntuples(res) == 0) {
+	if (!api_db_ok(r, c, res, PGRES_TUPLES_OK, get_event.name))
+		goto out;
+	if (PQntuples(res) == 0) {
 		api_reply_error(r, MHD_HTTP_NOT_FOUND, "not_found",
 				"no event with seq %lld", seq);
 	} else if ((o = event_row(res, 0)) == NULL) {
@@ -355,6 +355,7 @@ api_events_get(struct api_request *r)
 				atof(PQgetvalue(res, 0, EVENT_COUNTS + s)));
 		api_reply_json(r, MHD_HTTP_OK, o);
 	}
+out:
 	PQclear(res);
 	api_db_done(r, c);
 }
@@ -379,13 +380,20 @@ api_events_list(struct api_request *r)
 	values[1] = api_query(r, "type");
 	values[2] = api_query(r, "source");
 	values[3] = limit_s;
+	for (int i = 1; i <= 2; i++) {
+		if (values[i] != NULL &&
+		    !ce_utf8_valid(values[i], strlen(values[i]))) {
+			api_reply_error(r, MHD_HTTP_BAD_REQUEST, "invalid_parameter",
+					"%s must be UTF-8 text",
+					i == 1 ? "type" : "source");
+			return;
+		}
+	}
 	if ((c = api_db(r)) == NULL)
 		return;
 	res = store_exec(c, &list_events, values, NULL, NULL);
-	if (res == NULL || PQresultStatus(res) != PGRES_TUPLES_OK) {
-		api_reply_unavailable(r);
+	if (!api_db_ok(r, c, res, PGRES_TUPLES_OK, list_events.name))
 		goto out;
-	}
 	o = cJSON_CreateObject();
 	items = cJSON_AddArrayToObject(o, "items");
 	n = PQntuples(res);

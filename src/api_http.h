@@ -53,7 +53,7 @@ struct api_request {
 	const char *url;
 	char params[API_MAX_PARAMS][API_PARAM_MAX]; /* {} segments of the route */
 	struct auth_principal who;
-	int64_t deadline_ms; /* store_now_ms: answered by then, 503 at worst */
+	int64_t deadline_ms; /* monotime_ms: answered by then, 503 at worst */
 	const struct api_route *route; /* the matched route */
 
 	char *body;
@@ -88,7 +88,18 @@ void api_reply_error(struct api_request *r, unsigned status, const char *code,
 void api_reply_invalid(struct api_request *r, unsigned status,
 		       const struct herald_error *err);
 void api_reply_empty(struct api_request *r, unsigned status);
+/* 503: the database cannot be reached. */
 void api_reply_unavailable(struct api_request *r);
+/* The reply to a failed statement: 503 (unavailable) when the database is
+ * gone, too slow or the work met a conflict, all worth retrying; 500
+ * (internal) when PostgreSQL refused the statement.  The message never
+ * holds the database's text: the log has it. */
+void api_reply_store(struct api_request *r, enum store_status s);
+/* store_check(c, res, want, what); when it fails, replies as
+ * api_reply_store does and returns false. */
+HERALD_MUST_CHECK bool api_db_ok(struct api_request *r, struct store_conn *c,
+				 PGresult *res, ExecStatusType want,
+				 const char *what);
 
 /* Suspend the connection until api_wake(r) is called from any thread. */
 void api_suspend(struct api_request *r);

@@ -1,4 +1,5 @@
 /* The API key routes (admin): create, list and revoke keys; each key is its own tenant. */
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -97,9 +98,7 @@ api_keys_create(struct api_request *r)
 	if ((c = api_db(r)) == NULL)
 		goto out;
 	res = store_exec(c, &insert_key, values, lengths, formats);
-	if (res == NULL || PQresultStatus(res) != PGRES_TUPLES_OK) {
-		api_reply_unavailable(r);
-	} else {
+	if (api_db_ok(r, c, res, PGRES_TUPLES_OK, insert_key.name)) {
 		o = key_object(PQgetvalue(res, 0, 0), name->valuestring, bits,
 			       PQgetvalue(res, 0, 1));
 		cJSON_AddStringToObject(o, "key", key);
@@ -124,9 +123,7 @@ api_keys_list(struct api_request *r)
 	if ((c = api_db(r)) == NULL)
 		return;
 	res = store_exec(c, &list_keys, NULL, NULL, NULL);
-	if (res == NULL || PQresultStatus(res) != PGRES_TUPLES_OK) {
-		api_reply_unavailable(r);
-	} else {
+	if (api_db_ok(r, c, res, PGRES_TUPLES_OK, list_keys.name)) {
 		arr = cJSON_CreateArray();
 		for (int i = 0; i < PQntuples(res); i++) {
 			cJSON *o = key_object(PQgetvalue(res, i, 0),
@@ -153,22 +150,24 @@ api_keys_delete(struct api_request *r)
 	struct store_conn *c;
 	const char *values[1] = {r->params[0]};
 	PGresult *res;
-	const char *p;
+	char *end;
 	size_t hlen = 0;
 	unsigned char *hash;
 
-	for (p = r->params[0]; *p; p++) {
-		if (*p < '0' || *p > '9' || p - r->params[0] > 18) {
-			api_reply_error(r, MHD_HTTP_NOT_FOUND, "not_found",
-					"no API key %s", r->params[0]);
-			return;
-		}
+	/* digits that fit a bigint, or no key has that id */
+	errno = 0;
+	(void)strtoll(r->params[0], &end, 10);
+	if (r->params[0][0] < '0' || r->params[0][0] > '9' || *end != '\0' ||
+	    errno != 0) {
+		api_reply_error(r, MHD_HTTP_NOT_FOUND, "not_found",
+				"no API key %s", r->params[0]);
+		return;
 	}
 	if ((c = api_db(r)) == NULL)
 		return;
 	res = store_exec(c, &revoke_key, values, NULL, NULL);
-	if (res == NULL || PQresultStatus(res) != PGRES_TUPLES_OK) {
-		api_reply_unavailable(r);
+	if (!api_db_ok(r, c, res, PGRES_TUPLES_OK, revoke_key.name)) {
+		/* answered */
 	} else if (PQntuples(res) == 0) {
 		api_reply_error(r, MHD_HTTP_NOT_FOUND, "not_found",
 				"no API key %s", r->params[0]);

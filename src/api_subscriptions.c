@@ -6,6 +6,7 @@
 #include <openssl/crypto.h>
 
 #include "api_subscriptions.h"
+#include "log.h"
 #include "signature.h"
 #include "sinkaddr.h"
 #include "subscription.h"
@@ -87,6 +88,16 @@ not_found(struct api_request *r)
 {
 	api_reply_error(r, MHD_HTTP_NOT_FOUND, "not_found", "no subscription %s",
 			r->params[0]);
+}
+
+/* A statement that writes one row and returns it returned n rows. */
+static void
+one_row_missing(struct api_request *r, const char *what, int n)
+{
+	log_error("%s: %d rows returned, not one", what, n);
+	api_reply_error(r, MHD_HTTP_INTERNAL_SERVER_ERROR, "internal",
+			"the change was not stored; the server log has the "
+			"detail");
 }
 
 /* A stored row as the API shows it: the config with every default filled
@@ -213,9 +224,10 @@ api_subscriptions_create(struct api_request *r)
 	if ((c = api_db(r)) == NULL)
 		goto out;
 	res = store_exec(c, &insert_sub, values, NULL, NULL);
-	if (res == NULL || PQresultStatus(res) != PGRES_TUPLES_OK ||
-	    PQntuples(res) != 1) {
-		api_reply_unavailable(r);
+	if (!api_db_ok(r, c, res, PGRES_TUPLES_OK, insert_sub.name)) {
+		/* answered */
+	} else if (PQntuples(res) != 1) {
+		one_row_missing(r, insert_sub.name, PQntuples(res));
 	} else {
 		o = row_json(res, 0);
 		cJSON_AddStringToObject(o, "secret", secret);
@@ -243,9 +255,7 @@ api_subscriptions_list(struct api_request *r)
 	if ((c = api_db(r)) == NULL)
 		return;
 	res = store_exec(c, &list_subs, values, NULL, NULL);
-	if (res == NULL || PQresultStatus(res) != PGRES_TUPLES_OK) {
-		api_reply_unavailable(r);
-	} else {
+	if (api_db_ok(r, c, res, PGRES_TUPLES_OK, list_subs.name)) {
 		arr = cJSON_CreateArray();
 		for (int i = 0; i < PQntuples(res); i++)
 			cJSON_AddItemToArray(arr, row_json(res, i));
@@ -266,12 +276,12 @@ api_subscriptions_get(struct api_request *r)
 	if (!path_id(r) || (c = api_db(r)) == NULL)
 		return;
 	res = store_exec(c, &get_sub, values, NULL, NULL);
-	if (res == NULL || PQresultStatus(res) != PGRES_TUPLES_OK)
-		api_reply_unavailable(r);
-	else if (PQntuples(res) == 0)
-		not_found(r);
-	else
-		api_reply_json(r, MHD_HTTP_OK, row_json(res, 0));
+	if (api_db_ok(r, c, res, PGRES_TUPLES_OK, get_sub.name)) {
+		if (PQntuples(res) == 0)
+			not_found(r);
+		else
+			api_reply_json(r, MHD_HTTP_OK, row_json(res, 0));
+	}
 	PQclear(res);
 	api_db_done(r, c);
 }
@@ -285,19 +295,20 @@ load_for_update(struct api_request *r, struct store_conn *c, const char *tenant,
 	PGresult *res = store_exec(c, &get_sub_for_update, values, NULL, NULL);
 	cJSON *cur = NULL;
 
-	if (res == NULL || PQresultStatus(res) != PGRES_TUPLES_OK) {
-		api_reply_unavailable(r);
-	} else if (PQntuples(res) == 0) {
+	if (!api_db_ok(r, c, res, PGRES_TUPLES_OK, get_sub_for_update.name))
+		goto out;
+	if (PQntuples(res) == 0) {
 		not_found(r);
-	} else {
-		cur = cJSON_Parse(PQgetvalue(res, 0, 1));
-		snprintf(status, statuslen, "%s", PQgetvalue(res, 0, 2));
-		if (cur == NULL)
-			api_reply_error(r, MHD_HTTP_INTERNAL_SERVER_ERROR, "internal",
-					"stored subscription is unreadable");
-		else
-			cJSON_AddStringToObject(cur, "status", status);
+		goto out;
 	}
+	cur = cJSON_Parse(PQgetvalue(res, 0, 1));
+	snprintf(status, statuslen, "%s", PQgetvalue(res, 0, 2));
+	if (cur == NULL)
+		api_reply_error(r, MHD_HTTP_INTERNAL_SERVER_ERROR, "internal",
+				"stored subscription is unreadable");
+	else
+		cJSON_AddStringToObject(cur, "status", status);
+out:
 	PQclear(res);
 	return cur;
 }
@@ -324,10 +335,11 @@ update(struct api_request *r, bool patch)
 		cJSON_Delete(body);
 		return;
 	}
-	if (!store_simple(c, "BEGIN", NULL, 0)) {
-		api_reply_unavailable(r);
+	res = store_query(c, "BEGIN");
+	if (!api_db_ok(r, c, res, PGRES_COMMAND_OK, "subscriptions: begin"))
 		goto out;
-	}
+	PQclear(res);
+	res = NULL;
 	cur = load_for_update(r, c, tenant, current_status, sizeof(current_status));
 	if (cur == NULL)
 		goto out;
@@ -353,11 +365,18 @@ update(struct api_request *r, bool patch)
 	values[2] = config;
 	values[3] = sub_status_name(status);
 	res = store_exec(c, &update_sub, values, NULL, NULL);
-	if (res == NULL || PQresultStatus(res) != PGRES_TUPLES_OK ||
-	    PQntuples(res) != 1 || !store_simple(c, "COMMIT", NULL, 0))
-		api_reply_unavailable(r);
-	else
-		api_reply_json(r, MHD_HTTP_OK, row_json(res, 0));
+	if (!api_db_ok(r, c, res, PGRES_TUPLES_OK, update_sub.name)) {
+		/* answered */
+	} else if (PQntuples(res) != 1) {
+		one_row_missing(r, update_sub.name, PQntuples(res));
+	} else {
+		PGresult *done = store_query(c, "COMMIT");
+
+		if (api_db_ok(r, c, done, PGRES_COMMAND_OK,
+			      "subscriptions: commit"))
+			api_reply_json(r, MHD_HTTP_OK, row_json(res, 0));
+		PQclear(done);
+	}
 out:
 	/* api_db_done rolls back whatever did not commit */
 	PQclear(res);
@@ -391,12 +410,12 @@ api_subscriptions_delete(struct api_request *r)
 	if (!path_id(r) || (c = api_db(r)) == NULL)
 		return;
 	res = store_exec(c, &delete_sub, values, NULL, NULL);
-	if (res == NULL || PQresultStatus(res) != PGRES_TUPLES_OK)
-		api_reply_unavailable(r);
-	else if (PQntuples(res) == 0)
-		not_found(r);
-	else
-		api_reply_empty(r, MHD_HTTP_NO_CONTENT);
+	if (api_db_ok(r, c, res, PGRES_TUPLES_OK, delete_sub.name)) {
+		if (PQntuples(res) == 0)
+			not_found(r);
+		else
+			api_reply_empty(r, MHD_HTTP_NO_CONTENT);
+	}
 	PQclear(res);
 	api_db_done(r, c);
 }
@@ -425,17 +444,17 @@ api_subscriptions_rotate(struct api_request *r)
 	if ((c = api_db(r)) == NULL)
 		goto out;
 	res = store_exec(c, &rotate_sub, values, NULL, NULL);
-	if (res == NULL || PQresultStatus(res) != PGRES_TUPLES_OK) {
-		api_reply_unavailable(r);
-	} else if (PQntuples(res) == 0) {
-		not_found(r);
-	} else {
-		o = cJSON_CreateObject();
-		cJSON_AddStringToObject(o, "id", PQgetvalue(res, 0, 0));
-		cJSON_AddStringToObject(o, "secret", secret);
-		cJSON_AddStringToObject(o, "previous_secret_expires_at",
-					PQgetvalue(res, 0, 1));
-		api_reply_json(r, MHD_HTTP_OK, o);
+	if (api_db_ok(r, c, res, PGRES_TUPLES_OK, rotate_sub.name)) {
+		if (PQntuples(res) == 0) {
+			not_found(r);
+		} else {
+			o = cJSON_CreateObject();
+			cJSON_AddStringToObject(o, "id", PQgetvalue(res, 0, 0));
+			cJSON_AddStringToObject(o, "secret", secret);
+			cJSON_AddStringToObject(o, "previous_secret_expires_at",
+						PQgetvalue(res, 0, 1));
+			api_reply_json(r, MHD_HTTP_OK, o);
+		}
 	}
 	PQclear(res);
 	api_db_done(r, c);

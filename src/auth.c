@@ -93,9 +93,8 @@ auth_bootstrap(struct store_conn *c, const char *configured)
 		return 0;
 	}
 	r = store_exec(c, &count_admin, NULL, NULL, NULL);
-	if (r == NULL || PQresultStatus(r) != PGRES_TUPLES_OK) {
-		log_error("cannot count admin keys: %s",
-			  PQerrorMessage(store_pg(c)));
+	if (store_check(c, r, PGRES_TUPLES_OK, "count the admin keys") !=
+	    STORE_OK) {
 		PQclear(r);
 		return -1;
 	}
@@ -110,13 +109,11 @@ auth_bootstrap(struct store_conn *c, const char *configured)
 	auth_hash(key, hash);
 	values[0] = (const char *)hash;
 	r = store_exec(c, &insert_admin, values, lengths, formats);
-	ok = r && PQresultStatus(r) == PGRES_COMMAND_OK;
+	ok = store_check(c, r, PGRES_COMMAND_OK, "store the admin key") ==
+	     STORE_OK;
 	PQclear(r);
-	if (!ok) {
-		log_error("cannot store the admin key: %s",
-			  PQerrorMessage(store_pg(c)));
+	if (!ok)
 		return -1;
-	}
 	/* the only time this key is ever shown */
 	log_warn("generated admin key (shown once, store it now): %s", key);
 	OPENSSL_cleanse(key, sizeof(key));
@@ -200,10 +197,14 @@ auth_lookup(struct store_conn *c, const unsigned char hash[32],
 	const char *values[1] = {(const char *)hash};
 	int lengths[1] = {32}, formats[1] = {1};
 	PGresult *r;
+	enum store_status s;
 	enum auth_result res;
 
 	r = store_exec(c, &lookup_key, values, lengths, formats);
-	if (r == NULL || PQresultStatus(r) != PGRES_TUPLES_OK) {
+	s = store_check(c, r, PGRES_TUPLES_OK, "look up an API key");
+	if (s == STORE_QUERY_ERROR) {
+		res = AUTH_ERROR;
+	} else if (s != STORE_OK) {
 		res = AUTH_UNAVAILABLE;
 	} else if (PQntuples(r) == 0) {
 		res = AUTH_INVALID;

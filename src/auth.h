@@ -26,7 +26,8 @@ enum auth_result {
 	AUTH_OK = 0,
 	AUTH_MISSING,     /* no Authorization header, or not Bearer */
 	AUTH_INVALID,     /* unknown or revoked key */
-	AUTH_UNAVAILABLE, /* the database could not be asked */
+	AUTH_UNAVAILABLE, /* the database could not be asked (gone, too slow) */
+	AUTH_ERROR,       /* the database refused the lookup (logged) */
 	AUTH_LOOKUP,      /* not in the cache: only auth_lookup can tell */
 };
 
@@ -50,7 +51,7 @@ enum auth_result auth_check(const char *authorization,
 			    struct auth_principal *who, unsigned char hash[32]);
 
 /* Look a key's hash up in the database (a found key is cached):
- * AUTH_OK, AUTH_INVALID or AUTH_UNAVAILABLE. */
+ * AUTH_OK, AUTH_INVALID, AUTH_UNAVAILABLE or AUTH_ERROR. */
 enum auth_result auth_lookup(struct store_conn *c, const unsigned char hash[32],
 			     struct auth_principal *who);
 

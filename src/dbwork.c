@@ -8,6 +8,7 @@
 #include <time.h>
 
 #include "log.h"
+#include "monotime.h"
 #include "xalloc.h"
 
 /*
@@ -29,7 +30,7 @@ struct dbwork {
 	struct dbwork_thread *threads;
 	size_t nthreads;
 	pthread_t timer_thread;
-	atomic_int_fast64_t down_until; /* store_now_ms of the end of a refusal */
+	atomic_int_fast64_t down_until; /* monotime_ms of the end of a refusal */
 };
 
 struct dbwork_thread {
@@ -51,7 +52,7 @@ struct store_conn *
 dbwork_conn(struct dbwork_thread *t)
 {
 	struct dbwork *w = t->w;
-	int64_t start = store_now_ms();
+	int64_t start = monotime_ms();
 	char err[256];
 
 	if (start < atomic_load(&w->down_until))
@@ -66,9 +67,9 @@ dbwork_conn(struct dbwork_thread *t)
 	}
 	/* Remember the failure, unless it only came from a job that had
 	 * too little time left to connect. */
-	if (store_now_ms() < t->deadline_ms ||
+	if (monotime_ms() < t->deadline_ms ||
 	    t->deadline_ms - start >= DBWORK_DOWN_MS)
-		atomic_store(&w->down_until, store_now_ms() + DBWORK_DOWN_MS);
+		atomic_store(&w->down_until, monotime_ms() + DBWORK_DOWN_MS);
 	return NULL;
 }
 
@@ -109,7 +110,7 @@ worker_main(void *arg)
 		job->next = NULL;
 		pthread_mutex_unlock(&w->lock);
 
-		if (job->deadline_ms <= store_now_ms()) {
+		if (job->deadline_ms <= monotime_ms()) {
 			job->done(job, false);
 			continue;
 		}
@@ -125,7 +126,7 @@ worker_main(void *arg)
 static void
 abs_time(int64_t at_ms, struct timespec *ts)
 {
-	int64_t left = at_ms - store_now_ms();
+	int64_t left = at_ms - monotime_ms();
 
 	clock_gettime(CLOCK_MONOTONIC, ts);
 	if (left < 0)
@@ -144,7 +145,7 @@ static struct dbwork_job *
 take_late(struct dbwork *w, int64_t *next_ms)
 {
 	struct dbwork_job *late = NULL, *kept = NULL, **pp = &w->head;
-	int64_t now = store_now_ms();
+	int64_t now = monotime_ms();
 
 	*next_ms = 0;
 	while (*pp) {

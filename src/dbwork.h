@@ -15,7 +15,7 @@ struct dbwork_thread;
 
 /* One piece of work.  The submitter fills every field but next. */
 struct dbwork_job {
-	int64_t deadline_ms; /* store_now_ms clock: done by then */
+	int64_t deadline_ms; /* monotime_ms clock: done by then */
 	/* On a worker thread, which dbwork_conn gives a connection. */
 	void (*run)(struct dbwork_job *job, struct dbwork_thread *t);
 	/* Called exactly once, last, from a worker or the timer thread;

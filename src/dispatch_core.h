@@ -226,8 +226,9 @@ bool db_writeback_send(struct dispatch *d);
 /* Take the answer to the statement in flight, if it has come (wait for
  * it when block). */
 void db_collect(struct dispatch *d, bool block);
-/* true when r has the status wanted; else logs what (unless the session
- * broke, which the loop reports). */
+/* store_check for the dispatcher: true when r has the status wanted;
+ * a failure is logged (as "dispatch: what") unless the session broke,
+ * which the loop handles. */
 bool db_ok(struct dispatch *d, PGresult *r, ExecStatusType want,
 	   const char *what);
 

@@ -92,12 +92,14 @@ static const struct store_stmt writeback_durable = {
 bool
 db_ok(struct dispatch *d, PGresult *r, ExecStatusType want, const char *what)
 {
-	if (r != NULL && PQresultStatus(r) == want)
-		return true;
-	if (!store_conn_broken(d->conn))
-		log_error("dispatch: %s: %s", what,
-			  r ? PQresultErrorMessage(r) : PQerrorMessage(store_pg(d->conn)));
-	return false;
+	char label[64];
+
+	/* a broken session is the loop's to handle: the statement failed
+	 * with it, which is not worth a line per statement */
+	if (store_conn_broken(d->conn))
+		return r != NULL && PQresultStatus(r) == want;
+	snprintf(label, sizeof(label), "dispatch: %s", what);
+	return store_check(d->conn, r, want, label) == STORE_OK;
 }
 
 /*

@@ -75,16 +75,6 @@ lock_cmp(const void *a, const void *b)
 	return x < y ? -1 : x > y;
 }
 
-static bool
-result_ok(PGresult *r, ExecStatusType want, const char *what)
-{
-	if (r != NULL && PQresultStatus(r) == want)
-		return true;
-	log_error("%s failed: %s", what,
-		  r ? PQresultErrorMessage(r) : "connection lost");
-	return false;
-}
-
 /* The distinct lock ids, ascending, as an int8[] parameter (initializes
  * out). */
 static void
@@ -113,24 +103,24 @@ keyhead_params(struct keyhead_set *ks, struct store_array *locks,
 	values[2] = store_array_param(&ks->keys, &lengths[2]);
 }
 
-bool
+enum store_status
 keyhead_lock(struct keyhead_set *ks, struct store_conn *c)
 {
 	struct store_array arr;
 	const char *v;
 	int len, fmt = 1;
 	PGresult *r;
-	bool ok;
+	enum store_status s;
 
 	if (ks->n == 0)
-		return true;
+		return STORE_OK;
 	lock_array(ks, &arr);
 	v = store_array_param(&arr, &len);
 	r = store_exec(c, &lock_keys, &v, &len, &fmt);
-	ok = result_ok(r, PGRES_TUPLES_OK, "lock delivery keys");
+	s = store_check(c, r, PGRES_TUPLES_OK, lock_keys.name);
 	PQclear(r);
 	store_array_free(&arr);
-	return ok;
+	return s;
 }
 
 void

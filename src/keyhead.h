@@ -28,8 +28,10 @@ struct keyhead_set {
 void keyhead_add(struct keyhead_set *ks, const char *sub_id, const char *key);
 
 /* Take every key's lock, in ascending id order so that no two herald
- * transactions can deadlock.  Inside a transaction; false on an error. */
-bool keyhead_lock(struct keyhead_set *ks, struct store_conn *c);
+ * transactions can deadlock.  Inside a transaction; STORE_OK, or the
+ * failure (logged). */
+HERALD_MUST_CHECK enum store_status keyhead_lock(struct keyhead_set *ks,
+						 struct store_conn *c);
 
 /* The set as the three binary array parameters of one statement that
  * takes it whole: the distinct lock ids, ascending (int8[], built in

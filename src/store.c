@@ -7,10 +7,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "log.h"
 #include "migrations.h"
+#include "monotime.h"
 #include "xalloc.h"
 
 /* Advisory lock key taken while migrating ("herald" in ASCII). */
@@ -26,9 +26,11 @@ struct store_conn {
 	const struct store_stmt **prepared; /* statements prepared on pg */
 	size_t nprepared, capprepared;
 	int timeout_ms; /* longest wait for an answer; 0: no limit */
-	int64_t until_ms;     /* no wait past this (store_now_ms); 0: none */
+	int64_t until_ms;     /* no wait past this (monotime_ms); 0: none */
 	int64_t deadline_ms;  /* of what store_send sent; 0: none */
 	PGresult *collected;  /* its first result, while more are awaited */
+	bool timed_out;   /* the session was dropped for want of an answer */
+	bool loss_logged; /* the loss of the session has been logged */
 };
 
 /* What store_collect took in of an answer no one will read now. */
@@ -49,15 +51,6 @@ on_notice(void *arg, const char *message)
 	while (n > 0 && message[n - 1] == '\n')
 		n--;
 	log_debug("postgresql: %.*s", (int)n, message);
-}
-
-int64_t
-store_now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
 /* Copy libpq's message to err without its trailing newline. */
@@ -85,7 +78,7 @@ connect_poll(PGconn *pg, int64_t until_ms, char *err, size_t errlen)
 
 	for (;;) {
 		struct pollfd pfd = {PQsocket(pg), 0, 0};
-		int64_t left = until_ms - store_now_ms();
+		int64_t left = until_ms - monotime_ms();
 		int n;
 
 		if (st == PGRES_POLLING_OK)
@@ -205,21 +198,37 @@ notice_closed(PGconn *pg)
 bool
 store_ensure(struct store_conn *c)
 {
+	char err[256];
 	PGconn *pg;
 
 	if (c->pg != NULL)
 		notice_closed(c->pg);
 	if (!store_conn_broken(c))
 		return true;
-	pg = connect_url(c->url, c->until_ms, NULL, 0);
-	if (pg == NULL)
+	pg = connect_url(c->url, c->until_ms, err, sizeof(err));
+	if (pg == NULL) {
+		if (!c->loss_logged)
+			log_warn("cannot reconnect to postgresql: %s", err);
+		c->loss_logged = true;
 		return false;
+	}
 	PQfinish(c->pg);
 	c->pg = pg;
 	c->nprepared = 0; /* prepared statements died with the old session */
+	c->timed_out = false;
+	c->loss_logged = false;
 	drop_collected(c);
 	log_info("reconnected to postgresql");
 	return true;
+}
+
+void
+store_disconnect(struct store_conn *c)
+{
+	drop_collected(c);
+	PQfinish(c->pg);
+	c->pg = NULL;
+	c->nprepared = 0;
 }
 
 static bool
@@ -249,9 +258,9 @@ static void
 abandon(struct store_conn *c)
 {
 	log_warn("postgresql did not answer in time; dropping the connection");
-	PQfinish(c->pg);
-	c->pg = NULL;
-	c->nprepared = 0;
+	store_disconnect(c);
+	c->timed_out = true;
+	c->loss_logged = true; /* just now */
 }
 
 /* Take in what has arrived without blocking; true once the statement is
@@ -268,10 +277,17 @@ take_results(struct store_conn *c, PGresult **out)
 			c->collected = NULL;
 			return true;
 		}
-		if (c->collected == NULL)
+		if (c->collected == NULL) {
 			c->collected = r;
-		else
+		} else if (PQresultStatus(r) == PGRES_FATAL_ERROR &&
+			   PQresultStatus(c->collected) != PGRES_FATAL_ERROR) {
+			/* several statements (a migration): the failure is the
+			 * answer */
+			PQclear(c->collected);
+			c->collected = r;
+		} else {
 			PQclear(r); /* one statement: one result */
+		}
 	}
 	return false;
 }
@@ -289,7 +305,7 @@ await(struct store_conn *c)
 		if (take_results(c, &r))
 			return r;
 		if (c->deadline_ms > 0) {
-			int64_t left = c->deadline_ms - store_now_ms();
+			int64_t left = c->deadline_ms - monotime_ms();
 			int n;
 
 			if (left <= 0 ||
@@ -312,7 +328,7 @@ await(struct store_conn *c)
 static void
 start_clock(struct store_conn *c)
 {
-	c->deadline_ms = c->timeout_ms > 0 ? store_now_ms() + c->timeout_ms : 0;
+	c->deadline_ms = c->timeout_ms > 0 ? monotime_ms() + c->timeout_ms : 0;
 	if (c->until_ms > 0 &&
 	    (c->deadline_ms == 0 || c->until_ms < c->deadline_ms))
 		c->deadline_ms = c->until_ms;
@@ -327,27 +343,25 @@ store_query(struct store_conn *c, const char *sql)
 	return await(c);
 }
 
-/* Prepare st on this connection unless it is already; false on failure
- * (logged unless the connection broke). */
+/* Prepare st on this connection unless it is already.  false on
+ * failure, with the failed result in *failed (NULL: no answer). */
 static bool
-prepare(struct store_conn *c, const struct store_stmt *st)
+prepare(struct store_conn *c, const struct store_stmt *st, PGresult **failed)
 {
 	PGresult *r = NULL;
-	bool ok;
 
+	*failed = NULL;
 	if (is_prepared(c, st))
 		return true;
 	if (PQsendPrepare(c->pg, st->name, st->sql, st->nparams, NULL)) {
 		start_clock(c);
 		r = await(c);
 	}
-	ok = r != NULL && PQresultStatus(r) == PGRES_COMMAND_OK;
-	if (!ok && !store_conn_broken(c))
-		log_error("prepare %s: %s", st->name,
-			  r ? PQresultErrorMessage(r) : PQerrorMessage(c->pg));
-	PQclear(r);
-	if (!ok)
+	if (r == NULL || PQresultStatus(r) != PGRES_COMMAND_OK) {
+		*failed = r;
 		return false;
+	}
+	PQclear(r);
 	if (c->nprepared == c->capprepared) {
 		c->capprepared = c->capprepared ? c->capprepared * 2 : 16;
 		c->prepared = xrealloc(c->prepared,
@@ -357,17 +371,39 @@ prepare(struct store_conn *c, const struct store_stmt *st)
 	return true;
 }
 
-bool
-store_send(struct store_conn *c, const struct store_stmt *st,
-	   const char *const *values, const int *lengths, const int *formats,
-	   int result_format)
+/* Send st, prepared; false when it cannot be sent, with the failed
+ * PREPARE's result in *failed (NULL: no answer). */
+static bool
+send_prepared(struct store_conn *c, const struct store_stmt *st,
+	      const char *const *values, const int *lengths,
+	      const int *formats, int result_format, PGresult **failed)
 {
-	if (store_conn_broken(c) || !prepare(c, st) ||
+	*failed = NULL;
+	if (store_conn_broken(c) || !prepare(c, st, failed) ||
 	    !PQsendQueryPrepared(c->pg, st->name, st->nparams, values, lengths,
 				 formats, result_format))
 		return false;
 	start_clock(c);
 	return true;
+}
+
+static enum store_status report(struct store_conn *c, PGresult *r,
+				ExecStatusType want, const char *what);
+
+bool
+store_send(struct store_conn *c, const struct store_stmt *st,
+	   const char *const *values, const int *lengths, const int *formats,
+	   int result_format)
+{
+	PGresult *failed;
+
+	if (send_prepared(c, st, values, lengths, formats, result_format,
+			  &failed))
+		return true;
+	/* no result will tell the caller: say it here */
+	report(c, failed, PGRES_COMMAND_OK, st->name);
+	PQclear(failed);
+	return false;
 }
 
 bool
@@ -382,7 +418,7 @@ store_collect(struct store_conn *c, PGresult **result)
 	}
 	if (take_results(c, result))
 		return true;
-	if (c->deadline_ms > 0 && store_now_ms() >= c->deadline_ms) {
+	if (c->deadline_ms > 0 && monotime_ms() >= c->deadline_ms) {
 		drop_collected(c);
 		abandon(c);
 		return true;
@@ -402,38 +438,155 @@ PGresult *
 store_exec(struct store_conn *c, const struct store_stmt *st,
 	   const char *const *values, const int *lengths, const int *formats)
 {
-	if (!store_send(c, st, values, lengths, formats, 0))
-		return NULL;
+	PGresult *failed;
+
+	if (!send_prepared(c, st, values, lengths, formats, 0, &failed))
+		return failed; /* the caller's store_check reports it */
 	return await(c);
+}
+
+/* --- failures --- */
+
+enum store_status
+store_classify_sqlstate(const char *sqlstate)
+{
+	if (sqlstate == NULL || strlen(sqlstate) != 5)
+		return STORE_QUERY_ERROR;
+	if (strncmp(sqlstate, "08", 2) == 0 || /* connection exception */
+	    strncmp(sqlstate, "57P0", 4) == 0) /* shutdown, crash, dropped */
+		return STORE_GONE;
+	if (strcmp(sqlstate, "57014") == 0) /* query_canceled */
+		return STORE_TIMEOUT;
+	if (strcmp(sqlstate, "40001") == 0 || /* serialization_failure */
+	    strcmp(sqlstate, "40P01") == 0)   /* deadlock_detected */
+		return STORE_CONFLICT;
+	return STORE_QUERY_ERROR;
+}
+
+const char *
+store_sqlstate(const PGresult *r)
+{
+	return r ? PQresultErrorField(r, PG_DIAG_SQLSTATE) : NULL;
+}
+
+/* What r means, logging nothing. */
+static enum store_status
+classify(struct store_conn *c, const PGresult *r, ExecStatusType want)
+{
+	enum store_status s;
+
+	if (r == NULL)
+		return c->timed_out ? STORE_TIMEOUT : STORE_GONE;
+	if (PQresultStatus(r) == want)
+		return STORE_OK;
+	s = store_classify_sqlstate(store_sqlstate(r));
+	/* a session that ended with the statement (a FATAL error, a
+	 * connection libpq saw close) is gone, whatever the code says */
+	if (s == STORE_QUERY_ERROR && store_conn_broken(c))
+		s = c->timed_out ? STORE_TIMEOUT : STORE_GONE;
+	return s;
+}
+
+/* r's message on one line (libpq's when r is NULL), into buf. */
+static const char *
+message_of(struct store_conn *c, const PGresult *r, char *buf, size_t len)
+{
+	const char *primary = NULL, *detail = NULL;
+
+	if (r != NULL && PQresultStatus(r) != PGRES_FATAL_ERROR &&
+	    PQresultStatus(r) != PGRES_NONFATAL_ERROR) {
+		snprintf(buf, len, "unexpected result %s",
+			 PQresStatus(PQresultStatus(r)));
+		return buf;
+	}
+	if (r != NULL) {
+		primary = PQresultErrorField(r, PG_DIAG_MESSAGE_PRIMARY);
+		detail = PQresultErrorField(r, PG_DIAG_MESSAGE_DETAIL);
+		if (primary == NULL)
+			primary = PQresultErrorMessage(r);
+	}
+	if (primary == NULL || primary[0] == '\0')
+		primary = c->pg ? PQerrorMessage(c->pg) : "no connection";
+	if (detail != NULL)
+		snprintf(buf, len, "%s (%s)", primary, detail);
+	else
+		snprintf(buf, len, "%s", primary);
+	/* libpq's own messages end in a newline, some span lines */
+	for (char *p = buf; *p; p++)
+		if (*p == '\n')
+			*p = ' ';
+	for (size_t n = strlen(buf); n > 0 && buf[n - 1] == ' '; n--)
+		buf[n - 1] = '\0';
+	return buf;
+}
+
+static enum store_status
+report(struct store_conn *c, PGresult *r, ExecStatusType want,
+       const char *what)
+{
+	enum store_status s = classify(c, r, want);
+	const char *state = store_sqlstate(r);
+	char msg[512];
+
+	switch (s) {
+	case STORE_OK:
+		break;
+	case STORE_GONE:
+		if (!c->loss_logged)
+			log_warn("%s: lost the connection to postgresql: %s", what,
+				 message_of(c, r, msg, sizeof(msg)));
+		c->loss_logged = true;
+		break;
+	case STORE_TIMEOUT:
+		if (r != NULL) /* the server's cancel: herald's own is logged */
+			log_warn("%s: %s (SQLSTATE %s)", what,
+				 message_of(c, r, msg, sizeof(msg)),
+				 state ? state : "none");
+		break;
+	case STORE_CONFLICT:
+		log_warn("%s: %s (SQLSTATE %s)", what,
+			 message_of(c, r, msg, sizeof(msg)), state);
+		break;
+	case STORE_QUERY_ERROR:
+		log_error("%s: %s (SQLSTATE %s)", what,
+			  message_of(c, r, msg, sizeof(msg)),
+			  state ? state : "none");
+		break;
+	}
+	return s;
+}
+
+enum store_status
+store_check(struct store_conn *c, PGresult *r, ExecStatusType want,
+	    const char *what)
+{
+	return report(c, r, want, what);
 }
 
 bool
 store_simple(struct store_conn *c, const char *sql, char *err, size_t errlen)
 {
 	PGresult *r = store_query(c, sql);
-	ExecStatusType s = r ? PQresultStatus(r) : PGRES_FATAL_ERROR;
-	bool ok = s == PGRES_COMMAND_OK || s == PGRES_TUPLES_OK;
+	/* rows or none, either is success (PQresultStatus(NULL) is an error) */
+	ExecStatusType want = PQresultStatus(r) == PGRES_TUPLES_OK ?
+			      PGRES_TUPLES_OK : PGRES_COMMAND_OK;
+	enum store_status s = classify(c, r, want);
+	char msg[512];
 
-	if (!ok && err)
-		snprintf(err, errlen, "%s",
-			 c->pg ? PQerrorMessage(c->pg) : "connection lost");
+	if (s != STORE_OK && err)
+		snprintf(err, errlen, "%s", message_of(c, r, msg, sizeof(msg)));
 	PQclear(r);
-	return ok;
+	return s == STORE_OK;
 }
 
-/* The highest applied migration version, or -1 on error. */
+/* The highest applied migration version in r, or -1. */
 static int
-applied_version(struct store_conn *c)
+version_of(const PGresult *r)
 {
-	PGresult *r = store_query(c,
-				  "SELECT coalesce(max(version), 0) FROM herald_migration");
-	int v = -1;
-
-	if (r && PQresultStatus(r) == PGRES_TUPLES_OK && PQntuples(r) == 1)
-		v = atoi(PQgetvalue(r, 0, 0));
-	PQclear(r);
-	return v;
+	return PQntuples(r) == 1 ? atoi(PQgetvalue(r, 0, 0)) : -1;
 }
+
+#define APPLIED_VERSION "SELECT coalesce(max(version), 0) FROM herald_migration"
 
 int
 store_migrate(struct store_conn *c, char *err, size_t errlen)
@@ -450,11 +603,18 @@ store_migrate(struct store_conn *c, char *err, size_t errlen)
 			  " applied_at timestamptz NOT NULL DEFAULT now())",
 			  err, errlen))
 		goto out;
-	have = applied_version(c);
-	if (have < 0) {
-		snprintf(err, errlen, "cannot read herald_migration: %s",
-			 PQerrorMessage(c->pg));
-		goto out;
+	{
+		PGresult *r = store_query(c, APPLIED_VERSION);
+		char msg[512];
+
+		have = classify(c, r, PGRES_TUPLES_OK) == STORE_OK ?
+		       version_of(r) : -1;
+		if (have < 0)
+			snprintf(err, errlen, "cannot read herald_migration: %s",
+				 message_of(c, r, msg, sizeof(msg)));
+		PQclear(r);
+		if (have < 0)
+			goto out;
 	}
 	for (size_t i = 0; i < n_migrations; i++) {
 		const struct migration *m = &migrations[i];
@@ -474,36 +634,50 @@ store_migrate(struct store_conn *c, char *err, size_t errlen)
 			snprintf(msg, sizeof(msg), "%s", err);
 			snprintf(err, errlen, "migration %s failed: %s", m->name,
 				 msg);
-			store_simple(c, "ROLLBACK", NULL, 0);
-			goto out;
+			goto rollback;
 		}
 		snprintf(vbuf, sizeof(vbuf), "%d", m->version);
 		r = PQexecParams(c->pg,
 				 "INSERT INTO herald_migration (version, name)"
 				 " VALUES ($1, $2)",
 				 2, NULL, params, NULL, NULL, 0);
-		ok = r && PQresultStatus(r) == PGRES_COMMAND_OK;
-		PQclear(r);
-		if (!ok || !store_simple(c, "COMMIT", err, errlen)) {
-			if (!ok)
-				snprintf(err, errlen, "%s", PQerrorMessage(c->pg));
-			store_simple(c, "ROLLBACK", NULL, 0);
-			goto out;
+		ok = classify(c, r, PGRES_COMMAND_OK) == STORE_OK;
+		if (!ok) {
+			char msg[512];
+
+			snprintf(err, errlen, "%s", message_of(c, r, msg, sizeof(msg)));
 		}
+		PQclear(r);
+		if (!ok || !store_simple(c, "COMMIT", err, errlen))
+			goto rollback;
 	}
 	rc = 0;
+	goto out;
+rollback:
+	if (!store_simple(c, "ROLLBACK", NULL, 0))
+		log_debug("migrations: the rollback failed too; the failed "
+			  "transaction ends with the session");
 out:
-	store_simple(c, "SELECT pg_advisory_unlock(" MIGRATE_LOCK_KEY ")", NULL,
-		     0);
+	if (!store_simple(c, "SELECT pg_advisory_unlock(" MIGRATE_LOCK_KEY ")",
+			  NULL, 0))
+		log_debug("migrations: the unlock failed; the lock ends with "
+			  "the session");
 	return rc;
 }
 
 bool
 store_ready(struct store_conn *c)
 {
+	PGresult *r;
+	bool ok;
+
 	if (!store_ensure(c))
 		return false;
-	return applied_version(c) == migrations[n_migrations - 1].version;
+	r = store_query(c, APPLIED_VERSION);
+	ok = store_check(c, r, PGRES_TUPLES_OK, "read the schema version") ==
+	     STORE_OK && version_of(r) == migrations[n_migrations - 1].version;
+	PQclear(r);
+	return ok;
 }
 
 /* --- binary arrays --- */

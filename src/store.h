@@ -8,6 +8,8 @@
 
 #include <libpq-fe.h>
 
+#include "herald.h"
+
 /* A connection with the set of statements already prepared on it. */
 struct store_conn;
 
@@ -23,67 +25,116 @@ struct store_stmt {
 	int nparams;
 };
 
+/* What became of a statement: the one classification of failures
+ * (store_check), which the API turns into 503 or 500. */
+enum store_status {
+	STORE_OK = 0,      /* the result wanted */
+	STORE_GONE,        /* no session: lost, never made, or ended by the
+			    * server (SQLSTATE class 08, 57P0x) */
+	STORE_TIMEOUT,     /* no answer in time: the connection was dropped
+			    * (store_set_timeout, store_set_deadline), or the
+			    * server canceled the statement (57014) */
+	STORE_CONFLICT,    /* the transaction lost to another (deadlock 40P01,
+			    * serialization failure 40001): nothing was done,
+			    * and the same work may succeed if tried again */
+	STORE_QUERY_ERROR, /* PostgreSQL refused the statement */
+};
+
+/* How long the API waits on PostgreSQL: the deadline of each request a
+ * database worker runs (api.c), and of each statement of an ingest's
+ * transaction (writer.c).  Past it the answer is 503, leaving a second of
+ * the 5 s every request is answered within for the reply to leave. */
+#define STORE_API_TIMEOUT_MS 4000
+
 /* Connect (connect_timeout 3 s unless the URL sets one).  NULL with a
  * message in err on failure. */
-struct store_conn *store_connect(const char *url, char *err, size_t errlen);
-/* The same, giving up at until_ms (store_now_ms clock; 0: no limit)
- * too, which then bounds the connection as store_set_deadline does. */
-struct store_conn *store_connect_by(const char *url, int64_t until_ms,
-				    char *err, size_t errlen);
+HERALD_MUST_CHECK struct store_conn *store_connect(const char *url, char *err,
+						   size_t errlen);
+/* The same, giving up at until_ms (monotime_ms clock; 0: no limit) too,
+ * which then bounds the connection as store_set_deadline does. */
+HERALD_MUST_CHECK struct store_conn *store_connect_by(const char *url,
+						      int64_t until_ms,
+						      char *err, size_t errlen);
 void store_close(struct store_conn *c);
 PGconn *store_pg(struct store_conn *c);
-/* true when the connection is usable; otherwise tries one reconnect. */
-bool store_ensure(struct store_conn *c);
+/* true when the connection is usable; otherwise tries one reconnect
+ * (a failure is logged once per loss of the session). */
+HERALD_MUST_CHECK bool store_ensure(struct store_conn *c);
+/* Drop the session, whose state is unknown (a ROLLBACK that failed);
+ * store_ensure makes a new one. */
+void store_disconnect(struct store_conn *c);
 
 /* Run a prepared statement (preparing it on first use on this connection).
  * Text parameters; values[i] NULL is SQL NULL.  lengths/formats may be NULL
- * (all text).  Returns the result; NULL only when the connection is gone.
- * The caller checks PQresultStatus and PQclears. */
-PGresult *store_exec(struct store_conn *c, const struct store_stmt *st,
-		     const char *const *values, const int *lengths,
-		     const int *formats);
+ * (all text).  Returns the result, the failed PREPARE's when that failed;
+ * NULL when no answer came (the connection is gone or timed out).  The
+ * caller checks it with store_check and PQclears. */
+HERALD_MUST_CHECK PGresult *store_exec(struct store_conn *c,
+				       const struct store_stmt *st,
+				       const char *const *values,
+				       const int *lengths, const int *formats);
 
 /* The same, without waiting for the answer: true once sent (preparing
- * the statement first may wait).  result_format 1 asks for binary
- * results.  Nothing else may use the connection until store_collect or
- * store_await has returned the result. */
-bool store_send(struct store_conn *c, const struct store_stmt *st,
-		const char *const *values, const int *lengths,
-		const int *formats, int result_format);
+ * the statement first may wait; its failure is logged here).
+ * result_format 1 asks for binary results.  Nothing else may use the
+ * connection until store_collect or store_await has returned the
+ * result. */
+HERALD_MUST_CHECK bool store_send(struct store_conn *c,
+				  const struct store_stmt *st,
+				  const char *const *values, const int *lengths,
+				  const int *formats, int result_format);
 /* Take in what has arrived of the answer to store_send, without blocking:
  * false while it is incomplete (call again when the socket is readable);
  * true when done, with the result in *result (NULL when the connection
  * broke, or the answer is later than the timeout and it was dropped). */
-bool store_collect(struct store_conn *c, PGresult **result);
+HERALD_MUST_CHECK bool store_collect(struct store_conn *c, PGresult **result);
 /* Wait for the answer to store_send (within the timeout). */
-PGresult *store_await(struct store_conn *c);
+HERALD_MUST_CHECK PGresult *store_await(struct store_conn *c);
+
+/*
+ * Classify r, the answer (may be NULL) to what (a statement's name or a
+ * few words) on c: STORE_OK when its status is want.  A failure is logged
+ * here, once: a query error at error level with what, the message and
+ * the SQLSTATE; a conflict or a canceled statement at warn; a lost
+ * session at warn once per loss of c's session, not once per statement;
+ * a timeout of herald's own by the code that dropped the connection.
+ */
+HERALD_MUST_CHECK enum store_status store_check(struct store_conn *c,
+						PGresult *r,
+						ExecStatusType want,
+						const char *what);
+/* What a SQLSTATE stands for (never STORE_OK).  NULL, an error libpq
+ * made itself, is STORE_QUERY_ERROR: store_check tells a lost session
+ * by the connection's state. */
+enum store_status store_classify_sqlstate(const char *sqlstate);
+/* r's SQLSTATE, or NULL (no result, or an error libpq made itself). */
+const char *store_sqlstate(const PGresult *r);
 
 /* Wait at most timeout_ms for any answer (0: no limit); past it the
- * connection is dropped and the call fails, as if the server were gone. */
+ * connection is dropped and the call fails with STORE_TIMEOUT. */
 void store_set_timeout(struct store_conn *c, int timeout_ms);
-/* Wait for nothing past until_ms (store_now_ms clock; 0: no limit):
+/* Wait for nothing past until_ms (monotime_ms clock; 0: no limit):
  * neither an answer (as store_set_timeout) nor a reconnect. */
 void store_set_deadline(struct store_conn *c, int64_t until_ms);
-/* A monotonic clock in milliseconds. */
-int64_t store_now_ms(void);
 
-/* Run plain SQL with no parameters; the result, NULL when the connection
- * is gone.  The caller PQclears. */
-PGresult *store_query(struct store_conn *c, const char *sql);
+/* Run plain SQL with no parameters; the result, NULL when no answer
+ * came (as store_exec).  The caller checks it with store_check and
+ * PQclears. */
+HERALD_MUST_CHECK PGresult *store_query(struct store_conn *c, const char *sql);
 
-/* Run plain SQL with no parameters; true on success (message in err). */
-bool store_simple(struct store_conn *c, const char *sql, char *err,
-		  size_t errlen);
+/* Run plain SQL with no parameters; true on success (message in err,
+ * nothing logged). */
+HERALD_MUST_CHECK bool store_simple(struct store_conn *c, const char *sql,
+				    char *err, size_t errlen);
 
 /* Apply every migration not yet applied, each once, under an advisory lock
  * (several instances may start together).  0, or -1 with err. */
-int store_migrate(struct store_conn *c, char *err, size_t errlen);
+HERALD_MUST_CHECK int store_migrate(struct store_conn *c, char *err,
+				    size_t errlen);
 
-/* true when the database answers and every migration is applied. */
-bool store_ready(struct store_conn *c);
-
-/* How long an ingest waits on PostgreSQL before answering 503. */
-#define STORE_API_TIMEOUT_MS 4000
+/* true when the database answers and every migration is applied (a
+ * failed statement is logged as store_check does). */
+HERALD_MUST_CHECK bool store_ready(struct store_conn *c);
 
 /* Binary-format one-dimensional arrays for unnest()-style batch
  * statements: build, pass with format 1, free. */
@@ -111,7 +162,7 @@ void store_array_free(struct store_array *a);
 /* Deliveries are split into this many dispatch partitions. */
 #define STORE_PARTITIONS 64
 
-/* true when the error means the connection is broken (not a bad query). */
+/* true when the connection is broken or was dropped (not a bad query). */
 bool store_conn_broken(struct store_conn *c);
 
 #endif

@@ -131,26 +131,32 @@ index_entries(struct subcache *sc)
 	}
 }
 
-bool
+enum store_status
 subcache_refresh(struct subcache *sc, struct store_conn *c)
 {
 	PGresult *r = store_exec(c, &read_epoch, NULL, NULL, NULL);
+	enum store_status s = store_check(c, r, PGRES_TUPLES_OK, read_epoch.name);
 	long long epoch;
 	int n;
 
-	if (r == NULL || PQresultStatus(r) != PGRES_TUPLES_OK || PQntuples(r) != 1) {
+	if (s == STORE_OK && PQntuples(r) != 1) {
+		log_error("%s: %d rows, not one", read_epoch.name, PQntuples(r));
+		s = STORE_QUERY_ERROR;
+	}
+	if (s != STORE_OK) {
 		PQclear(r);
-		return false;
+		return s;
 	}
 	epoch = strtoll(PQgetvalue(r, 0, 0), NULL, 10);
 	PQclear(r);
 	if (epoch == sc->epoch)
-		return true;
+		return STORE_OK;
 
 	r = store_exec(c, &read_all, NULL, NULL, NULL);
-	if (r == NULL || PQresultStatus(r) != PGRES_TUPLES_OK) {
+	s = store_check(c, r, PGRES_TUPLES_OK, read_all.name);
+	if (s != STORE_OK) {
 		PQclear(r);
-		return false;
+		return s;
 	}
 	clear(sc);
 	n = PQntuples(r);
@@ -176,7 +182,7 @@ subcache_refresh(struct subcache *sc, struct store_conn *c)
 	sc->epoch = epoch;
 	log_debug("subscription cache: %zu subscriptions (epoch %lld)",
 		  sc->nentries, epoch);
-	return true;
+	return STORE_OK;
 }
 
 void

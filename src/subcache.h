@@ -13,9 +13,10 @@ struct subcache;
 struct subcache *subcache_new(void);
 
 /* Inside the caller's transaction: reload every subscription when the
- * subscription epoch moved since the last load.  false on a database
- * error (the cache is left as it was). */
-bool subcache_refresh(struct subcache *sc, struct store_conn *c);
+ * subscription epoch moved since the last load.  STORE_OK, or the
+ * failure (logged; the cache is left as it was). */
+HERALD_MUST_CHECK enum store_status subcache_refresh(struct subcache *sc,
+						     struct store_conn *c);
 
 /* Call fn for every subscription the event matches (whatever its
  * status: paused and disabled ones accumulate deliveries too).  Only

@@ -298,19 +298,16 @@ add_delivery(struct fanout *f, const struct match *m)
 	store_array_add(&f->first, &b, 1);
 }
 
-static bool exec_ok(PGresult *r, ExecStatusType want, const char *what,
-		    struct store_conn *c);
-
 /* Insert the delivery rows of the new events, in the group's transaction
- * and with their keys locked. */
-static bool
+ * and with their keys locked.  STORE_OK, or the failure (logged). */
+static enum store_status
 fan_out(struct writer_thread *t, const struct plan *p)
 {
 	struct fanout f;
 	const char *values[5];
 	int lengths[5], formats[5] = {1, 1, 1, 1, 1};
 	PGresult *r;
-	bool ok = false;
+	enum store_status s = STORE_OK;
 
 	memset(&f, 0, sizeof(f));
 	store_array_init(&f.sub, STORE_OID_TEXT);
@@ -323,24 +320,22 @@ fan_out(struct writer_thread *t, const struct plan *p)
 	for (size_t i = 0; i < p->n; i++)
 		if (is_new(p->m[i].leader))
 			add_delivery(&f, &p->m[i]);
-	if (f.sub.count == 0) {
-		ok = true;
+	if (f.sub.count == 0)
 		goto out;
-	}
 	values[0] = store_array_param(&f.sub, &lengths[0]);
 	values[1] = store_array_param(&f.seq, &lengths[1]);
 	values[2] = store_array_param(&f.key, &lengths[2]);
 	values[3] = store_array_param(&f.part, &lengths[3]);
 	values[4] = store_array_param(&f.first, &lengths[4]);
 	r = store_exec(t->conn, &insert_deliveries, values, lengths, formats);
-	ok = exec_ok(r, PGRES_TUPLES_OK, "insert deliveries", t->conn);
+	s = store_check(t->conn, r, PGRES_TUPLES_OK, insert_deliveries.name);
 	PQclear(r);
-	if (ok) {
+	if (s == STORE_OK) {
 		/* the dispatchers learn at commit which subscriptions got work */
 		const char *v = f.notice;
 
 		r = store_exec(t->conn, &notify_work, &v, NULL, NULL);
-		ok = exec_ok(r, PGRES_TUPLES_OK, "notify", t->conn);
+		s = store_check(t->conn, r, PGRES_TUPLES_OK, notify_work.name);
 		PQclear(r);
 	}
 out:
@@ -352,22 +347,28 @@ out:
 	for (size_t i = 0; i < f.nseen; i++)
 		free(f.seen[i]);
 	free(f.seen);
-	return ok;
+	return s;
 }
 
-static bool
-exec_ok(PGresult *r, ExecStatusType want, const char *what,
-	struct store_conn *c)
+/* End the group's failed transaction.  A ROLLBACK that fails on a live
+ * session leaves it in an unknown state: a new one replaces it. */
+static void
+roll_back(struct writer_thread *t)
 {
-	if (r != NULL && PQresultStatus(r) == want)
-		return true;
-	log_error("writer: %s failed: %s", what,
-		  r ? PQresultErrorMessage(r) : PQerrorMessage(store_pg(c)));
-	return false;
+	PGresult *r;
+
+	if (store_conn_broken(t->conn))
+		return; /* the transaction ended with the session */
+	r = store_query(t->conn, "ROLLBACK");
+	if (store_check(t->conn, r, PGRES_COMMAND_OK, "writer: rollback") !=
+	    STORE_OK && !store_conn_broken(t->conn))
+		store_disconnect(t->conn);
+	PQclear(r);
 }
 
-/* Insert the group in one transaction.  true when committed. */
-static bool
+/* Insert the group in one transaction.  STORE_OK when committed, else
+ * the failure (logged). */
+static enum store_status
 commit_group(struct writer_thread *t, struct item *items, size_t n)
 {
 	struct store_array arr[6];
@@ -377,7 +378,7 @@ commit_group(struct writer_thread *t, struct item *items, size_t n)
 	struct plan plan;
 	size_t nleaders = 0, unsettled = 0;
 	PGresult *r = NULL;
-	bool ok = false;
+	enum store_status s;
 
 	memset(&plan, 0, sizeof(plan));
 	/* sorted by identity then arrival: the first of each run is its leader */
@@ -411,29 +412,28 @@ commit_group(struct writer_thread *t, struct item *items, size_t n)
 		values[i] = store_array_param(&arr[i], &lengths[i]);
 
 	if (!store_ensure(t->conn)) {
-		log_warn("writer: database unreachable");
+		s = STORE_GONE; /* (logged once per loss) */
 		goto out;
 	}
 	r = store_query(t->conn, "BEGIN");
-	if (!exec_ok(r, PGRES_COMMAND_OK, "begin", t->conn))
+	s = store_check(t->conn, r, PGRES_COMMAND_OK, "writer: begin");
+	if (s != STORE_OK)
 		goto out;
 	PQclear(r);
 	r = NULL;
-	if (!subcache_refresh(t->subs, t->conn)) {
-		log_error("writer: cannot load subscriptions: %s",
-			  PQerrorMessage(store_pg(t->conn)));
+	if ((s = subcache_refresh(t->subs, t->conn)) != STORE_OK)
 		goto rollback;
-	}
 	/* match first, so that the keys are locked before any seq is drawn */
 	for (size_t k = 0; k < nleaders; k++) {
 		plan.cur = leaders[k];
 		subcache_match(t->subs, &leaders[k]->in->evs[leaders[k]->idx],
 			       add_match, &plan);
 	}
-	if (!keyhead_lock(&plan.heads, t->conn))
+	if ((s = keyhead_lock(&plan.heads, t->conn)) != STORE_OK)
 		goto rollback;
 	r = store_exec(t->conn, &insert_events, values, lengths, formats);
-	if (!exec_ok(r, PGRES_TUPLES_OK, "insert events", t->conn))
+	s = store_check(t->conn, r, PGRES_TUPLES_OK, insert_events.name);
+	if (s != STORE_OK)
 		goto rollback;
 	for (int i = 0; i < PQntuples(r); i++) {
 		long at = find_item(items, n, PQgetvalue(r, i, 1),
@@ -450,25 +450,26 @@ commit_group(struct writer_thread *t, struct item *items, size_t n)
 	if (unsettled > 0) {
 		/* stored before, or by a transaction this insert waited for:
 		 * answer with the first seq */
-		struct store_array s, id;
+		struct store_array src, id;
 		const char *fv[2];
 		int fl[2], ff[2] = {1, 1};
 
-		store_array_init(&s, STORE_OID_TEXT);
+		store_array_init(&src, STORE_OID_TEXT);
 		store_array_init(&id, STORE_OID_TEXT);
 		for (size_t k = 0; k < nleaders; k++) {
 			if (leaders[k]->in->seqs[leaders[k]->idx] != 0)
 				continue;
-			store_array_add(&s, leaders[k]->source,
+			store_array_add(&src, leaders[k]->source,
 					strlen(leaders[k]->source));
 			store_array_add(&id, leaders[k]->id, strlen(leaders[k]->id));
 		}
-		fv[0] = store_array_param(&s, &fl[0]);
+		fv[0] = store_array_param(&src, &fl[0]);
 		fv[1] = store_array_param(&id, &fl[1]);
 		r = store_exec(t->conn, &find_events, fv, fl, ff);
-		store_array_free(&s);
+		store_array_free(&src);
 		store_array_free(&id);
-		if (!exec_ok(r, PGRES_TUPLES_OK, "find duplicates", t->conn))
+		s = store_check(t->conn, r, PGRES_TUPLES_OK, find_events.name);
+		if (s != STORE_OK)
 			goto rollback;
 		for (int i = 0; i < PQntuples(r); i++) {
 			long at = find_item(items, n, PQgetvalue(r, i, 1),
@@ -486,28 +487,28 @@ commit_group(struct writer_thread *t, struct item *items, size_t n)
 		if (items[i].in->seqs[items[i].idx] == 0) {
 			log_error("writer: event %s from %s has no seq",
 				  items[i].id, items[i].source);
+			s = STORE_QUERY_ERROR;
 			goto rollback;
 		}
 	}
 
-	if (unsettled < nleaders && !fan_out(t, &plan))
+	if (unsettled < nleaders && (s = fan_out(t, &plan)) != STORE_OK)
 		goto rollback;
 	r = store_query(t->conn, "COMMIT");
-	ok = exec_ok(r, PGRES_COMMAND_OK, "commit", t->conn);
+	s = store_check(t->conn, r, PGRES_COMMAND_OK, "writer: commit");
 	goto out;
 
 rollback:
 	PQclear(r);
 	r = NULL;
-	if (!store_conn_broken(t->conn))
-		PQclear(store_query(t->conn, "ROLLBACK"));
+	roll_back(t);
 out:
 	PQclear(r);
 	for (int i = 0; i < 6; i++)
 		store_array_free(&arr[i]);
 	plan_free(&plan);
 	free(leaders);
-	return ok;
+	return s;
 }
 
 static void
@@ -515,7 +516,7 @@ process(struct writer_thread *t, struct ingest *batch)
 {
 	size_t n = 0, k = 0;
 	struct item *items;
-	bool ok;
+	enum store_status s;
 
 	for (struct ingest *in = batch; in; in = in->next)
 		n += in->n;
@@ -531,13 +532,13 @@ process(struct writer_thread *t, struct ingest *batch)
 			in->duplicate[i] = false;
 		}
 	}
-	ok = n == 0 ? true : commit_group(t, items, n);
+	s = n == 0 ? STORE_OK : commit_group(t, items, n);
 	free(items);
 
 	while (batch) {
 		struct ingest *next = batch->next;
 
-		batch->ok = ok;
+		batch->status = s;
 		batch->next = NULL;
 		batch->done(batch, batch->arg);
 		batch = next;
@@ -562,7 +563,7 @@ fail_queued(struct writer *w)
 		struct ingest *next = in->next;
 
 		in->next = NULL;
-		in->ok = false;
+		in->status = STORE_GONE;
 		in->done(in, in->arg);
 		in = next;
 	}
@@ -674,7 +675,7 @@ writer_submit(struct writer *w, struct ingest *in)
 	pthread_mutex_lock(&w->lock);
 	if (w->stopping) {
 		pthread_mutex_unlock(&w->lock);
-		in->ok = false;
+		in->status = STORE_GONE; /* stopping: as if the database were */
 		in->done(in, in->arg);
 		return;
 	}

@@ -7,6 +7,7 @@
 #include <stdint.h>
 
 #include "herald.h"
+#include "store.h"
 
 /* One request's events.  The submitter fills evs, n, done and arg; a
  * writer thread fills the rest and then calls done(in, arg) from that
@@ -16,7 +17,10 @@ struct ingest {
 	size_t n;
 	int64_t *seqs;   /* per event: its seq (the first one for duplicates) */
 	bool *duplicate; /* per event: already stored before this request */
-	bool ok;         /* false: nothing committed (database unavailable) */
+	/* STORE_OK: committed; else nothing was, and why: STORE_QUERY_ERROR
+	 * when PostgreSQL refused a statement (500), any other when the
+	 * database is unavailable or the writer stopping (503) */
+	enum store_status status;
 	void (*done)(struct ingest *in, void *arg);
 	void *arg;
 	struct ingest *next; /* writer's queue link */
@@ -33,7 +37,7 @@ struct writer *writer_start(const char *url, long batch_max, long threads);
 void writer_submit(struct writer *w, struct ingest *in);
 
 /* Commit what is queued and stop every thread; later submissions fail
- * at once (done with ok false). */
+ * at once (done with status STORE_GONE). */
 void writer_drain(struct writer *w);
 
 /* Free a drained writer. */
