@@ -68,12 +68,12 @@ path_push(struct path *p, const char *fmt, ...)
 	int n;
 
 	va_start(ap, fmt);
-	n = vsnprintf(p->buf + p->len, sizeof p->buf - p->len, fmt, ap);
+	n = vsnprintf(p->buf + p->len, sizeof(p->buf) - p->len, fmt, ap);
 	va_end(ap);
 	if (n > 0)
 		p->len += (size_t)n;
-	if (p->len >= sizeof p->buf)
-		p->len = sizeof p->buf - 1;
+	if (p->len >= sizeof(p->buf))
+		p->len = sizeof(p->buf) - 1;
 	return old;
 }
 
@@ -92,13 +92,13 @@ fail(struct herald_error *err, const struct path *p, const char *fmt, ...)
 
 	if (err == NULL)
 		return -1;
-	snprintf(err->code, sizeof err->code, "%s", "invalid_filter");
-	n = strnlen(p->buf, sizeof err->field - 1);
+	snprintf(err->code, sizeof(err->code), "%s", "invalid_filter");
+	n = strnlen(p->buf, sizeof(err->field) - 1);
 	memcpy(err->field, p->buf, n);
 	err->field[n] = '\0';
 	err->index = -1;
 	va_start(ap, fmt);
-	vsnprintf(err->message, sizeof err->message, fmt, ap);
+	vsnprintf(err->message, sizeof(err->message), fmt, ap);
 	va_end(ap);
 	return -1;
 }
@@ -167,7 +167,7 @@ compile_list(const cJSON *v, struct filter *out, struct path *p, int depth,
 	if (!cJSON_IsArray(v) || (n = cJSON_GetArraySize(v)) <= 0)
 		return fail(err, p, "%s must be a non-empty array of filter expressions",
 			    p->buf);
-	out->kids = xcalloc((size_t)n, sizeof *out->kids);
+	out->kids = xcalloc((size_t)n, sizeof(*out->kids));
 	out->nkids = (size_t)n;
 	cJSON_ArrayForEach(e, v) {
 		size_t old = path_push(p, "[%zu]", i);
@@ -222,7 +222,7 @@ compile_expr(const cJSON *expr, struct filter *out, struct path *p, int depth,
 		if (!cJSON_IsObject(d))
 			return fail(err, p, "%s must be a filter expression object",
 				    p->buf);
-		out->kids = xcalloc(1, sizeof *out->kids);
+		out->kids = xcalloc(1, sizeof(*out->kids));
 		out->nkids = 1;
 		rc = compile_expr(d, out->kids, p, depth + 1, err);
 	} else if (strcmp(key, "sql") == 0) {
@@ -256,7 +256,7 @@ filter_compile(const cJSON *filters, struct filter **out,
 	if (n <= 0)
 		return 0;
 
-	root = xcalloc(1, sizeof *root);
+	root = xcalloc(1, sizeof(*root));
 	if (n == 1) {
 		path_push(&p, "[0]");
 		if (compile_expr(filters->child, root, &p, 1, err) < 0)
@@ -264,7 +264,7 @@ filter_compile(const cJSON *filters, struct filter **out,
 	} else {
 		/* several entries: all of them must hold */
 		root->kind = FILTER_ALL;
-		root->kids = xcalloc((size_t)n, sizeof *root->kids);
+		root->kids = xcalloc((size_t)n, sizeof(*root->kids));
 		root->nkids = (size_t)n;
 		cJSON_ArrayForEach(e, filters) {
 			size_t old = path_push(&p, "[%zu]", i);
@@ -287,7 +287,7 @@ static bool
 match_leaf(const struct filter *f, const struct cloudevent *ev)
 {
 	char buf[FILTER_ATTR_BUF];
-	const char *s = ce_attr_string(ev, f->attr, buf, sizeof buf);
+	const char *s = ce_attr_string(ev, f->attr, buf, sizeof(buf));
 	size_t len;
 
 	if (s == NULL)

@@ -45,7 +45,7 @@
 #define HEADER_VALUE_MAX 4096
 #define CONFIG_MAX 64
 #define TOKEN_MAX 4096
-#define PATH_MAX_LEN 96 /* sizeof herald_error.field */
+#define PATH_MAX_LEN 96 /* sizeof(herald_error.field) */
 
 #define DEF_MAX_IN_FLIGHT 8
 #define DEF_TIMEOUT_MS 10000L
@@ -99,13 +99,13 @@ fail(struct herald_error *err, const char *code, const char *field,
 
 	if (err == NULL)
 		return -1;
-	snprintf(err->code, sizeof err->code, "%s", code);
-	n = strnlen(field, sizeof err->field - 1);
+	snprintf(err->code, sizeof(err->code), "%s", code);
+	n = strnlen(field, sizeof(err->field) - 1);
 	memcpy(err->field, field, n);
 	err->field[n] = '\0';
 	err->index = -1;
 	va_start(ap, fmt);
-	vsnprintf(err->message, sizeof err->message, fmt, ap);
+	vsnprintf(err->message, sizeof(err->message), fmt, ap);
 	va_end(ap);
 	return -1;
 }
@@ -143,7 +143,7 @@ check_members(const cJSON *obj, const char *const *names, const char *prefix,
 		for (i = 0; names[i] != NULL; i++)
 			if (strcmp(names[i], key) == 0)
 				break;
-		join(path, sizeof path, prefix, key);
+		join(path, sizeof(path), prefix, key);
 		if (names[i] == NULL)
 			return fail(err, "unknown_field", path,
 				    "unknown field %.80s", path);
@@ -283,15 +283,15 @@ parse_headers(const cJSON *h, struct subscription *sub,
 			    "%s must have at most %d entries", f, HEADERS_MAX);
 	if ((dup = duplicate_key(h, true)) != NULL)
 		return fail(err, "invalid_field",
-			    join(path, sizeof path, f, dup),
+			    join(path, sizeof(path), f, dup),
 			    "header %.64s is given more than once", dup);
 	if (n == 0)
 		return 0;
-	sub->headers = xcalloc((size_t)n, sizeof *sub->headers);
+	sub->headers = xcalloc((size_t)n, sizeof(*sub->headers));
 	cJSON_ArrayForEach(m, h) {
 		const char *name = m->string;
 
-		join(path, sizeof path, f, name);
+		join(path, sizeof(path), f, name);
 		if (name[0] == '\0' || strlen(name) > HEADER_NAME_MAX)
 			return fail(err, "invalid_field", path,
 				    "header names must be 1 to %d characters",
@@ -396,9 +396,9 @@ parse_types(const cJSON *t, struct subscription *sub, struct herald_error *err)
 			    "types must have at most %d entries", TYPES_MAX);
 	if (n == 0)
 		return 0;
-	sub->types = xcalloc((size_t)n, sizeof *sub->types);
+	sub->types = xcalloc((size_t)n, sizeof(*sub->types));
 	cJSON_ArrayForEach(m, t) {
-		snprintf(path, sizeof path, "types[%zu]", sub->ntypes);
+		snprintf(path, sizeof(path), "types[%zu]", sub->ntypes);
 		if (get_string(m, path, true, &s, err) < 0)
 			return -1;
 		sub->types[sub->ntypes++] = xstrdup(s);
@@ -422,12 +422,12 @@ parse_config(const cJSON *c, struct subscription *sub,
 			    "config must have at most %d entries", CONFIG_MAX);
 	if ((dup = duplicate_key(c, false)) != NULL)
 		return fail(err, "invalid_field",
-			    join(path, sizeof path, "config", dup),
+			    join(path, sizeof(path), "config", dup),
 			    "config key %.64s is given more than once", dup);
 	cJSON_ArrayForEach(m, c) {
 		if (!cJSON_IsString(m))
 			return fail(err, "invalid_field",
-				    join(path, sizeof path, "config", m->string),
+				    join(path, sizeof(path), "config", m->string),
 				    "config values must be strings");
 	}
 	sub->config = cJSON_Duplicate(c, true);
@@ -553,7 +553,7 @@ parse_body(const cJSON *body, struct subscription *sub,
 	   struct herald_error *err)
 {
 	struct sink_url url;
-	char why[sizeof err->message];
+	char why[sizeof(err->message)];
 	const cJSON *v;
 	const char *s;
 
@@ -567,7 +567,7 @@ parse_body(const cJSON *body, struct subscription *sub,
 		return fail(err, "missing_field", "sink", "sink is required");
 	if (get_string(v, "sink", false, &s, err) < 0)
 		return -1;
-	if (sinkurl_parse(s, &url, why, sizeof why) < 0)
+	if (sinkurl_parse(s, &url, why, sizeof(why)) < 0)
 		return fail(err, "invalid_field", "sink", "%s", why);
 	/* what libcurl will be given, and the host the guard judges */
 	sub->sink = url.url;
@@ -612,11 +612,11 @@ int
 sub_parse(const cJSON *body, struct subscription *sub,
 	  struct herald_error *err)
 {
-	memset(sub, 0, sizeof *sub);
+	memset(sub, 0, sizeof(*sub));
 	set_defaults(sub);
 	if (parse_body(body, sub, err) < 0) {
 		sub_free(sub);
-		memset(sub, 0, sizeof *sub);
+		memset(sub, 0, sizeof(*sub));
 		return -1;
 	}
 	return 0;

@@ -17,7 +17,7 @@ J(const char *sq)
 	size_t i, n = strlen(sq);
 	cJSON *j;
 
-	ck_assert_uint_lt(n, sizeof buf);
+	ck_assert_uint_lt(n, sizeof(buf));
 	for (i = 0; i <= n; i++)
 		buf[i] = sq[i] == '\'' ? '"' : sq[i];
 	j = cJSON_Parse(buf);
@@ -31,7 +31,7 @@ parse_sq(const char *sq, struct subscription *sub, struct herald_error *err)
 	cJSON *j = J(sq);
 	int rc;
 
-	memset(err, 0, sizeof *err);
+	memset(err, 0, sizeof(*err));
 	rc = sub_parse(j, sub, err);
 	cJSON_Delete(j);
 	return rc;
@@ -41,7 +41,7 @@ parse_sq(const char *sq, struct subscription *sub, struct herald_error *err)
 static void
 make_event(const char *sq, struct cloudevent *ev)
 {
-	memset(ev, 0, sizeof *ev);
+	memset(ev, 0, sizeof(*ev));
 	ev->attrs = J(sq);
 #define STR(f) ev->f = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(ev->attrs, #f))
 	STR(id);
@@ -304,7 +304,7 @@ START_TEST(test_derived_defaults)
 	struct herald_error err;
 	char body[256];
 
-	snprintf(body, sizeof body, "{'sink':'https://a.example','delivery':%s}",
+	snprintf(body, sizeof(body), "{'sink':'https://a.example','delivery':%s}",
 		 derived_defaults[_i].delivery);
 	ck_assert_int_eq(parse_sq(body, &s, &err), 0);
 	ck_assert_int_eq(s.delivery.burst, derived_defaults[_i].burst);
@@ -458,7 +458,7 @@ START_TEST(test_limits)
 	cJSON_Delete(body);
 
 	/* a 2048-byte sink is fine, 2049 is not */
-	memset(url, 'a', sizeof url);
+	memset(url, 'a', sizeof(url));
 	memcpy(url, "https://a.example/", 18);
 	url[2048] = '\0';
 	body = cJSON_CreateObject();
@@ -560,7 +560,7 @@ START_TEST(test_sink)
 	int rc;
 
 	cJSON_AddStringToObject(body, "sink", sinks[_i].url);
-	memset(&err, 0, sizeof err);
+	memset(&err, 0, sizeof(err));
 	rc = sub_parse(body, &s, &err);
 	cJSON_Delete(body);
 	if (sinks[_i].sink == NULL) {
@@ -723,7 +723,7 @@ START_TEST(test_merge_patch_flow)
 
 	/* patch must be an object */
 	patch = J("[]");
-	memset(&err, 0, sizeof err);
+	memset(&err, 0, sizeof(err));
 	ck_assert_ptr_null(sub_merge_patch(stored, patch, &err));
 	ck_assert_str_eq(err.code, "invalid_field");
 	cJSON_Delete(patch);
@@ -780,7 +780,7 @@ START_TEST(test_filter_errors)
 	struct filter *f = (struct filter *)&err; /* must be reset to NULL */
 	cJSON *j = J(filter_errors[_i].filters);
 
-	memset(&err, 0, sizeof err);
+	memset(&err, 0, sizeof(err));
 	ck_assert_int_eq(filter_compile(j, &f, &err), -1);
 	ck_assert_ptr_null(f);
 	ck_assert_str_eq(err.code, "invalid_filter");
@@ -1016,11 +1016,11 @@ START_TEST(test_ordering_key)
 	const char *key;
 
 	if (key_cases[_i].ordering)
-		snprintf(body, sizeof body,
+		snprintf(body, sizeof(body),
 			 "{'sink':'https://a.example','delivery':{'ordering':'%s'}}",
 			 key_cases[_i].ordering);
 	else
-		snprintf(body, sizeof body, "{'sink':'https://a.example'}");
+		snprintf(body, sizeof(body), "{'sink':'https://a.example'}");
 	ck_assert_int_eq(parse_sq(body, &s, &err), 0);
 	make_event(event_named(key_cases[_i].event), &ev);
 	key = sub_ordering_key(&s, &ev);
@@ -1069,7 +1069,7 @@ START_TEST(test_free_zeroed)
 	struct subscription s;
 	struct herald_error err;
 
-	memset(&s, 0, sizeof s);
+	memset(&s, 0, sizeof(s));
 	sub_free(&s);
 	sub_free(NULL);
 	ck_assert_int_eq(parse_sq(DESIGN_EXAMPLE, &s, &err), 0);
