@@ -40,9 +40,7 @@ BEGIN
      WHERE d.state <> 'pending';
     GET DIAGNOSTICS n = ROW_COUNT;
     IF n > 0 THEN
-        PERFORM herald_promote_heads(
-            array_fill(sub::text, ARRAY[cardinality(keys)]), keys);
-        PERFORM pg_notify('herald_event', sub::text);
+        PERFORM herald_requeued(sub, keys);
     END IF;
     RETURN n;
 END
@@ -63,9 +61,7 @@ BEGIN
        AND d.ordering_key IS NOT DISTINCT FROM u.k;
     GET DIAGNOSTICS n = ROW_COUNT;
     IF n > 0 THEN
-        PERFORM herald_promote_heads(
-            array_fill(sub::text, ARRAY[cardinality(keys)]), keys);
-        PERFORM pg_notify('herald_event', sub::text);
+        PERFORM herald_requeued(sub, keys);
     END IF;
     RETURN n;
 END
@@ -158,6 +154,14 @@ CREATE FUNCTION public.herald_promote_heads(subs text[], keys text[]) RETURNS vo
                         WHERE r.subscription_id = h.subscription_id
                           AND r.ordering_key = h.ordering_key
                           AND r.state = 'pending' AND r.ready);
+$$;
+
+CREATE FUNCTION public.herald_requeued(sub uuid, keys text[]) RETURNS void
+    LANGUAGE sql
+    AS $$
+    SELECT herald_promote_heads(array_fill(sub::text, ARRAY[cardinality(keys)]),
+                                keys);
+    SELECT pg_notify('herald_event', sub::text);
 $$;
 
 CREATE FUNCTION public.subscription_bump_epoch() RETURNS trigger

@@ -68,6 +68,16 @@ BEGIN
 END
 $$;
 
+-- After deliveries of a subscription were put back in line: make each
+-- key's oldest pending one ready (unless one already is), and tell the
+-- dispatchers.
+CREATE FUNCTION herald_requeued(sub uuid, keys text[])
+RETURNS void LANGUAGE sql AS $$
+    SELECT herald_promote_heads(array_fill(sub::text, ARRAY[cardinality(keys)]),
+                                keys);
+    SELECT pg_notify('herald_event', sub::text);
+$$;
+
 -- Re-queue failed deliveries of one subscription (seqs with the keys
 -- read with them).  Unordered ones are ready at once; ordered ones wait
 -- for herald_promote_heads.  Returns how many were re-queued.
@@ -87,9 +97,7 @@ BEGIN
        AND d.ordering_key IS NOT DISTINCT FROM u.k;
     GET DIAGNOSTICS n = ROW_COUNT;
     IF n > 0 THEN
-        PERFORM herald_promote_heads(
-            array_fill(sub::text, ARRAY[cardinality(keys)]), keys);
-        PERFORM pg_notify('herald_event', sub::text);
+        PERFORM herald_requeued(sub, keys);
     END IF;
     RETURN n;
 END
@@ -117,9 +125,7 @@ BEGIN
      WHERE d.state <> 'pending';
     GET DIAGNOSTICS n = ROW_COUNT;
     IF n > 0 THEN
-        PERFORM herald_promote_heads(
-            array_fill(sub::text, ARRAY[cardinality(keys)]), keys);
-        PERFORM pg_notify('herald_event', sub::text);
+        PERFORM herald_requeued(sub, keys);
     END IF;
     RETURN n;
 END
