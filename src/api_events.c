@@ -9,6 +9,7 @@
 #include "cloudevent.h"
 #include "delivery.h"
 #include "log.h"
+#include "monotime.h"
 #include "mediatype.h"
 #include "xalloc.h"
 
@@ -253,6 +254,9 @@ api_events_post(struct api_request *r)
 	st->in.duplicate = st->dups;
 	st->in.done = post_committed;
 	st->in.arg = st;
+	/* its body is in: committed, or a 503, within the timeout from now
+	 * (however long a slow client took to send it) */
+	st->in.deadline_ms = monotime_ms() + STORE_API_TIMEOUT_MS;
 	r->state = st;
 	r->cleanup = post_cleanup;
 	r->resume = post_reply;

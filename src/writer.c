@@ -8,6 +8,7 @@
 
 #include "keyhead.h"
 #include "log.h"
+#include "monotime.h"
 #include "store.h"
 #include "subcache.h"
 #include "subscription.h"
@@ -517,9 +518,14 @@ process(struct writer_thread *t, struct ingest *batch)
 	size_t n = 0, k = 0;
 	struct item *items;
 	enum store_status s;
+	int64_t deadline = 0; /* the group's earliest */
 
-	for (struct ingest *in = batch; in; in = in->next)
+	for (struct ingest *in = batch; in; in = in->next) {
 		n += in->n;
+		if (in->deadline_ms > 0 &&
+		    (deadline == 0 || in->deadline_ms < deadline))
+			deadline = in->deadline_ms;
+	}
 	items = xcalloc(n ? n : 1, sizeof(*items));
 	for (struct ingest *in = batch; in; in = in->next) {
 		for (size_t i = 0; i < in->n; i++, k++) {
@@ -532,7 +538,15 @@ process(struct writer_thread *t, struct ingest *batch)
 			in->duplicate[i] = false;
 		}
 	}
-	s = n == 0 ? STORE_OK : commit_group(t, items, n);
+	if (n == 0) {
+		s = STORE_OK;
+	} else if (deadline > 0 && monotime_ms() >= deadline) {
+		s = STORE_TIMEOUT; /* queued past it: answered now, not later */
+	} else {
+		store_set_deadline(t->conn, deadline);
+		s = commit_group(t, items, n);
+		store_set_deadline(t->conn, 0);
+	}
 	free(items);
 
 	while (batch) {

@@ -21,6 +21,9 @@ struct ingest {
 	 * when PostgreSQL refused a statement (500), any other when the
 	 * database is unavailable or the writer stopping (503) */
 	enum store_status status;
+	/* answered by then (monotime_ms), a 503 at worst: the transaction
+	 * of a group is given until its earliest deadline */
+	int64_t deadline_ms;
 	void (*done)(struct ingest *in, void *arg);
 	void *arg;
 	struct ingest *next; /* writer's queue link */

@@ -111,6 +111,45 @@ db_psql "DROP TRIGGER herald_test_deadlock ON event"
 api POST /v1/events "$(ev d1 test.deadlock)" "${CE[@]}"
 expect_status 202 "the retry succeeds"
 
+# ------------------------------------------------------------ slow, not down
+
+# Each statement of an ingest's transaction well within the timeout, the
+# whole transaction not (two of them sleep 2.5 s): the publisher is
+# answered 503 at the deadline, and nothing is stored.
+sub_create "slow" '{"sink":"http://127.0.0.1:9/none","types":["test.slow"]}'
+db_psql "CREATE FUNCTION herald_test_slow() RETURNS trigger LANGUAGE plpgsql AS \$\$
+BEGIN
+	-- (NEW.type exists only on event: test the table first)
+	IF TG_TABLE_NAME = 'event' THEN
+		IF NEW.type = 'test.slow' THEN
+			PERFORM pg_sleep(2.5);
+		END IF;
+	ELSIF EXISTS (SELECT 1 FROM event e
+		      WHERE e.seq = NEW.seq AND e.type = 'test.slow') THEN
+		PERFORM pg_sleep(2.5);
+	END IF;
+	RETURN NEW;
+END \$\$;
+CREATE TRIGGER herald_test_slow BEFORE INSERT ON event
+	FOR EACH ROW EXECUTE FUNCTION herald_test_slow();
+CREATE TRIGGER herald_test_slow BEFORE INSERT ON delivery
+	FOR EACH ROW EXECUTE FUNCTION herald_test_slow()"
+api POST /v1/events "$(ev s1 test.slow)" "${CE[@]}"
+expect_status 503 "an ingest whose transaction outlasts the timeout is a 503"
+check "it is answered within 5 s, not after the 5 s of sleep ($ELAPSED s)" \
+	eval '[[ $(awk -v t="$ELAPSED" "BEGIN { print (t < 5) }") == 1 ]]'
+none_sleeping() {
+	[[ $(db_psql "SELECT count(*) FROM pg_stat_activity
+		WHERE wait_event = 'PgSleep' AND datname = current_database()") == 0 ]]
+}
+wait_until 10 "the abandoned transaction has ended" none_sleeping
+expect_eq "$(db_psql "SELECT count(*) FROM event WHERE id = 's1'")" 0 \
+	"nothing of the slow ingest was stored"
+db_psql "DROP TRIGGER herald_test_slow ON event; DROP TRIGGER herald_test_slow ON delivery"
+api POST /v1/events "$(ev s1 test.slow)" "${CE[@]}"
+expect_status 202 "the same event is stored once the database is quick again"
+expect_json '.duplicate' false "and it is new"
+
 # ------------------------------------------------------------ the caller's mistake
 
 sub_create "replay target" '{"sink":"http://127.0.0.1:9/none","types":["test.none"]}'
