@@ -19,7 +19,7 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 SRCDIR=$PWD
 
 ALL_TARGETS=(structured batch binary filter config)
-LIB_SOURCES=(xalloc base64 log cloudevent filter subscription config)
+LIB_SOURCES=(xalloc base64 log text mediatype cloudevent filter sinkurl subscription config)
 FUZZ_FLAGS=(-max_len=65536 -timeout=10 -rss_limit_mb=2048)
 
 say() {
@@ -73,9 +73,9 @@ mkdir -p "$OUT"
 # ---- is libFuzzer there? ----
 command -v "$CC" >/dev/null 2>&1 || skip_or_fail "$CC not found"
 command -v pkg-config >/dev/null 2>&1 || skip_or_fail "pkg-config not found"
-DEPS_CFLAGS=$(pkg-config --cflags libcjson libcrypto) ||
-	die "pkg-config does not know libcjson and libcrypto"
-DEPS_LIBS=$(pkg-config --libs libcjson libcrypto)
+DEPS_CFLAGS=$(pkg-config --cflags libcjson libcrypto libcurl) ||
+	die "pkg-config does not know libcjson, libcrypto and libcurl"
+DEPS_LIBS=$(pkg-config --libs libcjson libcrypto libcurl)
 SANITIZE=address,undefined
 printf 'int LLVMFuzzerTestOneInput(const unsigned char *d, unsigned long n)\n{ (void)d; (void)n; return 0; }\n' \
 	>"$OUT/probe.c"
