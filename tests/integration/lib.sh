@@ -121,7 +121,9 @@ pg_find_bin() {
 # Run a command as the cluster owner: postgres when we are root.
 pg_as() {
 	if [[ $(id -u) -eq 0 ]]; then
-		runuser -u postgres -- "$@"
+		# (from a directory postgres may enter, such as / rather than a
+		# checkout under /root)
+		(cd / && runuser -u postgres -- "$@")
 	else
 		"$@"
 	fi
