@@ -99,6 +99,14 @@ api_reply_invalid(struct api_request *r, unsigned status,
 }
 
 void
+api_reply_text(struct api_request *r, unsigned status,
+	       const char *content_type, char *text)
+{
+	set_reply(r, status, text);
+	r->content_type = content_type;
+}
+
+void
 api_reply_empty(struct api_request *r, unsigned status)
 {
 	set_reply(r, status, NULL);
@@ -494,6 +502,7 @@ send_reply(struct api_request *r)
 	r->reply = NULL; /* the response owns it now */
 	if (len)
 		MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE,
+					r->content_type ? r->content_type :
 					"application/json");
 	if (r->location[0])
 		MHD_add_response_header(resp, MHD_HTTP_HEADER_LOCATION,
@@ -538,6 +547,7 @@ on_request(void *cls, struct MHD_Connection *conn, const char *url,
 		r->url = url;
 		/* answered within 5 s of its headers, a 503 at worst */
 		r->deadline_ms = monotime_ms() + STORE_API_TIMEOUT_MS;
+		r->start_us = monotime_us();
 		*con_cls = r;
 		if (!begin(r))
 			return send_reply(r);

@@ -9,6 +9,7 @@
 #include "cloudevent.h"
 #include "delivery.h"
 #include "log.h"
+#include "metrics.h"
 #include "monotime.h"
 #include "mediatype.h"
 #include "xalloc.h"
@@ -144,6 +145,21 @@ result_object(const struct cloudevent *ev, int64_t seq, bool dup)
 	return o;
 }
 
+/* A publish is answered: count its events, or its refusal, and its
+ * time.  st: NULL when it never reached a writer. */
+static void
+post_answered(struct api_request *r, const struct post_state *st)
+{
+	if (r->status >= 400) {
+		metrics_ingested(METRICS_REJECTED, 1);
+	} else if (st != NULL) {
+		for (size_t i = 0; i < st->in.n; i++)
+			metrics_ingested(st->dups[i] ? METRICS_DUPLICATE :
+					 METRICS_ACCEPTED, 1);
+	}
+	metrics_ingest_duration((double)(monotime_us() - r->start_us) / 1e6);
+}
+
 /* Resumed after the writer: answer from what it committed. */
 static void
 post_reply(struct api_request *r)
@@ -153,11 +169,13 @@ post_reply(struct api_request *r)
 
 	if (st->in.status != STORE_OK) {
 		api_reply_store(r, st->in.status);
+		post_answered(r, st);
 		return;
 	}
 	if (!st->batch) {
 		api_reply_json(r, st->dups[0] ? MHD_HTTP_OK : MHD_HTTP_ACCEPTED,
 			       result_object(&st->single, st->seqs[0], st->dups[0]));
+		post_answered(r, st);
 		return;
 	}
 	results = cJSON_CreateArray();
@@ -170,10 +188,13 @@ post_reply(struct api_request *r)
 		cJSON_AddItemToObject(o, "results", results);
 		api_reply_json(r, MHD_HTTP_ACCEPTED, o);
 	}
+	post_answered(r, st);
 }
 
-void
-api_events_post(struct api_request *r)
+/* Parse and validate the events, then hand them to a writer (suspending
+ * the request), or answer at once. */
+static void
+post(struct api_request *r)
 {
 	struct post_state *st;
 	struct herald_error err;
@@ -263,6 +284,14 @@ api_events_post(struct api_request *r)
 	/* suspend before handing over: the writer may finish at once */
 	api_suspend(r);
 	writer_submit(r->env->writer, &st->in);
+}
+
+void
+api_events_post(struct api_request *r)
+{
+	post(r);
+	if (!r->suspended)
+		post_answered(r, NULL); /* refused, or an empty batch */
 }
 
 /* A stored row (seq, attrs, data_kind, data, received_at from column 0)

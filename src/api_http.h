@@ -54,6 +54,7 @@ struct api_request {
 	char params[API_MAX_PARAMS][API_PARAM_MAX]; /* {} segments of the route */
 	struct auth_principal who;
 	int64_t deadline_ms; /* monotime_ms: answered by then, 503 at worst */
+	int64_t start_us;    /* monotime_us when its headers arrived */
 	const struct api_route *route; /* the matched route */
 
 	char *body;
@@ -62,7 +63,8 @@ struct api_request {
 
 	/* the reply */
 	unsigned status;
-	char *reply; /* JSON text, owned */
+	char *reply; /* JSON text (or content_type's), owned */
+	const char *content_type; /* of reply; NULL: application/json */
 	char location[256];
 	char retry_after[16]; /* Retry-After of a 429 */
 
@@ -88,6 +90,10 @@ void api_reply_error(struct api_request *r, unsigned status, const char *code,
 void api_reply_invalid(struct api_request *r, unsigned status,
 		       const struct herald_error *err);
 void api_reply_empty(struct api_request *r, unsigned status);
+/* A reply that is not JSON: text (malloc'd; the reply owns it now) of
+ * content_type (a string that outlives the request). */
+void api_reply_text(struct api_request *r, unsigned status,
+		    const char *content_type, char *text);
 /* 503: the database cannot be reached. */
 void api_reply_unavailable(struct api_request *r);
 /* The reply to a failed statement: 503 (unavailable) when the database is

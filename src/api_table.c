@@ -5,6 +5,7 @@
 #include "api_events.h"
 #include "api_health.h"
 #include "api_keys.h"
+#include "api_metrics.h"
 #include "api_subscriptions.h"
 
 #define SMALL_BODY_LIMIT (64 * 1024)
@@ -15,6 +16,7 @@
 static const struct api_route routes[] = {
 	{"GET", "/healthz", 0, NO_DB, api_health_live, 0, NULL},
 	{"GET", "/readyz", 0, DB, api_health_ready, 0, NULL},
+	{"GET", "/metrics", SCOPE_ADMIN, NO_DB, api_metrics_get, 0, NULL},
 	{"POST", "/v1/events", SCOPE_PUBLISH, NO_DB, api_events_post, 0,
 	 api_events_body_limit},
 	{"GET", "/v1/events", SCOPE_ADMIN, DB, api_events_list, 0, NULL},

@@ -6,6 +6,7 @@
 #include "dispatch_core.h"
 #include "keyhead.h"
 #include "log.h"
+#include "metrics.h"
 #include "monotime.h"
 #include "subscription.h"
 #include "xalloc.h"
@@ -405,6 +406,8 @@ writeback_done(struct dispatch *d, bool ok)
 	while ((j = d->writing.head) != NULL) {
 		if (j->attempted && j->verdict.gone)
 			j->sub->active = false;
+		if (j->attempted && j->verdict.state == DELIVERY_FAILED)
+			metrics_delivery_failed();
 		/* its key may have a next delivery ready now */
 		j->sub->work = true;
 		d->want_fetch = true;

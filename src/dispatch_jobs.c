@@ -7,6 +7,7 @@
 #include "dispatch_core.h"
 #include "fnv1a.h"
 #include "log.h"
+#include "metrics.h"
 #include "subscription.h"
 #include "xalloc.h"
 
@@ -246,6 +247,8 @@ jobs_move(struct dispatch *d, struct job *j, enum job_state to)
 		  j->sub->id, state_names[from], state_names[to]);
 	if ((l = list_of(d, j, from)) != NULL)
 		jlist_remove(l, j);
+	if (from == JOB_IN_FLIGHT || to == JOB_IN_FLIGHT)
+		metrics_inflight_add(to == JOB_IN_FLIGHT ? 1 : -1);
 	j->state = to;
 	if (to == JOB_FORGOTTEN) {
 		held_remove(d, j);

@@ -5,6 +5,7 @@
 
 #include "dispatch_core.h"
 #include "log.h"
+#include "metrics.h"
 #include "monotime.h"
 
 /*
@@ -49,6 +50,7 @@ owner_forget(struct dispatch *d)
 	memset(d->owned, 0, sizeof(d->owned));
 	memset(d->held_per_part, 0, sizeof(d->held_per_part));
 	d->nowned = 0;
+	metrics_partitions_owned(0);
 }
 
 /* Give back idle partitions beyond the share (stops at a database
@@ -136,4 +138,5 @@ owner_rebalance(struct dispatch *d)
 		release_extra(d, target);
 	else if (d->nowned < target)
 		take_more(d, instances);
+	metrics_partitions_owned(d->nowned);
 }

@@ -9,6 +9,7 @@
 
 #include "dispatch_core.h"
 #include "log.h"
+#include "metrics.h"
 #include "monotime.h"
 #include "ratelimit.h"
 #include "sinkaddr.h"
@@ -80,6 +81,7 @@ on_open_socket(void *clientp, curlsocktype purpose, struct curl_sockaddr *addr)
 		snprintf(j->refused, sizeof(j->refused),
 			 "refused to connect to %s address %s",
 			 sinkaddr_class_name(c), text);
+		j->blocked = true;
 		return CURL_SOCKET_BAD;
 	}
 	return socket(addr->family, addr->socktype, addr->protocol);
@@ -111,16 +113,53 @@ on_prereq(void *clientp, char *primary_ip, char *local_ip, int primary_port,
 
 /* --- an attempt --- */
 
-/* The attempt is over (status 0: no answer, for the reason given):
- * judge it and hand the job over to be written back. */
-static void
-finish(struct dispatch *d, struct job *j, long status, const char *transport)
+/* How a transfer without an answer failed, for the attempt's metric. */
+static enum metrics_transport
+transport_kind(const struct job *j, CURLcode result)
 {
+	if (j->blocked)
+		return METRICS_T_SSRF;
+	switch (result) {
+	case CURLE_OPERATION_TIMEDOUT:
+		return METRICS_T_TIMEOUT;
+	case CURLE_COULDNT_RESOLVE_HOST:
+	case CURLE_COULDNT_RESOLVE_PROXY:
+	case CURLE_COULDNT_CONNECT:
+		return METRICS_T_CONNECT;
+	case CURLE_SSL_CONNECT_ERROR:
+	case CURLE_PEER_FAILED_VERIFICATION:
+	case CURLE_SSL_CERTPROBLEM:
+	case CURLE_SSL_CIPHER:
+	case CURLE_SSL_CACERT_BADFILE:
+	case CURLE_SSL_ISSUER_ERROR:
+	case CURLE_SSL_PINNEDPUBKEYNOTMATCH:
+	case CURLE_SSL_INVALIDCERTSTATUS:
+	case CURLE_SSL_CRL_BADFILE:
+	case CURLE_SSL_SHUTDOWN_FAILED:
+	case CURLE_SSL_ENGINE_NOTFOUND:
+	case CURLE_SSL_ENGINE_SETFAILED:
+	case CURLE_SSL_ENGINE_INITFAILED:
+		return METRICS_T_TLS;
+	default:
+		return METRICS_T_OTHER;
+	}
+}
+
+/* The attempt is over (status 0: no answer, for the reason given, of
+ * the kind given): judge it and hand the job over to be written back. */
+static void
+finish(struct dispatch *d, struct job *j, long status, const char *transport,
+       enum metrics_transport kind)
+{
+	int64_t took_us = monotime_us() - j->started_us;
+
 	j->status = status;
-	j->latency_ms = (int)((monotime_us() - j->started_us) / 1000);
+	j->latency_ms = (int)(took_us / 1000);
 	delivery_judge(&j->sub->sub.delivery.retry, j->attempts, status,
 		       transport, j->retry_after[0] ? j->retry_after : NULL,
 		       time(NULL), dispatch_uniform(d), &j->verdict);
+	metrics_attempt(metrics_outcome_of(status, kind, j->verdict.block_ms > 0),
+			(double)took_us / 1e6);
 	if (j->verdict.block_ms > 0)
 		ratelimit_block_until(&j->sub->rl,
 				      monotime_us() +
@@ -227,7 +266,7 @@ transfer_start(struct dispatch *d, struct job *j)
 	jobs_move(d, j, JOB_IN_FLIGHT);
 	return true;
 failed:
-	finish(d, j, 0, why);
+	finish(d, j, 0, why, METRICS_T_OTHER);
 	return false;
 }
 
@@ -266,10 +305,11 @@ transfer_reap(struct dispatch *d)
 		j->easy = NULL;
 		ratelimit_release(&j->sub->rl);
 		if (result == CURLE_OK)
-			finish(d, j, status, NULL);
+			finish(d, j, status, NULL, METRICS_T_NONE);
 		else
 			finish(d, j, 0, j->refused[0] ? j->refused :
-					curl_easy_strerror(result));
+					curl_easy_strerror(result),
+			       transport_kind(j, result));
 	}
 }
 

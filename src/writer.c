@@ -8,6 +8,7 @@
 
 #include "keyhead.h"
 #include "log.h"
+#include "metrics.h"
 #include "monotime.h"
 #include "store.h"
 #include "subcache.h"
@@ -546,6 +547,8 @@ process(struct writer_thread *t, struct ingest *batch)
 		store_set_deadline(t->conn, deadline);
 		s = commit_group(t, items, n);
 		store_set_deadline(t->conn, 0);
+		if (s == STORE_OK)
+			metrics_writer_batch(n);
 	}
 	free(items);
 
