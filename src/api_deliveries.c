@@ -222,19 +222,6 @@ delivery_json(PGresult *res, int row)
 	return o;
 }
 
-/* The keys' lock ids as the int8[] parameter of a statement that takes
- * them (initializes locks, which the caller frees). */
-static const char *
-lock_param(struct keyhead_set *ks, struct store_array *locks, int *len)
-{
-	const char *v[3];
-	int l[3];
-
-	keyhead_params(ks, locks, v, l);
-	*len = l[0];
-	return v[0];
-}
-
 /* The count a herald_delivery_* function returned. */
 static long long
 returned_count(PGresult *res)
@@ -387,7 +374,7 @@ api_deliveries_retry(struct api_request *r)
 	 * row's, under that key's lock */
 	values[2] = PQgetisnull(res, 0, 0) ? NULL : PQgetvalue(res, 0, 0);
 	keyhead_add(&ks, r->params[0], values[2]);
-	values[3] = lock_param(&ks, &locks, &lengths[3]);
+	values[3] = keyhead_locks_param(&ks, &locks, &lengths[3]);
 	{
 		PGresult *done = store_exec(c, &retry_requeue, values, lengths,
 					    formats);
@@ -544,7 +531,7 @@ replay_failed(struct api_request *r, struct store_conn *c, const char *sub_id,
 		ul[0] = 0;
 		uv[1] = store_array_param(&seqs, &ul[1]);
 		uv[2] = store_array_param(&keys, &ul[2]);
-		uv[3] = lock_param(&ks, &locks, &ul[3]);
+		uv[3] = keyhead_locks_param(&ks, &locks, &ul[3]);
 		res = store_exec(c, &requeue_failed, uv, ul, uf);
 		store_array_free(&seqs);
 		store_array_free(&keys);
@@ -643,7 +630,7 @@ replay_events(struct api_request *r, struct store_conn *c, const char *sub_id,
 			uv[1] = store_array_param(&seqs, &ul[1]);
 			uv[2] = store_array_param(&keys, &ul[2]);
 			uv[3] = store_array_param(&parts, &ul[3]);
-			uv[4] = lock_param(&ks, &locks, &ul[4]);
+			uv[4] = keyhead_locks_param(&ks, &locks, &ul[4]);
 			res = store_exec(c, &replay_deliveries, uv, ul, uf);
 			store_array_free(&locks);
 		}

@@ -155,9 +155,8 @@ string_problem(const char *s)
 	return NULL;
 }
 
-/* Attribute names: [a-z0-9]+ */
-static bool
-name_valid(const char *s)
+bool
+ce_attr_name_valid(const char *s)
 {
 	if (*s == '\0')
 		return false;
@@ -398,7 +397,7 @@ import_attrs(const cJSON *obj, bool allow_data, const cJSON **data,
 				*data_b64 = m;
 			continue;
 		}
-		if (!name_valid(name) || strcmp(name, "data") == 0) {
+		if (!ce_attr_name_valid(name) || strcmp(name, "data") == 0) {
 			set_error(err, "invalid_attribute_name", name,
 				  "attribute name \"%s\" must consist of "
 				  "lower-case letters and digits only", name);
@@ -862,7 +861,7 @@ ce_parse_binary(const struct ce_header *headers, size_t nheaders,
 		for (p = name; *p; p++)
 			if (*p >= 'A' && *p <= 'Z')
 				*p = (char)(*p - 'A' + 'a');
-		if (!name_valid(name) || strcmp(name, "data") == 0) {
+		if (!ce_attr_name_valid(name) || strcmp(name, "data") == 0) {
 			set_error(err, "invalid_attribute_name", name,
 				  "header \"%s\" does not name a valid "
 				  "attribute", hname);

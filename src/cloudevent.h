@@ -78,6 +78,9 @@ char *ce_percent_encode(const char *in);
  * surrogates). */
 bool ce_utf8_valid(const char *s, size_t len);
 
+/* true when s is a valid context attribute name: [a-z0-9]+. */
+bool ce_attr_name_valid(const char *s);
+
 void ce_free(struct cloudevent *ev);
 void ce_free_array(struct cloudevent *evs, size_t n);
 

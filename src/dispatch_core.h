@@ -86,8 +86,8 @@ struct job {
 	char *head;        /* the start of the response body, once any */
 	size_t head_len;
 	char retry_after[64];
-	char refused[160]; /* why libcurl was stopped: the address check... */
-	bool blocked;      /* the connect-time address check refused */
+	char refused[160]; /* why a callback stopped libcurl, if one did */
+	bool blocked;      /* it was the connect-time address check */
 	int sends;         /* times libcurl was about to send the request */
 	int64_t started_us;
 	time_t started_wall; /* webhook-timestamp */

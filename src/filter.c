@@ -119,17 +119,6 @@ free_node(struct filter *f)
 	f->nkids = 0;
 }
 
-static bool
-valid_attr_name(const char *s)
-{
-	if (*s == '\0')
-		return false;
-	for (; *s; s++)
-		if (!((*s >= 'a' && *s <= 'z') || (*s >= '0' && *s <= '9')))
-			return false;
-	return true;
-}
-
 static int compile_expr(const cJSON *expr, struct filter *out, struct path *p,
 			int depth, struct herald_error *err);
 
@@ -144,7 +133,7 @@ compile_leaf(const cJSON *v, struct filter *out, struct path *p,
 		return fail(err, p, "%s must be an object with exactly one attribute",
 			    p->buf);
 	m = v->child;
-	if (m->string == NULL || !valid_attr_name(m->string))
+	if (m->string == NULL || !ce_attr_name_valid(m->string))
 		return fail(err, p, "filter attribute names must be lower-case letters and digits");
 	if (!cJSON_IsString(m) || m->valuestring[0] == '\0')
 		return fail(err, p, "filter value for attribute %.64s must be a non-empty string",

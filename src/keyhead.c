@@ -75,18 +75,18 @@ lock_cmp(const void *a, const void *b)
 	return x < y ? -1 : x > y;
 }
 
-/* The distinct lock ids, ascending, as an int8[] parameter (initializes
- * out). */
-static void
-lock_array(struct keyhead_set *ks, struct store_array *out)
+const char *
+keyhead_locks_param(struct keyhead_set *ks, struct store_array *locks,
+		    int *len)
 {
-	store_array_init(out, STORE_OID_INT8);
-	if (ks->n == 0)
-		return; /* (locks may be NULL, which qsort must not get) */
-	qsort(ks->locks, ks->n, sizeof(*ks->locks), lock_cmp);
-	for (size_t i = 0; i < ks->n; i++)
-		if (i == 0 || ks->locks[i] != ks->locks[i - 1])
-			store_array_add_int(out, ks->locks[i]);
+	store_array_init(locks, STORE_OID_INT8);
+	if (ks->n > 0) { /* (else locks may be NULL, which qsort must not get) */
+		qsort(ks->locks, ks->n, sizeof(*ks->locks), lock_cmp);
+		for (size_t i = 0; i < ks->n; i++)
+			if (i == 0 || ks->locks[i] != ks->locks[i - 1])
+				store_array_add_int(locks, ks->locks[i]);
+	}
+	return store_array_param(locks, len);
 }
 
 void
@@ -97,8 +97,7 @@ keyhead_params(struct keyhead_set *ks, struct store_array *locks,
 		store_array_init(&ks->subs, STORE_OID_TEXT);
 		store_array_init(&ks->keys, STORE_OID_TEXT);
 	}
-	lock_array(ks, locks);
-	values[0] = store_array_param(locks, &lengths[0]);
+	values[0] = keyhead_locks_param(ks, locks, &lengths[0]);
 	values[1] = store_array_param(&ks->subs, &lengths[1]);
 	values[2] = store_array_param(&ks->keys, &lengths[2]);
 }
@@ -114,8 +113,7 @@ keyhead_lock(struct keyhead_set *ks, struct store_conn *c)
 
 	if (ks->n == 0)
 		return STORE_OK;
-	lock_array(ks, &arr);
-	v = store_array_param(&arr, &len);
+	v = keyhead_locks_param(ks, &arr, &len);
 	r = store_exec(c, &lock_keys, &v, &len, &fmt);
 	s = store_check(c, r, PGRES_TUPLES_OK, lock_keys.name);
 	PQclear(r);

@@ -17,7 +17,7 @@ int keyhead_partition(const char *sub_id, const char *key, int64_t seq);
 
 /* The keys one transaction touches.  Zero-initialize, add, then lock
  * (keyhead_lock) or pass them to a statement that locks them
- * (keyhead_params), free. */
+ * (keyhead_locks_param, keyhead_params), free. */
 struct keyhead_set {
 	struct store_array subs, keys; /* built lazily */
 	int64_t *locks;
@@ -32,6 +32,11 @@ void keyhead_add(struct keyhead_set *ks, const char *sub_id, const char *key);
  * failure (logged). */
 HERALD_MUST_CHECK enum store_status keyhead_lock(struct keyhead_set *ks,
 						 struct store_conn *c);
+
+/* The distinct lock ids, ascending, as an int8[] binary parameter
+ * (built in locks, which the caller frees); its length in *len. */
+const char *keyhead_locks_param(struct keyhead_set *ks,
+				struct store_array *locks, int *len);
 
 /* The set as the three binary array parameters of one statement that
  * takes it whole: the distinct lock ids, ascending (int8[], built in
