@@ -333,13 +333,16 @@ find_route(struct api_request *r, bool *path_known)
 
 /* --- admission: auth, scope, rate and size, before any body --- */
 
-/* Hand r to a database worker, suspended until it is done. */
+/* Hand r to a database worker, suspended until it is done, which is
+ * within STORE_API_TIMEOUT_MS: a key lookup is handed over as the
+ * headers arrive, a route once its body is in (however long a slow
+ * client took to send it; the same rule as for a publish). */
 static void
 to_worker(struct api_request *r,
 	  void (*run)(struct dbwork_job *, struct dbwork_thread *),
 	  void (*done)(struct dbwork_job *, bool))
 {
-	r->job.deadline_ms = r->deadline_ms;
+	r->job.deadline_ms = monotime_ms() + STORE_API_TIMEOUT_MS;
 	r->job.run = run;
 	r->job.done = done;
 	r->job.arg = r;
@@ -545,8 +548,6 @@ on_request(void *cls, struct MHD_Connection *conn, const char *url,
 		r->env = &a->env;
 		r->method = method;
 		r->url = url;
-		/* answered within 5 s of its headers, a 503 at worst */
-		r->deadline_ms = monotime_ms() + STORE_API_TIMEOUT_MS;
 		r->start_us = monotime_us();
 		*con_cls = r;
 		if (!begin(r))
@@ -719,7 +720,8 @@ api_start(const struct config *cfg, struct writer *writer,
 		MHD_OPTION_END);
 	if (a->daemon == NULL) {
 		log_error("cannot start the HTTP server on %s", cfg->listen);
-		dbwork_stop(a->env.work);
+		dbwork_drain(a->env.work);
+		dbwork_free(a->env.work);
 		close(a->listen_fd);
 		free(a);
 		return NULL;
@@ -759,9 +761,12 @@ api_stop(struct api *a)
 {
 	if (a == NULL)
 		return;
-	/* what still waits for a worker is answered 503 first */
-	dbwork_stop(a->env.work);
+	/* what still waits for a worker is answered 503 first; a request
+	 * of a kept-alive connection may still be submitted until the
+	 * daemon stops, and is answered 503 at once */
+	dbwork_drain(a->env.work);
 	/* closes the listening socket too, unless quiesced */
 	MHD_stop_daemon(a->daemon);
+	dbwork_free(a->env.work);
 	free(a);
 }

@@ -153,9 +153,12 @@ post_answered(struct api_request *r, const struct post_state *st)
 	if (r->status >= 400) {
 		metrics_ingested(METRICS_REJECTED, 1);
 	} else if (st != NULL) {
+		unsigned long dups = 0;
+
 		for (size_t i = 0; i < st->in.n; i++)
-			metrics_ingested(st->dups[i] ? METRICS_DUPLICATE :
-					 METRICS_ACCEPTED, 1);
+			dups += st->dups[i];
+		metrics_ingested(METRICS_ACCEPTED, st->in.n - dups);
+		metrics_ingested(METRICS_DUPLICATE, dups);
 	}
 	metrics_ingest_duration((double)(monotime_us() - r->start_us) / 1e6);
 }

@@ -53,7 +53,6 @@ struct api_request {
 	const char *url;
 	char params[API_MAX_PARAMS][API_PARAM_MAX]; /* {} segments of the route */
 	struct auth_principal who;
-	int64_t deadline_ms; /* monotime_ms: answered by then, 503 at worst */
 	int64_t start_us;    /* monotime_us when its headers arrived */
 	const struct api_route *route; /* the matched route */
 

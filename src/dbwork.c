@@ -53,9 +53,11 @@ dbwork_conn(struct dbwork_thread *t)
 {
 	struct dbwork *w = t->w;
 	int64_t start = monotime_ms();
+	bool live = t->conn != NULL && !store_conn_broken(t->conn);
 	char err[256];
 
-	if (start < atomic_load(&w->down_until))
+	/* the down memory spares connects, not a live session of its own */
+	if (!live && start < atomic_load(&w->down_until))
 		return NULL;
 	if (t->conn == NULL) {
 		t->conn = store_connect_by(w->url, t->deadline_ms, err, sizeof(err));
@@ -79,12 +81,12 @@ dbwork_settle(struct dbwork_thread *t)
 	if (t->conn == NULL || store_conn_broken(t->conn) ||
 	    PQtransactionStatus(store_pg(t->conn)) == PQTRANS_IDLE)
 		return;
+	/* its own short wait: the job's deadline may have just passed */
+	store_set_deadline(t->conn, monotime_ms() + STORE_ROLLBACK_MS);
 	if (!store_simple(t->conn, "ROLLBACK", NULL, 0) &&
-	    !store_conn_broken(t->conn)) {
+	    !store_conn_broken(t->conn))
 		/* do not hand an unknown session state to the next job */
-		store_close(t->conn);
-		t->conn = NULL;
-	}
+		store_disconnect(t->conn);
 }
 
 static void *
@@ -228,10 +230,11 @@ dbwork_submit(struct dbwork *w, struct dbwork_job *job)
 	pthread_mutex_unlock(&w->lock);
 }
 
-/* Stop the started threads and free everything; the queue is empty or
- * its jobs were taken by the caller. */
+/* Stop the started threads and close their connections; the queue is
+ * empty or its jobs were taken by the caller.  Later submissions fail at
+ * once. */
 static void
-destroy(struct dbwork *w, size_t started, bool timer)
+halt(struct dbwork *w, size_t started, bool timer)
 {
 	pthread_mutex_lock(&w->lock);
 	w->stopping = true;
@@ -242,8 +245,16 @@ destroy(struct dbwork *w, size_t started, bool timer)
 		pthread_join(w->threads[i].thread, NULL);
 	if (timer)
 		pthread_join(w->timer_thread, NULL);
-	for (size_t i = 0; i < w->nthreads; i++)
+	for (size_t i = 0; i < w->nthreads; i++) {
 		store_close(w->threads[i].conn);
+		w->threads[i].conn = NULL;
+	}
+}
+
+/* Free a halted dbwork. */
+static void
+release(struct dbwork *w)
+{
 	free(w->threads);
 	free(w->url);
 	pthread_mutex_destroy(&w->lock);
@@ -280,12 +291,13 @@ dbwork_start(const char *url, long threads)
 	return w;
 err:
 	log_error("cannot start the database worker threads");
-	destroy(w, started, false);
+	halt(w, started, false);
+	release(w);
 	return NULL;
 }
 
 void
-dbwork_stop(struct dbwork *w)
+dbwork_drain(struct dbwork *w)
 {
 	struct dbwork_job *queued;
 
@@ -297,5 +309,12 @@ dbwork_stop(struct dbwork *w)
 	w->head = w->tail = NULL;
 	pthread_mutex_unlock(&w->lock);
 	fail_all(queued);
-	destroy(w, w->nthreads, true);
+	halt(w, w->nthreads, true);
+}
+
+void
+dbwork_free(struct dbwork *w)
+{
+	if (w != NULL)
+		release(w);
 }

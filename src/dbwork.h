@@ -20,7 +20,7 @@ struct dbwork_job {
 	void (*run)(struct dbwork_job *job, struct dbwork_thread *t);
 	/* Called exactly once, last, from a worker or the timer thread;
 	 * ran false: run was not called (the deadline came while the job
-	 * waited for a worker, or dbwork_stop). */
+	 * waited for a worker, or dbwork_drain). */
 	void (*done)(struct dbwork_job *job, bool ran);
 	void *arg;
 	struct dbwork_job *next; /* the queue's link */
@@ -42,7 +42,10 @@ struct store_conn *dbwork_conn(struct dbwork_thread *t);
 /* Roll back what the job left open on its connection. */
 void dbwork_settle(struct dbwork_thread *t);
 
-/* Let running jobs finish, fail queued ones, stop the threads, free. */
-void dbwork_stop(struct dbwork *w);
+/* Let running jobs finish, fail queued ones and stop the threads; a job
+ * submitted later fails at once (done with ran false). */
+void dbwork_drain(struct dbwork *w);
+/* Free a drained dbwork, once nothing can submit to it any more. */
+void dbwork_free(struct dbwork *w);
 
 #endif

@@ -1,4 +1,4 @@
-/* PostgreSQL access: connections, a pool, migrations, prepared statements. */
+/* PostgreSQL access: connections, deadlines, migrations, prepared statements, failures classified. */
 #include "store.h"
 
 #include <arpa/inet.h>

@@ -1,4 +1,4 @@
-/* PostgreSQL access: connections, migrations, prepared statements. */
+/* PostgreSQL access: connections, deadlines, migrations, prepared statements, failures classified. */
 #ifndef HERALD_STORE_H
 #define HERALD_STORE_H
 
@@ -41,10 +41,14 @@ enum store_status {
 };
 
 /* How long the API waits on PostgreSQL: the deadline of each request a
- * database worker runs (api.c), and of each statement of an ingest's
- * transaction (writer.c).  Past it the answer is 503, leaving a second of
- * the 5 s every request is answered within for the reply to leave. */
+ * database worker runs (api.c), and of an ingest's transaction
+ * (writer.c), counted from when the request has arrived
+ * whole.  Past it the answer is 503, leaving a second of the 5 s every
+ * request is answered within for the reply to leave. */
 #define STORE_API_TIMEOUT_MS 4000
+/* How long a ROLLBACK after a failure may take, whatever deadline the
+ * work that failed had left. */
+#define STORE_ROLLBACK_MS 500
 
 /* Connect (connect_timeout 3 s unless the URL sets one).  NULL with a
  * message in err on failure. */

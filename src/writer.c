@@ -361,6 +361,8 @@ roll_back(struct writer_thread *t)
 
 	if (store_conn_broken(t->conn))
 		return; /* the transaction ended with the session */
+	/* its own short wait: the group's deadline may have just passed */
+	store_set_deadline(t->conn, monotime_ms() + STORE_ROLLBACK_MS);
 	r = store_query(t->conn, "ROLLBACK");
 	if (store_check(t->conn, r, PGRES_COMMAND_OK, "writer: rollback") !=
 	    STORE_OK && !store_conn_broken(t->conn))
@@ -513,6 +515,42 @@ out:
 	return s;
 }
 
+/* Answer the ingests of a list with s. */
+static void
+answer_all(struct ingest *list, enum store_status s)
+{
+	while (list) {
+		struct ingest *next = list->next;
+
+		list->status = s;
+		list->next = NULL;
+		list->done(list, list->arg);
+		list = next;
+	}
+}
+
+/* Take out of *batch the ingests whose deadline has passed while they
+ * were queued: they are answered now, the others committed. */
+static struct ingest *
+take_late(struct ingest **batch)
+{
+	struct ingest *late = NULL, **pp = batch;
+	int64_t now = monotime_ms();
+
+	while (*pp) {
+		struct ingest *in = *pp;
+
+		if (in->deadline_ms > 0 && in->deadline_ms <= now) {
+			*pp = in->next;
+			in->next = late;
+			late = in;
+		} else {
+			pp = &in->next;
+		}
+	}
+	return late;
+}
+
 static void
 process(struct writer_thread *t, struct ingest *batch)
 {
@@ -521,6 +559,7 @@ process(struct writer_thread *t, struct ingest *batch)
 	enum store_status s;
 	int64_t deadline = 0; /* the group's earliest */
 
+	answer_all(take_late(&batch), STORE_TIMEOUT);
 	for (struct ingest *in = batch; in; in = in->next) {
 		n += in->n;
 		if (in->deadline_ms > 0 &&
@@ -541,8 +580,6 @@ process(struct writer_thread *t, struct ingest *batch)
 	}
 	if (n == 0) {
 		s = STORE_OK;
-	} else if (deadline > 0 && monotime_ms() >= deadline) {
-		s = STORE_TIMEOUT; /* queued past it: answered now, not later */
 	} else {
 		store_set_deadline(t->conn, deadline);
 		s = commit_group(t, items, n);
@@ -551,15 +588,7 @@ process(struct writer_thread *t, struct ingest *batch)
 			metrics_writer_batch(n);
 	}
 	free(items);
-
-	while (batch) {
-		struct ingest *next = batch->next;
-
-		batch->status = s;
-		batch->next = NULL;
-		batch->done(batch, batch->arg);
-		batch = next;
-	}
+	answer_all(batch, s);
 }
 
 /* This thread lost its connection: what is queued would most likely
@@ -576,14 +605,7 @@ fail_queued(struct writer *w)
 	in = w->head;
 	w->head = w->tail = NULL;
 	pthread_mutex_unlock(&w->lock);
-	while (in) {
-		struct ingest *next = in->next;
-
-		in->next = NULL;
-		in->status = STORE_GONE;
-		in->done(in, in->arg);
-		in = next;
-	}
+	answer_all(in, STORE_GONE);
 }
 
 static void *

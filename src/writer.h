@@ -9,8 +9,9 @@
 #include "herald.h"
 #include "store.h"
 
-/* One request's events.  The submitter fills evs, n, done and arg; a
- * writer thread fills the rest and then calls done(in, arg) from that
+/* One request's events.  The submitter fills evs, n, the seqs and
+ * duplicate arrays (n each), deadline_ms, done and arg; a writer thread
+ * fills seqs, duplicate and status, then calls done(in, arg) from that
  * thread.  All events of one ingest commit in the same transaction. */
 struct ingest {
 	struct cloudevent *evs;
