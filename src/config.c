@@ -30,6 +30,7 @@ enum option_type {
 struct setting {
 	const char *name;        /* file key; the flag is --name with '-' for '_' */
 	enum option_type type;
+	enum config_reload reload; /* what SIGHUP does with a change */
 	size_t offset;           /* of the field in struct config */
 	long min, max;           /* OPT_INT only */
 	const char *def;         /* default, in the form the file uses */
@@ -39,49 +40,51 @@ struct setting {
 
 /*
  * THE table of settings.  One row per key: key (also the struct config
- * field), type, min, max, default, --help placeholder, description.
+ * field), type, whether a change applies on SIGHUP, min, max, default,
+ * --help placeholder, description.
  * Keep etc/herald.conf in step: the unit tests check that it names every key.
  */
 #define CONFIG_TABLE(X) \
-	X(listen, OPT_STRING, 0, 0, "127.0.0.1:8080", "HOST:PORT", \
+	X(listen, OPT_STRING, RELOAD_RESTART, 0, 0, "127.0.0.1:8080", "HOST:PORT", \
 	  "address:port of the HTTP API") \
-	X(database_url, OPT_STRING, 0, 0, "dbname=herald", "CONNINFO", \
+	X(database_url, OPT_STRING, RELOAD_RESTART, 0, 0, "dbname=herald", "CONNINFO", \
 	  "libpq connection string or URI") \
-	X(admin_key, OPT_STRING, 0, 0, "", "KEY", \
+	X(admin_key, OPT_STRING, RELOAD_RESTART, 0, 0, "", "KEY", \
 	  "bootstrap admin API key; empty: $HERALD_ADMIN_KEY, else generated " \
 	  "once, logged once, stored hashed") \
-	X(allow_private_sinks, OPT_BOOL, 0, 0, "false", "[BOOL]", \
+	X(allow_private_sinks, OPT_BOOL, RELOAD_RESTART, 0, 0, "false", "[BOOL]", \
 	  "allow sinks on loopback/private/link-local addresses; the flag alone means true") \
-	X(max_event_bytes, OPT_INT, 1024, 67108864, "262144", "BYTES", \
+	X(max_event_bytes, OPT_INT, RELOAD_RESTART, 1024, 67108864, "262144", "BYTES", \
 	  "largest accepted event body in bytes") \
-	X(max_batch_bytes, OPT_INT, 1024, 268435456, "4194304", "BYTES", \
+	X(max_batch_bytes, OPT_INT, RELOAD_RESTART, 1024, 268435456, "4194304", "BYTES", \
 	  "largest accepted batch request body in bytes") \
-	X(log_level, OPT_LOGLEVEL, 0, 0, "info", "LEVEL", \
+	X(log_level, OPT_LOGLEVEL, RELOAD_LIVE, 0, 0, "info", "LEVEL", \
 	  "least severe messages logged: debug, info, warn or error") \
-	X(api_threads, OPT_INT, 1, 256, "4", "N", \
+	X(api_threads, OPT_INT, RELOAD_RESTART, 1, 256, "4", "N", \
 	  "threads serving the HTTP API") \
-	X(db_pool_size, OPT_INT, 1, 256, "4", "N", \
+	X(db_pool_size, OPT_INT, RELOAD_RESTART, 1, 256, "4", "N", \
 	  "API database workers, each with one PostgreSQL connection") \
-	X(max_connections, OPT_INT, 1, 65536, "1024", "N", \
+	X(max_connections, OPT_INT, RELOAD_RESTART, 1, 65536, "1024", "N", \
 	  "concurrent HTTP connections") \
-	X(connection_timeout, OPT_INT, 1, 3600, "30", "SECONDS", \
+	X(connection_timeout, OPT_INT, RELOAD_RESTART, 1, 3600, "30", "SECONDS", \
 	  "seconds an idle HTTP connection is kept") \
-	X(writer_batch_max, OPT_INT, 1, 10000, "512", "N", \
+	X(writer_batch_max, OPT_INT, RELOAD_RESTART, 1, 10000, "512", "N", \
 	  "events committed per group-commit transaction at most") \
-	X(writers, OPT_INT, 1, 16, "2", "N", \
+	X(writers, OPT_INT, RELOAD_RESTART, 1, 16, "2", "N", \
 	  "group-commit writer threads, each with its own PostgreSQL " \
 	  "connection; one commits while another inserts") \
-	X(max_connections_per_ip, OPT_INT, 0, 65536, "0", "N", \
+	X(max_connections_per_ip, OPT_INT, RELOAD_RESTART, 0, 65536, "0", "N", \
 	  "concurrent HTTP connections from one address; 0: no limit") \
-	X(api_rate, OPT_INT, 0, 1000000, "0", "N", \
+	X(api_rate, OPT_INT, RELOAD_LIVE, 0, 1000000, "0", "N", \
 	  "API requests per second per key (token bucket); 0: no limit") \
-	X(api_burst, OPT_INT, 0, 1000000, "0", "N", \
+	X(api_burst, OPT_INT, RELOAD_LIVE, 0, 1000000, "0", "N", \
 	  "API requests a key may make at once above api_rate; 0: api_rate") \
-	X(secret_grace, OPT_INT, 0, 31536000, "86400", "SECONDS", \
+	X(secret_grace, OPT_INT, RELOAD_RESTART, 0, 31536000, "86400", "SECONDS", \
 	  "seconds a rotated-out secret keeps signing")
 
-#define OPTION_ROW(key, type, min, max, def, ph, desc) \
-	{#key, type, offsetof(struct config, key), min, max, def, ph, desc},
+#define OPTION_ROW(key, type, reload, min, max, def, ph, desc) \
+	{#key, type, reload, offsetof(struct config, key), min, max, def, ph, \
+	 desc},
 #define NAME_ROW(key, ...) #key,
 
 static const struct setting options[] = {CONFIG_TABLE(OPTION_ROW)};
@@ -281,6 +284,14 @@ const char *const *
 config_key_names(void)
 {
 	return key_names;
+}
+
+enum config_reload
+config_key_reload(const char *key)
+{
+	const struct setting *opt = find_option(key);
+
+	return opt ? opt->reload : RELOAD_RESTART;
 }
 
 /* A deep copy: the file is applied to it and swapped in only on success. */
@@ -537,7 +548,8 @@ print_help(FILE *out)
 		fprintf(out, "%*s(", HELP_INDENT, "");
 		if (opt->type == OPT_INT)
 			fprintf(out, "%ld..%ld, ", opt->min, opt->max);
-		fprintf(out, "default: %s)\n", opt->def[0] ? opt->def : "empty");
+		fprintf(out, "default: %s%s)\n", opt->def[0] ? opt->def : "empty",
+			opt->reload == RELOAD_LIVE ? "; reloads on SIGHUP" : "");
 	}
 }
 

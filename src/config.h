@@ -62,6 +62,13 @@ enum config_action config_from_args(struct config *c, int argc, char **argv,
 /* Names of every key, NULL-terminated (for checks and docs). */
 const char *const *config_key_names(void);
 
+/* What SIGHUP does with a changed value of key. */
+enum config_reload {
+	RELOAD_RESTART = 0, /* kept until herald restarts; the change is logged */
+	RELOAD_LIVE = 1     /* applied at once */
+};
+enum config_reload config_key_reload(const char *key);
+
 /* Free the strings and set them to NULL; calling it twice is harmless. */
 void config_free(struct config *c);
 
