@@ -540,7 +540,7 @@ START_TEST(test_args)
 }
 END_TEST
 
-/* --help names every key's flag, then its default. */
+/* --help names every key's flag, then its default and whether it reloads. */
 START_TEST(test_help_lists_every_key)
 {
 	const char *const *names = config_key_names();
@@ -571,8 +571,10 @@ START_TEST(test_help_lists_every_key)
 		at = strstr(outbuf, flag);
 		ck_assert_msg(at != NULL, "--help lacks %s", names[i]);
 		ck_assert(config_field_text(&d, names[i], def, sizeof(def)));
-		snprintf(want, sizeof(want), "default: %s)",
-			 def[0] ? def : "empty");
+		snprintf(want, sizeof(want), "default: %s%s)",
+			 def[0] ? def : "empty",
+			 config_key_reload(names[i]) == RELOAD_LIVE ?
+				 "; reloads on SIGHUP" : "");
 		paren = strstr(at, "default: ");
 		ck_assert_ptr_nonnull(paren);
 		ck_assert_msg(strncmp(paren, want, strlen(want)) == 0,
