@@ -361,6 +361,7 @@ admit(struct api_request *r, enum auth_result auth)
 
 	switch (auth) {
 	case AUTH_OK:
+		r->authenticated = rt->scope != 0;
 		break;
 	case AUTH_MISSING:
 		api_reply_error(r, MHD_HTTP_UNAUTHORIZED, "unauthorized",
@@ -409,9 +410,12 @@ static void
 lookup_run(struct dbwork_job *job, struct dbwork_thread *t)
 {
 	struct api_request *r = job->arg;
-	struct store_conn *c = dbwork_conn(t);
+	struct store_conn *c;
 
+	log_set_request(r->request_id);
+	c = dbwork_conn(t);
 	r->auth = c ? auth_lookup(c, r->key_hash, &r->who) : AUTH_UNAVAILABLE;
+	log_set_request(NULL);
 }
 
 static void
@@ -473,9 +477,11 @@ handler_run(struct dbwork_job *job, struct dbwork_thread *t)
 {
 	struct api_request *r = job->arg;
 
+	log_set_request(r->request_id);
 	r->worker = t;
 	r->route->handler(r);
 	r->worker = NULL;
+	log_set_request(NULL);
 }
 
 static void
@@ -503,6 +509,8 @@ send_reply(struct api_request *r)
 	if (resp == NULL)
 		return MHD_NO;
 	r->reply = NULL; /* the response owns it now */
+	r->reply_bytes = len;
+	MHD_add_response_header(resp, "X-Request-Id", r->request_id);
 	if (len)
 		MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE,
 					r->content_type ? r->content_type :
@@ -532,28 +540,10 @@ send_reply(struct api_request *r)
 	return ret;
 }
 
+/* Every call of a request after its first. */
 static enum MHD_Result
-on_request(void *cls, struct MHD_Connection *conn, const char *url,
-	   const char *method, const char *version, const char *upload_data,
-	   size_t *upload_data_size, void **con_cls)
+serve(struct api_request *r, const char *upload_data, size_t *upload_data_size)
 {
-	struct api *a = cls;
-	struct api_request *r = *con_cls;
-
-	(void)version;
-	if (r == NULL) {
-		r = xcalloc(1, sizeof(*r));
-		atomic_fetch_add(&a->active, 1);
-		r->conn = conn;
-		r->env = &a->env;
-		r->method = method;
-		r->url = url;
-		r->start_us = monotime_us();
-		*con_cls = r;
-		if (!begin(r))
-			return send_reply(r);
-		return MHD_YES;
-	}
 	if (r->suspended) {
 		/* woken: the wait is over */
 		r->suspended = false;
@@ -611,6 +601,55 @@ on_request(void *cls, struct MHD_Connection *conn, const char *url,
 	return send_reply(r);
 }
 
+static enum MHD_Result
+on_request(void *cls, struct MHD_Connection *conn, const char *url,
+	   const char *method, const char *version, const char *upload_data,
+	   size_t *upload_data_size, void **con_cls)
+{
+	struct api *a = cls;
+	struct api_request *r = *con_cls;
+	enum MHD_Result ret;
+
+	(void)version;
+	if (r == NULL) {
+		r = xcalloc(1, sizeof(*r));
+		atomic_fetch_add(&a->active, 1);
+		r->conn = conn;
+		r->env = &a->env;
+		r->method = method;
+		r->url = url;
+		r->start_us = monotime_us();
+		reqid_make(MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
+						       "X-Request-Id"),
+			   r->request_id);
+		*con_cls = r;
+		log_set_request(r->request_id);
+		ret = begin(r) ? MHD_YES : send_reply(r);
+		log_set_request(NULL);
+		return ret;
+	}
+	log_set_request(r->request_id);
+	ret = serve(r, upload_data, upload_data_size);
+	log_set_request(NULL);
+	return ret;
+}
+
+/* One line per request at debug: never the query or a header's value. */
+static void
+access_log(const struct api_request *r, enum MHD_RequestTerminationCode toe)
+{
+	struct log_ids ids = {.request_id = r->request_id};
+	char key[32] = "";
+
+	if (r->authenticated)
+		snprintf(key, sizeof(key), " key=%lld", (long long)r->who.tenant);
+	log_with(LOG_DEBUG, &ids, "access: %s %s status=%u bytes=%zu ms=%.1f%s%s",
+		 r->method, r->url, r->status, r->reply_bytes,
+		 (double)(monotime_us() - r->start_us) / 1000.0, key,
+		 toe == MHD_REQUEST_TERMINATED_COMPLETED_OK ? "" :
+		 " (not completed)");
+}
+
 static void
 on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
 	     enum MHD_RequestTerminationCode toe)
@@ -619,9 +658,9 @@ on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
 	struct api_request *r = *con_cls;
 
 	(void)conn;
-	(void)toe;
 	if (r == NULL)
 		return;
+	access_log(r, toe);
 	atomic_fetch_sub(&a->active, 1);
 	if (r->cleanup && r->state)
 		r->cleanup(r->state);

@@ -363,7 +363,9 @@ api_deliveries_retry(struct api_request *r)
 		goto out;
 	}
 	if (!delivery_state_parse(PQgetvalue(res, 0, 1), &state)) {
-		log_error("deliveries: delivery %s has an unknown state", seq);
+		log_with(LOG_ERROR, &(struct log_ids){.subscription = r->params[0],
+						      .seq = strtoll(seq, NULL, 10)},
+			 "deliveries: the delivery has an unknown state");
 		api_reply_error(r, MHD_HTTP_INTERNAL_SERVER_ERROR, "internal",
 				"the stored delivery is unreadable");
 		goto out;
@@ -606,8 +608,10 @@ replay_events(struct api_request *r, struct store_conn *c, const char *sub_id,
 			/* matching needs the attributes only */
 			if (ce_from_stored(PQgetvalue(res, i, 1), NULL, 0,
 					   CE_DATA_NONE, &ev) != 0) {
-				log_warn("replay: event %lld is unreadable; skipped",
-					 (long long)seq);
+				log_with(LOG_WARN, &(struct log_ids){
+						 .subscription = r->params[0],
+						 .seq = seq},
+					 "replay: an unreadable event is skipped");
 				continue;
 			}
 			if (sub_matches(sub, &ev)) {

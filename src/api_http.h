@@ -13,6 +13,7 @@
 #include "config.h"
 #include "dbwork.h"
 #include "herald.h"
+#include "reqid.h"
 #include "store.h"
 #include "writer.h"
 
@@ -53,6 +54,8 @@ struct api_request {
 	const char *url;
 	char params[API_MAX_PARAMS][API_PARAM_MAX]; /* {} segments of the route */
 	struct auth_principal who;
+	bool authenticated;  /* who holds a checked key */
+	char request_id[REQID_SIZE]; /* sent back as X-Request-Id, logged */
 	int64_t start_us;    /* monotime_us when its headers arrived */
 	const struct api_route *route; /* the matched route */
 
@@ -66,6 +69,7 @@ struct api_request {
 	const char *content_type; /* of reply; NULL: application/json */
 	char location[256];
 	char retry_after[16]; /* Retry-After of a 429 */
+	size_t reply_bytes;   /* of the body sent, for the access log */
 
 	/* set by a handler that waits (suspended connection): called once
 	 * resumed to produce the reply, then state is freed by cleanup */

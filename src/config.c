@@ -24,7 +24,8 @@ enum option_type {
 	OPT_STRING,   /* char *, any text */
 	OPT_BOOL,     /* bool: true/false, yes/no, on/off, 1/0 */
 	OPT_INT,      /* long: decimal, within [min, max] */
-	OPT_LOGLEVEL  /* enum log_level: debug, info, warn, error */
+	OPT_LOGLEVEL, /* enum log_level: debug, info, warn, error */
+	OPT_LOGFORMAT /* enum log_format: text, json */
 };
 
 struct setting {
@@ -60,6 +61,9 @@ struct setting {
 	  "largest accepted batch request body in bytes") \
 	X(log_level, OPT_LOGLEVEL, RELOAD_LIVE, 0, 0, "info", "LEVEL", \
 	  "least severe messages logged: debug, info, warn or error") \
+	X(log_format, OPT_LOGFORMAT, RELOAD_LIVE, 0, 0, "text", "FORMAT", \
+	  "log lines as text, or json: one object per line with time, " \
+	  "level, msg and the ids involved") \
 	X(api_threads, OPT_INT, RELOAD_RESTART, 1, 256, "4", "N", \
 	  "threads serving the HTTP API") \
 	X(db_pool_size, OPT_INT, RELOAD_RESTART, 1, 256, "4", "N", \
@@ -196,6 +200,7 @@ set_option(struct config *c, const struct setting *opt, const char *label,
 	bool overflow;
 	long n;
 	enum log_level level;
+	enum log_format format;
 
 	switch (opt->type) {
 	case OPT_STRING: {
@@ -237,6 +242,15 @@ set_option(struct config *c, const struct setting *opt, const char *label,
 			return -1;
 		}
 		*(enum log_level *)(void *)field = level;
+		return 0;
+	case OPT_LOGFORMAT:
+		if (!log_format_parse(value, &format)) {
+			seterr(err, errlen,
+			       "invalid value \"%.*s\" for %s: expected text or json",
+			       ECHO_MAX, value, label);
+			return -1;
+		}
+		*(enum log_format *)(void *)field = format;
 		return 0;
 	}
 	seterr(err, errlen, "internal error: bad type for %s", label);
@@ -294,8 +308,99 @@ config_key_reload(const char *key)
 	return opt ? opt->reload : RELOAD_RESTART;
 }
 
-/* A deep copy: the file is applied to it and swapped in only on success. */
-static void
+bool
+config_key_differs(const struct config *a, const struct config *b,
+		   const char *key)
+{
+	const struct setting *opt = find_option(key);
+	const char *fa, *fb;
+
+	if (opt == NULL)
+		return false;
+	fa = (const char *)a + opt->offset;
+	fb = (const char *)b + opt->offset;
+	switch (opt->type) {
+	case OPT_STRING: {
+		const char *sa = *(char *const *)(const void *)fa;
+		const char *sb = *(char *const *)(const void *)fb;
+
+		return strcmp(sa ? sa : "", sb ? sb : "") != 0;
+	}
+	case OPT_BOOL:
+		return *(const bool *)(const void *)fa != *(const bool *)(const void *)fb;
+	case OPT_INT:
+		return *(const long *)(const void *)fa != *(const long *)(const void *)fb;
+	case OPT_LOGLEVEL:
+		return *(const enum log_level *)(const void *)fa !=
+		       *(const enum log_level *)(const void *)fb;
+	case OPT_LOGFORMAT:
+		return *(const enum log_format *)(const void *)fa !=
+		       *(const enum log_format *)(const void *)fb;
+	}
+	return false;
+}
+
+void
+config_copy_key(struct config *dst, const struct config *src, const char *key)
+{
+	const struct setting *opt = find_option(key);
+	char buf[64];
+
+	if (opt == NULL)
+		return;
+	if (opt->type == OPT_STRING) {
+		char **d = (char **)(void *)((char *)dst + opt->offset);
+		char *const *sp = (char *const *)(const void *)((const char *)src +
+								 opt->offset);
+
+		free(*d);
+		*d = *sp ? xstrdup(*sp) : NULL;
+		return;
+	}
+	config_value_text(src, key, buf, sizeof(buf));
+	if (set_option(dst, opt, opt->name, buf, NULL, 0) != 0)
+		abort(); /* a value of the same table refused */
+}
+
+void
+config_value_text(const struct config *c, const char *key, char *buf,
+		  size_t len)
+{
+	const struct setting *opt = find_option(key);
+	const char *field;
+
+	if (len == 0)
+		return;
+	buf[0] = '\0';
+	if (opt == NULL)
+		return;
+	field = (const char *)c + opt->offset;
+	switch (opt->type) {
+	case OPT_STRING: {
+		const char *s = *(char *const *)(const void *)field;
+
+		snprintf(buf, len, "%s", s ? s : "");
+		break;
+	}
+	case OPT_BOOL:
+		snprintf(buf, len, "%s",
+			 *(const bool *)(const void *)field ? "true" : "false");
+		break;
+	case OPT_INT:
+		snprintf(buf, len, "%ld", *(const long *)(const void *)field);
+		break;
+	case OPT_LOGLEVEL:
+		snprintf(buf, len, "%s", log_level_name(
+				 *(const enum log_level *)(const void *)field));
+		break;
+	case OPT_LOGFORMAT:
+		snprintf(buf, len, "%s", log_format_name(
+				 *(const enum log_format *)(const void *)field));
+		break;
+	}
+}
+
+void
 config_copy(struct config *dst, const struct config *src)
 {
 	*dst = *src;
@@ -562,6 +667,8 @@ usage_error(FILE *errout, const char *fmt, ...)
 {
 	va_list ap;
 
+	if (errout == NULL)
+		return;
 	fputs("herald: ", errout);
 	va_start(ap, fmt);
 	vfprintf(errout, fmt, ap);
@@ -650,13 +757,37 @@ split_arg(int argc, char **argv, int i, struct arg *a, FILE *errout)
 	return 0;
 }
 
+/* Set every --setting of argv over *c, in order.  -1 with a message when
+ * a value is refused (argv's syntax was checked by the caller). */
+static int
+apply_flags(struct config *c, int argc, char **argv, char *err, size_t errlen)
+{
+	char label[128];
+	struct arg a;
+
+	for (int i = 1; i < argc; i += a.used) {
+		if (split_arg(argc, argv, i, &a, NULL) != 0) {
+			seterr(err, errlen, "invalid arguments");
+			return -1;
+		}
+		if (a.kind != ARG_SETTING)
+			continue;
+		snprintf(label, sizeof(label), "--%s", a.opt->name);
+		for (char *s = label; *s != '\0'; s++)
+			if (*s == '_')
+				*s = '-';
+		if (set_option(c, a.opt, label, a.value, err, errlen) != 0)
+			return -1;
+	}
+	return 0;
+}
+
 enum config_action
 config_from_args(struct config *c, int argc, char **argv, FILE *out,
 		 FILE *errout)
 {
 	const char *config_path = NULL;
 	char err[1024];
-	char label[128];
 	struct arg a;
 	int i;
 
@@ -685,19 +816,46 @@ config_from_args(struct config *c, int argc, char **argv, FILE *out,
 	}
 
 	/* pass 2: flags override the file, in the order given */
-	for (i = 1; i < argc; i += a.used) {
-		if (split_arg(argc, argv, i, &a, errout) != 0)
-			return CONFIG_EXIT_ERR; /* not reached: pass 1 checked */
-		if (a.kind != ARG_SETTING)
-			continue;
-		snprintf(label, sizeof(label), "--%s", a.opt->name);
-		for (char *s = label; *s != '\0'; s++)
-			if (*s == '_')
-				*s = '-';
-		if (set_option(c, a.opt, label, a.value, err, sizeof(err)) != 0) {
-			fprintf(errout, "herald: %s\ntry herald --help\n", err);
-			return CONFIG_EXIT_ERR;
-		}
+	if (apply_flags(c, argc, argv, err, sizeof(err)) != 0) {
+		fprintf(errout, "herald: %s\ntry herald --help\n", err);
+		return CONFIG_EXIT_ERR;
 	}
 	return CONFIG_RUN;
+}
+
+const char *
+config_file_arg(int argc, char **argv)
+{
+	const char *path = NULL;
+	struct arg a;
+
+	for (int i = 1; i < argc; i += a.used) {
+		if (split_arg(argc, argv, i, &a, NULL) != 0)
+			return NULL;
+		if (a.kind == ARG_CONFIG)
+			path = a.value;
+	}
+	return path;
+}
+
+int
+config_reread(struct config *c, int argc, char **argv, char *err,
+	      size_t errlen)
+{
+	const char *path = config_file_arg(argc, argv);
+	struct config tmp;
+
+	if (path == NULL) {
+		seterr(err, errlen, "no configuration file was given with -c");
+		return -1;
+	}
+	config_defaults(&tmp);
+	if (config_load_file(&tmp, path, err, errlen) != 0 ||
+	    apply_flags(&tmp, argc, argv, err, errlen) != 0) {
+		config_free(&tmp);
+		return -1;
+	}
+	config_free(c);
+	*c = tmp;
+	return 0;
 }

@@ -16,6 +16,7 @@ struct config {
 	long max_event_bytes;    /* largest single event body */
 	long max_batch_bytes;    /* largest batch request body */
 	enum log_level log_level;
+	enum log_format log_format;
 	long api_threads;        /* libmicrohttpd thread pool size */
 	long db_pool_size;       /* API database workers (one connection each) */
 	long max_connections;    /* concurrent HTTP connections */
@@ -68,6 +69,28 @@ enum config_reload {
 	RELOAD_LIVE = 1     /* applied at once */
 };
 enum config_reload config_key_reload(const char *key);
+
+/* A deep copy of src into dst (which holds no strings yet). */
+void config_copy(struct config *dst, const struct config *src);
+
+/* Does key hold different values in a and b?  false for an unknown key. */
+bool config_key_differs(const struct config *a, const struct config *b,
+			const char *key);
+/* Set key in dst to its value in src. */
+void config_copy_key(struct config *dst, const struct config *src,
+		     const char *key);
+/* key's value in c as the file would give it, into buf (cut to len). */
+void config_value_text(const struct config *c, const char *key, char *buf,
+		       size_t len);
+
+/* The FILE of the last -c/--config in argv, or NULL. */
+const char *config_file_arg(int argc, char **argv);
+/* What config_from_args would set now (defaults, the -c file as it reads
+ * today, then the flags), into *c; argv is one config_from_args accepted.
+ * Returns 0, or -1 with a message in err ("herald.conf:3: ...", or no -c)
+ * and *c unchanged. */
+int config_reread(struct config *c, int argc, char **argv, char *err,
+		  size_t errlen);
 
 /* Free the strings and set them to NULL; calling it twice is harmless. */
 void config_free(struct config *c);

@@ -147,8 +147,8 @@ db_subs_load(struct dispatch *d, char **ids, size_t n)
 		int64_t now = monotime_us();
 
 		if (config == NULL || sub_parse(config, &sub, &err) != 0) {
-			log_error("dispatch: subscription %s has an invalid config",
-				  id);
+			log_with(LOG_ERROR, &(struct log_ids){.subscription = id},
+				 "dispatch: the subscription has an invalid config");
 			cJSON_Delete(config);
 			continue;
 		}
@@ -360,8 +360,9 @@ fetch_done(struct dispatch *d, PGresult *r)
 			continue; /* forgotten meanwhile; or already ours */
 		s->fetched++;
 		if (part < 0 || part >= STORE_PARTITIONS) {
-			log_error("dispatch: delivery %lld has no partition",
-				  (long long)seq);
+			log_with(LOG_ERROR, &(struct log_ids){.subscription = s->id,
+							      .seq = seq},
+				 "dispatch: the delivery has no partition");
 			continue;
 		}
 		j = jobs_new(d, s, seq, part);

@@ -237,14 +237,17 @@ jobs_move(struct dispatch *d, struct job *j, enum job_state to)
 
 	/* a transfer handle exactly while in flight */
 	if (!edges[from][to] || (to == JOB_IN_FLIGHT) != (j->easy != NULL)) {
-		log_error("dispatch: delivery %lld of %s cannot go from %s to %s",
-			  (long long)j->seq, j->sub->id, state_names[from],
-			  state_names[to]);
+		log_with(LOG_ERROR, &(struct log_ids){.subscription = j->sub->id,
+						      .seq = j->seq},
+			 "dispatch: a delivery cannot go from %s to %s",
+			 state_names[from], state_names[to]);
 		assert(!"impossible job state change");
 		return;
 	}
-	log_debug("dispatch: delivery %lld of %s: %s -> %s", (long long)j->seq,
-		  j->sub->id, state_names[from], state_names[to]);
+	log_with(LOG_DEBUG, &(struct log_ids){.subscription = j->sub->id,
+					      .seq = j->seq},
+		 "dispatch: delivery %s -> %s", state_names[from],
+		 state_names[to]);
 	if ((l = list_of(d, j, from)) != NULL)
 		jlist_remove(l, j);
 	if (from == JOB_IN_FLIGHT || to == JOB_IN_FLIGHT)

@@ -219,8 +219,9 @@ build_request(struct job *j)
 	if (s->prev_secret)
 		secrets[nsecrets++] = s->prev_secret;
 	if (ce_from_stored(j->attrs, j->data, j->data_len, j->data_kind, &ev) != 0) {
-		log_error("dispatch: event %lld cannot be read back",
-			  (long long)j->seq);
+		log_with(LOG_ERROR, &(struct log_ids){.subscription = s->id,
+						      .seq = j->seq},
+			 "dispatch: the stored event cannot be read back");
 		return "the stored event is damaged";
 	}
 	built = webhook_build(&s->sub, secrets, nsecrets, &ev, j->seq,

@@ -2,6 +2,7 @@
 #include "keylimit.h"
 
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 
 #include "monotime.h"
@@ -12,8 +13,9 @@
 
 /*
  * One bucket per tenant, created on first use and kept: there are as
- * many as API keys that have been used.  Guarded by lock; rate and burst
- * are written once at start-up.
+ * many as API keys that have been used.  The table and the settings are
+ * guarded by lock; limited mirrors limit_rate > 0 for the unlimited fast
+ * path.  keylimit_init runs at start-up and again on a reload.
  */
 struct tenant_limit {
 	int64_t tenant;
@@ -24,12 +26,23 @@ struct tenant_limit {
 static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
 static struct tenant_limit *table[BUCKETS];
 static long limit_rate, limit_burst;
+static atomic_bool limited;
 
 void
 keylimit_init(long rate, long burst)
 {
+	int64_t now = monotime_us();
+
+	pthread_mutex_lock(&lock);
 	limit_rate = rate;
 	limit_burst = burst > 0 ? burst : rate;
+	/* the buckets of known keys follow, keeping the tokens they hold */
+	for (size_t i = 0; i < BUCKETS; i++)
+		for (struct tenant_limit *t = table[i]; t; t = t->next)
+			ratelimit_update(&t->rl, (double)limit_rate,
+					 (int)limit_burst, 0, now);
+	atomic_store(&limited, rate > 0);
+	pthread_mutex_unlock(&lock);
 }
 
 bool
@@ -41,10 +54,15 @@ keylimit_take(int64_t tenant, long *retry_after_s)
 	int64_t now;
 	bool ok;
 
-	if (limit_rate <= 0)
+	if (!atomic_load(&limited))
 		return true;
 	now = monotime_us();
 	pthread_mutex_lock(&lock);
+	if (limit_rate <= 0) {
+		/* lifted since the check above */
+		pthread_mutex_unlock(&lock);
+		return true;
+	}
 	for (t = table[h]; t && t->tenant != tenant; t = t->next)
 		;
 	if (t == NULL) {

@@ -6,7 +6,8 @@
 #include <stdint.h>
 
 /* rate: requests per second per key (0: no limit); burst: bucket size
- * (0: rate). */
+ * (0: rate).  Called again (a reload), it applies to every key at once:
+ * a key keeps the tokens it holds, cut to the new burst. */
 void keylimit_init(long rate, long burst);
 
 /* Take one request for this tenant.  false when over the limit, with

@@ -17,6 +17,7 @@
 #include "dispatch.h"
 #include "keylimit.h"
 #include "log.h"
+#include "reload.h"
 #include "store.h"
 #include "writer.h"
 #include "xalloc.h"
@@ -57,7 +58,7 @@ connect_patiently(const char *url)
 int
 main(int argc, char **argv)
 {
-	struct config cfg;
+	struct config cfg, live;
 	struct store_conn *conn = NULL;
 	struct writer *writer = NULL;
 	struct api *api = NULL;
@@ -78,6 +79,10 @@ main(int argc, char **argv)
 		return 1;
 	}
 	log_set_level(cfg.log_level);
+	log_set_format(cfg.log_format);
+	/* what SIGHUP compares a re-read file with; cfg, which the other
+	 * threads hold, never changes */
+	config_copy(&live, &cfg);
 	{
 		/* cJSON allocates under the same out-of-memory policy */
 		cJSON_Hooks hooks = {xmalloc, free};
@@ -90,6 +95,7 @@ main(int argc, char **argv)
 	sigemptyset(&sigs);
 	sigaddset(&sigs, SIGINT);
 	sigaddset(&sigs, SIGTERM);
+	sigaddset(&sigs, SIGHUP);
 	pthread_sigmask(SIG_BLOCK, &sigs, NULL);
 	signal(SIGPIPE, SIG_IGN);
 	curl_global_init(CURL_GLOBAL_DEFAULT);
@@ -125,8 +131,15 @@ main(int argc, char **argv)
 		goto out;
 	log_info("herald %s ready", PACKAGE_VERSION);
 
-	if (sigwait(&sigs, &sig) != 0)
-		sig = SIGTERM;
+	for (;;) {
+		if (sigwait(&sigs, &sig) != 0)
+			sig = SIGTERM;
+		if (sig != SIGHUP)
+			break;
+		log_info("received SIGHUP: re-reading the configuration");
+		reload_run(&live, argc, argv);
+	}
+	sigdelset(&sigs, SIGHUP); /* stays blocked: ignored from now on */
 	signal(SIGINT, exit_now);
 	signal(SIGTERM, exit_now);
 	pthread_sigmask(SIG_UNBLOCK, &sigs, NULL);
@@ -150,6 +163,7 @@ out:
 	store_close(conn);
 	keylimit_free();
 	curl_global_cleanup();
+	config_free(&live);
 	config_free(&cfg);
 	return rc;
 }

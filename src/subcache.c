@@ -167,8 +167,9 @@ subcache_refresh(struct subcache *sc, struct store_conn *c)
 		cJSON *config = cJSON_Parse(PQgetvalue(r, i, 1));
 
 		if (config == NULL || sub_parse(config, &e->sub, &err) != 0) {
-			log_error("subscription %s: stored config is invalid",
-				  PQgetvalue(r, i, 0));
+			log_with(LOG_ERROR, &(struct log_ids){
+					 .subscription = PQgetvalue(r, i, 0)},
+				 "subscription cache: the stored config is invalid");
 			cJSON_Delete(config);
 			continue;
 		}

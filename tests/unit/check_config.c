@@ -14,7 +14,7 @@
 /* The keys DESIGN.md fixes and the ones added since, in table order. */
 static const char *const want_keys[] = {
 	"listen", "database_url", "admin_key", "allow_private_sinks",
-	"max_event_bytes", "max_batch_bytes", "log_level", "api_threads", "db_pool_size",
+	"max_event_bytes", "max_batch_bytes", "log_level", "log_format", "api_threads", "db_pool_size",
 	"max_connections", "connection_timeout", "writer_batch_max", "writers",
 	"max_connections_per_ip", "api_rate", "api_burst", "secret_grace",
 };
@@ -161,6 +161,8 @@ static const struct file_ok {
 	{"max_event_bytes = 0100000\n", "max_event_bytes", "100000"},
 	{"log_level = debug\n", "log_level", "debug"},
 	{"log_level = error # quiet\n", "log_level", "error"},
+	{"log_format = json\n", "log_format", "json"},
+	{"log_format = json\nlog_format = text\n", "log_format", "text"},
 	{"secret_grace = 0\n", "secret_grace", "0"},
 	{"writer_batch_max = 10000\n", "writer_batch_max", "10000"},
 	{"writers = 16\n", "writers", "16"},
@@ -210,6 +212,7 @@ static const struct file_err {
 	{"allow_private_sinks = maybe\n", 0, 1, "expected true or false"},
 	{"allow_private_sinks =\n", 0, 1, "expected true or false"},
 	{"log_level = verbose\n", 0, 1, "expected debug, info, warn or error"},
+	{"log_format = JSON\n", 0, 1, "invalid value \"JSON\" for log_format: expected text or json"},
 	{"admin_key = \"abc\n", 0, 1, "unterminated quoted value"},
 	{"admin_key = \"abc\\\"\n", 0, 1, "unterminated quoted value"},
 	{"admin_key = \"abc\" x\n", 0, 1, "unexpected text after quoted value"},
@@ -586,6 +589,109 @@ START_TEST(test_help_lists_every_key)
 }
 END_TEST
 
+/* config_value_text writes every key as the file would give it. */
+START_TEST(test_value_text)
+{
+	const char *const *names = config_key_names();
+	struct config c;
+	char err[ERRLEN];
+
+	config_defaults(&c);
+	ck_assert_int_eq(config_set(&c, "log_format", "json", err, sizeof(err)), 0);
+	ck_assert_int_eq(config_set(&c, "api_rate", "17", err, sizeof(err)), 0);
+	ck_assert_int_eq(config_set(&c, "allow_private_sinks", "on", err,
+				    sizeof(err)), 0);
+	for (size_t i = 0; names[i] != NULL; i++) {
+		char got[512], want[512];
+
+		config_value_text(&c, names[i], got, sizeof(got));
+		ck_assert(config_field_text(&c, names[i], want, sizeof(want)));
+		ck_assert_msg(strcmp(got, want) == 0, "%s: \"%s\", want \"%s\"",
+			      names[i], got, want);
+	}
+	config_free(&c);
+}
+END_TEST
+
+/* One key of each type changed: only it differs, and a copy evens it. */
+static const struct {
+	const char *key, *value;
+} differ_cases[] = {
+	{"listen", "127.0.0.1:9"},
+	{"admin_key", "k"},
+	{"allow_private_sinks", "true"},
+	{"api_rate", "3"},
+	{"log_level", "error"},
+	{"log_format", "json"},
+};
+
+START_TEST(test_differs_and_copy)
+{
+	const char *const *names = config_key_names();
+	const char *key = differ_cases[_i].key;
+	struct config a, b;
+	char err[ERRLEN];
+
+	config_defaults(&a);
+	config_defaults(&b);
+	ck_assert_int_eq(config_set(&b, key, differ_cases[_i].value, err,
+				    sizeof(err)), 0);
+	for (size_t i = 0; names[i] != NULL; i++)
+		ck_assert_msg(config_key_differs(&a, &b, names[i]) ==
+				      (strcmp(names[i], key) == 0),
+			      "%s after a change of %s", names[i], key);
+	ck_assert(!config_key_differs(&a, &b, "no_such_key"));
+	config_copy_key(&a, &b, key);
+	for (size_t i = 0; names[i] != NULL; i++)
+		ck_assert_msg(!config_key_differs(&a, &b, names[i]), "%s",
+			      names[i]);
+	assert_field(&a, key, differ_cases[_i].value[0] == 't' ?
+		     "true" : differ_cases[_i].value);
+	config_free(&a);
+	config_free(&b);
+}
+END_TEST
+
+/* A re-read takes the file as it is now, under the same flags. */
+START_TEST(test_reread)
+{
+	char *argv[] = {"herald", "-c", path_test, "--log-level", "error", NULL};
+	char *no_file[] = {"herald", "--log-level", "error", NULL};
+	struct config c;
+	char err[ERRLEN] = "";
+	char prefix[256];
+
+	ck_assert_str_eq(config_file_arg(5, argv), path_test);
+	ck_assert_ptr_null(config_file_arg(3, no_file));
+	write_file(path_test, "log_level = debug\nlog_format = json\napi_rate = 5\n",
+		   49);
+	config_defaults(&c);
+	ck_assert_msg(config_reread(&c, 5, argv, err, sizeof(err)) == 0, "%s", err);
+	assert_field(&c, "log_level", "error"); /* the flag wins */
+	assert_field(&c, "log_format", "json");
+	assert_field(&c, "api_rate", "5");
+	assert_field(&c, "listen", "127.0.0.1:8080");
+
+	/* a bad file: the line in the message, nothing changed */
+	write_file(path_test, "api_rate = 9\nlog_format = yaml\n", 31);
+	ck_assert_int_eq(config_reread(&c, 5, argv, err, sizeof(err)), -1);
+	snprintf(prefix, sizeof(prefix), "%s:2: ", path_test);
+	ck_assert_msg(strncmp(err, prefix, strlen(prefix)) == 0, "%s", err);
+	assert_field(&c, "api_rate", "5");
+	assert_field(&c, "log_format", "json");
+
+	/* gone: the same */
+	unlink(path_test);
+	ck_assert_int_eq(config_reread(&c, 5, argv, err, sizeof(err)), -1);
+	ck_assert_ptr_nonnull(strstr(err, "could not open file"));
+	assert_field(&c, "api_rate", "5");
+
+	ck_assert_int_eq(config_reread(&c, 3, no_file, err, sizeof(err)), -1);
+	ck_assert_ptr_nonnull(strstr(err, "no configuration file"));
+	config_free(&c);
+}
+END_TEST
+
 static Suite *
 config_suite(void)
 {
@@ -607,6 +713,10 @@ config_suite(void)
 	tcase_add_loop_test(tc, test_args, 0,
 			    (int)(sizeof(args_cases) / sizeof(args_cases[0])));
 	tcase_add_test(tc, test_help_lists_every_key);
+	tcase_add_test(tc, test_value_text);
+	tcase_add_loop_test(tc, test_differs_and_copy, 0,
+			    (int)(sizeof(differ_cases) / sizeof(differ_cases[0])));
+	tcase_add_test(tc, test_reread);
 	suite_add_tcase(s, tc);
 	return s;
 }

@@ -36,6 +36,9 @@ config_field_text(const struct config *c, const char *key, char *buf, size_t len
 		snprintf(buf, len, "%s", c->allow_private_sinks ? "true" : "false");
 	else if (strcmp(key, "log_level") == 0)
 		snprintf(buf, len, "%s", levels[c->log_level]);
+	else if (strcmp(key, "log_format") == 0)
+		snprintf(buf, len, "%s",
+			 c->log_format == LOG_FORMAT_JSON ? "json" : "text");
 	else {
 		for (size_t i = 0; i < sizeof(ints) / sizeof(ints[0]); i++) {
 			if (strcmp(key, ints[i].key) == 0) {
