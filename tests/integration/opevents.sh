@@ -235,4 +235,24 @@ expect_eq "$(db_psql "SELECT count(*) FROM delivery d JOIN event e ON e.seq = d.
 wait_until 15 "redrain: every delivery to the listener succeeded" state_is "$OPS_SUB" succeeded 5
 expect_eq "$(receiver_count /ops)" 5 "redrain: the listener got nothing more"
 
+# ---------------------------------------------------------------- backlog
+
+log "a backlog crossing, as the sampler reports it, is published once per crossing"
+sub_create "backlog listener" "$(sub_body "$RECEIVER_URL/backlog" '["herald.subscription.backlog"]')"
+sample() {
+	db_psql "SELECT herald_opevent_backlog('$FAIL_SUB', $1, 10)"
+}
+expect_eq "$(sample 9)" f "backlog: 9 of 10: nothing"
+expect_eq "$(sample 10)" t "backlog: 10 of 10: recorded"
+expect_eq "$(sample 12)" f "backlog: still above: nothing more"
+expect_eq "$(sample 3)" f "backlog: below again: nothing, but armed"
+expect_eq "$(sample 11)" t "backlog: above again: recorded"
+expect_eq "$(db_psql "SELECT herald_opevent_backlog('$FAIL_SUB', 50, 0)")" f "backlog: threshold 0: never"
+wait_until 15 "backlog: the listener got two events" receiver_has /backlog 2
+wait_until 15 "backlog: the outbox is drained" outbox_empty
+expect_eq "$(ops /backlog | jq -c '[.[] | [.type, .subject, .data]]')" \
+	"$(jq -cn --arg s "$FAIL_SUB" '[["herald.subscription.backlog", $s, {subscription: $s, backlog: 10, threshold: 10}],
+		["herald.subscription.backlog", $s, {subscription: $s, backlog: 11, threshold: 10}]]')" \
+	"backlog: two crossings, in order, with their data"
+
 finish
