@@ -97,17 +97,29 @@ CREATE FUNCTION public.herald_dispatch_writeback(r_sub text[], r_seq bigint[], r
     AS $$
 DECLARE
     n bigint;
+    failed bigint;
 BEGIN
     -- every herald transaction takes key locks in ascending order
     PERFORM count(pg_advisory_xact_lock(k)) FROM unnest(key_locks) AS k;
 
-    UPDATE delivery d
-       SET state = u.st, attempts = u.a,
-           next_attempt_at = now() + u.dl * interval '1 millisecond',
-           last_status = u.code, last_error = u.err, updated_at = now()
-      FROM unnest(r_sub, r_seq, r_state, r_attempts, r_delay, r_status,
-                  r_error) AS u(s, q, st, a, dl, code, err)
-     WHERE d.subscription_id = u.s::uuid AND d.seq = u.q;
+    WITH w AS (
+        UPDATE delivery d
+           SET state = u.st, attempts = u.a,
+               next_attempt_at = now() + u.dl * interval '1 millisecond',
+               last_status = u.code, last_error = u.err, updated_at = now()
+          FROM unnest(r_sub, r_seq, r_state, r_attempts, r_delay, r_status,
+                      r_error) AS u(s, q, st, a, dl, code, err)
+         WHERE d.subscription_id = u.s::uuid AND d.seq = u.q
+     RETURNING d.subscription_id, d.seq, d.state, d.attempts,
+               d.last_status, d.last_error)
+    INSERT INTO opevent (kind, subscription_id, seq, event_source, event_id,
+                         event_type, attempts, last_status, last_error)
+    SELECT 'delivery.failed', w.subscription_id, w.seq, e.source, e.id,
+           e.type, w.attempts, w.last_status, w.last_error
+      FROM w JOIN event e ON e.seq = w.seq
+     WHERE w.state = 'failed' AND e.source <> '/herald'
+     ORDER BY w.subscription_id, w.seq;
+    GET DIAGNOSTICS failed = ROW_COUNT;
 
     -- (a delivery deleted meanwhile, with its subscription, logs nothing)
     INSERT INTO attempt (subscription_id, seq, at, status, latency_ms,
@@ -121,13 +133,35 @@ BEGIN
 
     PERFORM herald_promote_heads(key_sub, key_key);
 
+    -- one herald.subscription.disabled per subscription disabled, with
+    -- the delivery that met the 410 (its first in this batch)
     WITH s AS (
         UPDATE subscription
            SET status = 'disabled', status_reason = 'the sink answered 410 Gone',
                updated_at = now()
          WHERE id = ANY (gone::uuid[]) AND status = 'active'
-     RETURNING id)
+     RETURNING id, status_reason),
+    o AS (
+        INSERT INTO opevent (kind, subscription_id, seq, event_source,
+                             event_id, event_type, attempts, last_status,
+                             last_error, reason)
+        SELECT 'subscription.disabled', s.id, g.q, e.source, e.id, e.type,
+               g.a, g.code, g.err, s.status_reason
+          FROM s
+          LEFT JOIN LATERAL (
+              SELECT u.q, u.a, u.code, u.err
+                FROM unnest(r_sub, r_seq, r_attempts, r_status, r_error)
+                     AS u(sid, q, a, code, err)
+               WHERE u.sid::uuid = s.id AND u.code = 410
+               ORDER BY u.q LIMIT 1) g ON true
+          LEFT JOIN event e ON e.seq = g.q
+         ORDER BY s.id)
     SELECT count(pg_notify('herald_subscription', s.id::text)) INTO n FROM s;
+
+    -- the drainers learn at commit that there is something to publish
+    IF failed + n > 0 THEN
+        PERFORM pg_notify('herald_opevent', '');
+    END IF;
 END
 $$;
 
@@ -135,6 +169,33 @@ CREATE FUNCTION public.herald_lock_keys(key_locks bigint[]) RETURNS void
     LANGUAGE sql
     AS $$
     SELECT count(pg_advisory_xact_lock(k)) FROM unnest(key_locks) AS k;
+$$;
+
+CREATE FUNCTION public.herald_opevent_backlog(sub uuid, pending bigint, threshold bigint) RETURNS boolean
+    LANGUAGE plpgsql
+    AS $$
+DECLARE
+    was boolean;
+    reached boolean := threshold > 0 AND pending >= threshold;
+BEGIN
+    INSERT INTO backlog_alert (subscription_id, above)
+    SELECT sub, false WHERE EXISTS (SELECT 1 FROM subscription WHERE id = sub)
+    ON CONFLICT (subscription_id) DO NOTHING;
+    SELECT b.above INTO was FROM backlog_alert b
+     WHERE b.subscription_id = sub FOR UPDATE;
+    IF NOT FOUND OR was = reached THEN
+        RETURN false;
+    END IF;
+    UPDATE backlog_alert b SET above = reached
+     WHERE b.subscription_id = sub;
+    IF NOT reached THEN
+        RETURN false;
+    END IF;
+    INSERT INTO opevent (kind, subscription_id, backlog, threshold)
+    VALUES ('subscription.backlog', sub, pending, threshold);
+    PERFORM pg_notify('herald_opevent', '');
+    RETURN true;
+END
 $$;
 
 CREATE FUNCTION public.herald_promote_heads(subs text[], keys text[]) RETURNS void
@@ -212,6 +273,11 @@ CREATE SEQUENCE public.attempt_id_seq
 
 ALTER SEQUENCE public.attempt_id_seq OWNED BY public.attempt.id;
 
+CREATE TABLE public.backlog_alert (
+    subscription_id uuid NOT NULL,
+    above boolean NOT NULL
+);
+
 CREATE TABLE public.delivery (
     subscription_id uuid NOT NULL,
     seq bigint NOT NULL,
@@ -269,6 +335,33 @@ CREATE TABLE public.herald_migration (
     applied_at timestamp with time zone DEFAULT now() NOT NULL
 );
 
+CREATE TABLE public.opevent (
+    id bigint NOT NULL,
+    kind text NOT NULL,
+    subscription_id uuid NOT NULL,
+    seq bigint,
+    event_source text,
+    event_id text,
+    event_type text,
+    attempts integer,
+    last_status integer,
+    last_error text,
+    reason text,
+    backlog bigint,
+    threshold bigint,
+    at timestamp with time zone DEFAULT now() NOT NULL,
+    CONSTRAINT opevent_kind_check CHECK ((kind = ANY (ARRAY['delivery.failed'::text, 'subscription.disabled'::text, 'subscription.backlog'::text])))
+);
+
+CREATE SEQUENCE public.opevent_id_seq
+    START WITH 1
+    INCREMENT BY 1
+    NO MINVALUE
+    NO MAXVALUE
+    CACHE 1;
+
+ALTER SEQUENCE public.opevent_id_seq OWNED BY public.opevent.id;
+
 CREATE TABLE public.subscription (
     id uuid DEFAULT gen_random_uuid() NOT NULL,
     tenant bigint NOT NULL,
@@ -293,6 +386,8 @@ ALTER TABLE ONLY public.attempt ALTER COLUMN id SET DEFAULT nextval('public.atte
 
 ALTER TABLE ONLY public.event ALTER COLUMN seq SET DEFAULT nextval('public.event_seq_seq'::regclass);
 
+ALTER TABLE ONLY public.opevent ALTER COLUMN id SET DEFAULT nextval('public.opevent_id_seq'::regclass);
+
 ALTER TABLE ONLY public.api_key
     ADD CONSTRAINT api_key_key_hash_key UNIQUE (key_hash);
 
@@ -301,6 +396,9 @@ ALTER TABLE ONLY public.api_key
 
 ALTER TABLE ONLY public.attempt
     ADD CONSTRAINT attempt_pkey PRIMARY KEY (id);
+
+ALTER TABLE ONLY public.backlog_alert
+    ADD CONSTRAINT backlog_alert_pkey PRIMARY KEY (subscription_id);
 
 ALTER TABLE ONLY public.delivery
     ADD CONSTRAINT delivery_pkey PRIMARY KEY (subscription_id, seq);
@@ -313,6 +411,9 @@ ALTER TABLE ONLY public.event
 
 ALTER TABLE ONLY public.herald_migration
     ADD CONSTRAINT herald_migration_pkey PRIMARY KEY (version);
+
+ALTER TABLE ONLY public.opevent
+    ADD CONSTRAINT opevent_pkey PRIMARY KEY (id);
 
 ALTER TABLE ONLY public.subscription
     ADD CONSTRAINT subscription_pkey PRIMARY KEY (id);
@@ -336,6 +437,9 @@ CREATE INDEX subscription_tenant ON public.subscription USING btree (tenant);
 CREATE TRIGGER subscription_changed AFTER INSERT OR DELETE OR UPDATE ON public.subscription FOR EACH STATEMENT EXECUTE FUNCTION public.subscription_bump_epoch();
 
 CREATE TRIGGER subscription_forget_attempts AFTER DELETE ON public.subscription REFERENCING OLD TABLE AS gone FOR EACH STATEMENT EXECUTE FUNCTION public.attempt_forget_subscriptions();
+
+ALTER TABLE ONLY public.backlog_alert
+    ADD CONSTRAINT backlog_alert_subscription_id_fkey FOREIGN KEY (subscription_id) REFERENCES public.subscription(id) ON DELETE CASCADE;
 
 ALTER TABLE ONLY public.delivery
     ADD CONSTRAINT delivery_seq_fkey FOREIGN KEY (seq) REFERENCES public.event(seq);

@@ -12,6 +12,7 @@
 #include "metrics.h"
 #include "monotime.h"
 #include "mediatype.h"
+#include "opevent.h"
 #include "xalloc.h"
 
 #define LIST_DEFAULT 100
@@ -194,6 +195,29 @@ post_reply(struct api_request *r)
 	post_answered(r, st);
 }
 
+/* herald's own events (source OPEVENT_SOURCE) come only from herald:
+ * false, with err, when one of the parsed events claims that source. */
+static bool
+own_source_refused(const struct post_state *st, struct herald_error *err)
+{
+	size_t n = st->batch ? st->n : 1;
+
+	for (size_t i = 0; i < n; i++) {
+		const struct cloudevent *ev = st->batch ? &st->evs[i] : &st->single;
+
+		if (!opevent_source_reserved(ev->source))
+			continue;
+		snprintf(err->code, sizeof(err->code), "reserved_source");
+		snprintf(err->field, sizeof(err->field), "source");
+		err->index = st->batch ? (long)i : -1;
+		snprintf(err->message, sizeof(err->message),
+			 "source %s is reserved for herald's operational events",
+			 OPEVENT_SOURCE);
+		return false;
+	}
+	return true;
+}
+
 /* Parse and validate the events, then hand them to a writer (suspending
  * the request), or answer at once. */
 static void
@@ -245,6 +269,8 @@ post(struct api_request *r)
 	case MODE_UNSUPPORTED:
 		break;
 	}
+	if (rc == 0 && !own_source_refused(st, &err))
+		rc = -1;
 	if (rc != 0) {
 		api_reply_invalid(r, MHD_HTTP_BAD_REQUEST, &err);
 		post_cleanup(st);

@@ -84,7 +84,10 @@ struct setting {
 	X(api_burst, OPT_INT, RELOAD_LIVE, 0, 1000000, "0", "N", \
 	  "API requests a key may make at once above api_rate; 0: api_rate") \
 	X(secret_grace, OPT_INT, RELOAD_RESTART, 0, 31536000, "86400", "SECONDS", \
-	  "seconds a rotated-out secret keeps signing")
+	  "seconds a rotated-out secret keeps signing") \
+	X(backlog_alert, OPT_INT, RELOAD_RESTART, 0, 1000000000, "0", "N", \
+	  "pending deliveries of one subscription that make herald publish " \
+	  "herald.subscription.backlog; 0: never")
 
 #define OPTION_ROW(key, type, reload, min, max, def, ph, desc) \
 	{#key, type, reload, offsetof(struct config, key), min, max, def, ph, \

@@ -27,6 +27,7 @@ struct config {
 	long api_rate;           /* API requests per second per key; 0: none */
 	long api_burst;          /* bucket size; 0: api_rate */
 	long secret_grace;       /* seconds an old secret keeps signing */
+	long backlog_alert;      /* a subscription's backlog reported; 0: off */
 };
 
 /* Fill every field with its default.  *c must hold no strings yet (it is

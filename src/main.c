@@ -18,6 +18,7 @@
 #include "keylimit.h"
 #include "log.h"
 #include "reload.h"
+#include "outbox.h"
 #include "store.h"
 #include "writer.h"
 #include "xalloc.h"
@@ -63,6 +64,7 @@ main(int argc, char **argv)
 	struct writer *writer = NULL;
 	struct api *api = NULL;
 	struct dispatch *dispatch = NULL;
+	struct outbox *outbox = NULL;
 	const char *admin_key;
 	sigset_t sigs;
 	char err[512];
@@ -129,6 +131,9 @@ main(int argc, char **argv)
 	dispatch = dispatch_start(&cfg);
 	if (dispatch == NULL)
 		goto out;
+	outbox = outbox_start(cfg.database_url, writer);
+	if (outbox == NULL)
+		goto out;
 	log_info("herald %s ready", PACKAGE_VERSION);
 
 	for (;;) {
@@ -148,6 +153,8 @@ main(int argc, char **argv)
 	/* stop accepting, commit what was handed over, let those answers go
 	 * out, then close */
 	api_quiesce(api);
+	outbox_stop(outbox); /* it publishes through the writer */
+	outbox = NULL;
 	writer_drain(writer);
 	api_wait_idle(api, DRAIN_TIMEOUT_MS);
 	api_stop(api);
@@ -157,6 +164,7 @@ main(int argc, char **argv)
 	rc = 0;
 	log_info("stopped");
 out:
+	outbox_stop(outbox);
 	dispatch_stop(dispatch, 0);
 	api_stop(api);
 	writer_free(writer);

@@ -8,6 +8,7 @@
 
 #include "fnv1a.h"
 #include "log.h"
+#include "opevent.h"
 #include "subscription.h"
 #include "xalloc.h"
 
@@ -15,11 +16,19 @@
  * Each writer thread has a cache of its own and no other thread reads it;
  * no locking.  Each subscription is listed in the bucket of every type it
  * names, or in `any` when it names none, so an event is tested only
- * against subscriptions that could match.
+ * against subscriptions that could match.  The entries are sorted by id
+ * (PostgreSQL's uuid order is the byte order of their canonical text).
+ *
+ * An operational event (source OPEVENT_SOURCE) tells about one
+ * subscription, its subject: it goes only to the subscriptions of that
+ * subscription's tenant and to those of admin keys, never to another
+ * tenant's.
  */
 struct entry {
 	char id[37];
 	struct subscription sub;
+	long long tenant;
+	bool admin; /* its owner may see every tenant's */
 };
 
 struct bucket {
@@ -43,7 +52,11 @@ static const struct store_stmt read_epoch = {
 
 static const struct store_stmt read_all = {
 	"subcache_all",
-	"SELECT id, config::text, status FROM subscription ORDER BY id", 0};
+	"SELECT s.id, s.config::text, s.status, s.tenant,"
+	"  s.tenant = 0 OR coalesce('admin' = ANY (k.scopes), false)"
+	" FROM subscription s LEFT JOIN api_key k ON k.id = s.tenant"
+	" ORDER BY s.id",
+	0};
 
 static struct bucket *
 bucket_for(const struct subcache *sc, const char *type, bool insert)
@@ -175,6 +188,8 @@ subcache_refresh(struct subcache *sc, struct store_conn *c)
 		}
 		cJSON_Delete(config);
 		sub_status_parse(PQgetvalue(r, i, 2), &e->sub.status);
+		e->tenant = strtoll(PQgetvalue(r, i, 3), NULL, 10);
+		e->admin = strcmp(PQgetvalue(r, i, 4), "t") == 0;
 		snprintf(e->id, sizeof(e->id), "%s", PQgetvalue(r, i, 0));
 		sc->nentries++;
 	}
@@ -186,6 +201,37 @@ subcache_refresh(struct subcache *sc, struct store_conn *c)
 	return STORE_OK;
 }
 
+/* The entry of a subscription id, or NULL. */
+static const struct entry *
+find_entry(const struct subcache *sc, const char *id)
+{
+	size_t lo = 0, hi = sc->nentries;
+
+	while (id != NULL && lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		int c = strcmp(sc->entries[mid].id, id);
+
+		if (c == 0)
+			return &sc->entries[mid];
+		if (c < 0)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return NULL;
+}
+
+/* May e receive the event?  Any, unless it is an operational event
+ * (own): then only the tenant of the subscription it is about (about,
+ * NULL when gone), and admins. */
+static bool
+may_see(const struct entry *e, const struct entry *about, bool own)
+{
+	if (!own || e->admin)
+		return true;
+	return about != NULL && about->tenant == e->tenant;
+}
+
 void
 subcache_match(const struct subcache *sc, const struct cloudevent *ev,
 	       void (*fn)(void *arg, const char *sub_id,
@@ -193,13 +239,17 @@ subcache_match(const struct subcache *sc, const struct cloudevent *ev,
 	       void *arg)
 {
 	const struct bucket *b = bucket_for(sc, ev->type, false);
+	bool own = opevent_source_reserved(ev->source);
+	const struct entry *about = own ? find_entry(sc, ev->subject) : NULL;
 
 	if (b != NULL)
 		for (size_t i = 0; i < b->n; i++)
-			if (sub_matches(&b->subs[i]->sub, ev))
+			if (may_see(b->subs[i], about, own) &&
+			    sub_matches(&b->subs[i]->sub, ev))
 				fn(arg, b->subs[i]->id, &b->subs[i]->sub);
 	for (size_t i = 0; i < sc->nany; i++)
-		if (sub_matches(&sc->any[i]->sub, ev))
+		if (may_see(sc->any[i], about, own) &&
+		    sub_matches(&sc->any[i]->sub, ev))
 			fn(arg, sc->any[i]->id, &sc->any[i]->sub);
 }
 

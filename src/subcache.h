@@ -21,7 +21,8 @@ HERALD_MUST_CHECK enum store_status subcache_refresh(struct subcache *sc,
 /* Call fn for every subscription the event matches (whatever its
  * status: paused and disabled ones accumulate deliveries too).  Only
  * subscriptions listing the event's type, or listing no types, are
- * tested. */
+ * tested.  An operational event (source OPEVENT_SOURCE) matches only
+ * subscriptions of its subject's tenant and of admin keys. */
 void subcache_match(const struct subcache *sc, const struct cloudevent *ev,
 		    void (*fn)(void *arg, const char *sub_id,
 			       const struct subscription *sub),

@@ -17,6 +17,7 @@ static const char *const want_keys[] = {
 	"max_event_bytes", "max_batch_bytes", "log_level", "log_format", "api_threads", "db_pool_size",
 	"max_connections", "connection_timeout", "writer_batch_max", "writers",
 	"max_connections_per_ip", "api_rate", "api_burst", "secret_grace",
+	"backlog_alert",
 };
 #define N_KEYS (sizeof(want_keys) / sizeof(want_keys[0]))
 
@@ -90,6 +91,7 @@ START_TEST(test_defaults)
 	ck_assert_int_eq(c.api_rate, 0);
 	ck_assert_int_eq(c.api_burst, 0);
 	ck_assert_int_eq(c.secret_grace, 86400);
+	ck_assert_int_eq(c.backlog_alert, 0);
 	config_free(&c);
 	ck_assert_ptr_null(c.listen);
 	config_free(&c); /* twice is harmless */
@@ -317,6 +319,7 @@ static const struct range {
 	{"api_rate", 0, 1000000},
 	{"api_burst", 0, 1000000},
 	{"secret_grace", 0, 31536000},
+	{"backlog_alert", 0, 1000000000},
 };
 
 START_TEST(test_ranges)

@@ -24,6 +24,7 @@ config_field_text(const struct config *c, const char *key, char *buf, size_t len
 		{"api_rate", c->api_rate},
 		{"api_burst", c->api_burst},
 		{"secret_grace", c->secret_grace},
+		{"backlog_alert", c->backlog_alert},
 	};
 
 	if (strcmp(key, "listen") == 0)
