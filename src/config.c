@@ -80,7 +80,13 @@ struct setting {
 	X(api_burst, OPT_INT, RELOAD_LIVE, 0, 1000000, "0", "N", \
 	  "API requests a key may make at once above api_rate; 0: api_rate") \
 	X(secret_grace, OPT_INT, RELOAD_RESTART, 0, 31536000, "86400", "SECONDS", \
-	  "seconds a rotated-out secret keeps signing")
+	  "seconds a rotated-out secret keeps signing") \
+	X(metrics_listen, OPT_STRING, RELOAD_RESTART, 0, 0, "", "HOST:PORT", \
+	  "address:port of a second listener serving only GET /metrics, " \
+	  "without a key; empty: none") \
+	X(metrics_per_subscription, OPT_BOOL, RELOAD_LIVE, 0, 0, "false", "[BOOL]", \
+	  "add per-subscription series (backlog, attempts) to the metrics; " \
+	  "the flag alone means true")
 
 #define OPTION_ROW(key, type, reload, min, max, def, ph, desc) \
 	{#key, type, reload, offsetof(struct config, key), min, max, def, ph, \

@@ -26,6 +26,8 @@ struct config {
 	long api_rate;           /* API requests per second per key; 0: none */
 	long api_burst;          /* bucket size; 0: api_rate */
 	long secret_grace;       /* seconds an old secret keeps signing */
+	char *metrics_listen;    /* host:port of GET /metrics without a key; "" = none */
+	bool metrics_per_subscription; /* per-subscription series */
 };
 
 /* Fill every field with its default.  *c must hold no strings yet (it is

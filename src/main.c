@@ -13,10 +13,13 @@
 #include "api.h"
 #include "api_table.h"
 #include "auth.h"
+#include "backlog.h"
 #include "config.h"
 #include "dispatch.h"
 #include "keylimit.h"
 #include "log.h"
+#include "metrics.h"
+#include "metrics_listen.h"
 #include "store.h"
 #include "writer.h"
 #include "xalloc.h"
@@ -62,6 +65,8 @@ main(int argc, char **argv)
 	struct writer *writer = NULL;
 	struct api *api = NULL;
 	struct dispatch *dispatch = NULL;
+	struct backlog *backlog = NULL;
+	struct metrics_listen *mlisten = NULL;
 	const char *admin_key;
 	sigset_t sigs;
 	char err[512];
@@ -123,6 +128,15 @@ main(int argc, char **argv)
 	dispatch = dispatch_start(&cfg);
 	if (dispatch == NULL)
 		goto out;
+	metrics_set_per_subscription(cfg.metrics_per_subscription);
+	backlog = backlog_start(cfg.database_url);
+	if (backlog == NULL)
+		goto out;
+	if (cfg.metrics_listen[0] != '\0') {
+		mlisten = metrics_listen_start(cfg.metrics_listen);
+		if (mlisten == NULL)
+			goto out;
+	}
 	log_info("herald %s ready", PACKAGE_VERSION);
 
 	if (sigwait(&sigs, &sig) != 0)
@@ -134,6 +148,8 @@ main(int argc, char **argv)
 
 	/* stop accepting, commit what was handed over, let those answers go
 	 * out, then close */
+	metrics_listen_stop(mlisten);
+	mlisten = NULL;
 	api_quiesce(api);
 	writer_drain(writer);
 	api_wait_idle(api, DRAIN_TIMEOUT_MS);
@@ -144,6 +160,8 @@ main(int argc, char **argv)
 	rc = 0;
 	log_info("stopped");
 out:
+	metrics_listen_stop(mlisten);
+	backlog_stop(backlog);
 	dispatch_stop(dispatch, 0);
 	api_stop(api);
 	writer_free(writer);
