@@ -1,12 +1,17 @@
 /* The backlog sampler: one thread reading pending deliveries and subscriptions from PostgreSQL every few seconds. */
 #include "backlog.h"
 
+#include <errno.h>
+#include <poll.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/eventfd.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "log.h"
 #include "monotime.h"
@@ -14,16 +19,16 @@
 #include "xalloc.h"
 
 /*
- * The thread owns its connection.  stopping is guarded by lock, which the
- * thread holds only while it waits for the next sample.  What it reads
- * goes to metrics.c (metrics_backlog_publish), which keeps it for scrapes
- * and for backlog_snapshot: nothing here is shared.
+ * The thread owns its connection.  backlog_stop sets stopping and wakes
+ * it through wakefd, which it watches whenever it waits: between samples
+ * and for the answer to one.  What it reads goes to metrics.c
+ * (metrics_backlog_publish), which keeps it for scrapes and for
+ * backlog_snapshot.
  */
 struct backlog {
 	pthread_t thread;
-	pthread_mutex_t lock;
-	pthread_cond_t wake; /* stopping */
-	bool stopping;
+	atomic_bool stopping;
+	int wakefd; /* an eventfd */
 	char *url;
 	struct store_conn *conn;
 	bool failing; /* the last sample failed (logged once) */
@@ -72,6 +77,18 @@ status_of(const char *s)
 	return METRICS_SUB_ACTIVE;
 }
 
+/* Wait until fd (-1: none) is readable or wait_ms has passed; true when
+ * asked to stop instead. */
+static bool
+pause_or_stop(struct backlog *b, int fd, int64_t wait_ms)
+{
+	struct pollfd p[2] = {{b->wakefd, POLLIN, 0}, {fd, POLLIN, 0}};
+
+	if (!atomic_load(&b->stopping))
+		poll(p, fd >= 0 ? 2 : 1, (int)wait_ms); /* EINTR: as woken */
+	return atomic_load(&b->stopping);
+}
+
 /* A connection that works, or NULL with the reason in err. */
 static struct store_conn *
 session(struct backlog *b, int64_t until_ms, char *err, size_t errlen)
@@ -101,7 +118,20 @@ sample(struct backlog *b, char *err, size_t errlen)
 	c = session(b, start + BACKLOG_TIMEOUT_MS, err, errlen);
 	if (c == NULL)
 		return false;
-	r = store_exec(c, &sample_stmt, NULL, NULL, NULL);
+	if (!store_send(c, &sample_stmt, NULL, NULL, NULL, 0)) {
+		snprintf(err, errlen, "the statement could not be sent");
+		return false;
+	}
+	/* the answer, within the deadline (store_collect gives up then) */
+	while (!store_collect(c, &r)) {
+		int64_t left = start + BACKLOG_TIMEOUT_MS - monotime_ms();
+
+		if (pause_or_stop(b, PQsocket(store_pg(c)), left > 0 ? left : 0)) {
+			store_disconnect(c); /* the statement dies with it */
+			snprintf(err, errlen, "stopping");
+			return false;
+		}
+	}
 	if (store_check(c, r, PGRES_TUPLES_OK, "backlog sample") != STORE_OK) {
 		snprintf(err, errlen, "the statement failed");
 		PQclear(r);
@@ -138,16 +168,13 @@ sampler_main(void *arg)
 {
 	struct backlog *b = arg;
 
-	pthread_mutex_lock(&b->lock);
-	while (!b->stopping) {
-		int64_t start, took, wait_ms;
-		struct timespec until;
+	while (!atomic_load(&b->stopping)) {
+		int64_t start = monotime_ms(), took, wait_ms;
 		char err[256];
-		bool ok;
+		bool ok = sample(b, err, sizeof(err));
 
-		pthread_mutex_unlock(&b->lock);
-		start = monotime_ms();
-		ok = sample(b, err, sizeof(err));
+		if (atomic_load(&b->stopping))
+			break;
 		if (!ok && !b->failing)
 			log_warn("backlog: no sample from postgresql (%s); the "
 				 "metrics keep the last one", err);
@@ -160,19 +187,11 @@ sampler_main(void *arg)
 		wait_ms = ok && took * 10 > BACKLOG_INTERVAL_MS ? took * 10 :
 			  BACKLOG_INTERVAL_MS;
 		wait_ms = wait_ms > took ? wait_ms - took : 0;
-		clock_gettime(CLOCK_MONOTONIC, &until);
-		until.tv_sec += wait_ms / 1000;
-		until.tv_nsec += (long)(wait_ms % 1000) * 1000000L;
-		if (until.tv_nsec >= 1000000000L) {
-			until.tv_sec++;
-			until.tv_nsec -= 1000000000L;
-		}
-		pthread_mutex_lock(&b->lock);
-		while (!b->stopping &&
-		       pthread_cond_timedwait(&b->wake, &b->lock, &until) == 0)
+		for (int64_t until = monotime_ms() + wait_ms;
+		     wait_ms > 0 && !pause_or_stop(b, -1, wait_ms);
+		     wait_ms = until - monotime_ms())
 			;
 	}
-	pthread_mutex_unlock(&b->lock);
 	return NULL;
 }
 
@@ -180,18 +199,15 @@ struct backlog *
 backlog_start(const char *url)
 {
 	struct backlog *b = xcalloc(1, sizeof(*b));
-	pthread_condattr_t attr;
 
-	pthread_mutex_init(&b->lock, NULL);
-	pthread_condattr_init(&attr);
-	pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
-	pthread_cond_init(&b->wake, &attr);
-	pthread_condattr_destroy(&attr);
+	atomic_init(&b->stopping, false);
+	b->wakefd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 	b->url = xstrdup(url);
-	if (pthread_create(&b->thread, NULL, sampler_main, b) != 0) {
+	if (b->wakefd < 0 ||
+	    pthread_create(&b->thread, NULL, sampler_main, b) != 0) {
 		log_error("cannot start the backlog sampler thread");
-		pthread_mutex_destroy(&b->lock);
-		pthread_cond_destroy(&b->wake);
+		if (b->wakefd >= 0)
+			close(b->wakefd);
 		free(b->url);
 		free(b);
 		return NULL;
@@ -202,16 +218,16 @@ backlog_start(const char *url)
 void
 backlog_stop(struct backlog *b)
 {
+	uint64_t one = 1;
+
 	if (b == NULL)
 		return;
-	pthread_mutex_lock(&b->lock);
-	b->stopping = true;
-	pthread_cond_signal(&b->wake);
-	pthread_mutex_unlock(&b->lock);
+	atomic_store(&b->stopping, true);
+	if (write(b->wakefd, &one, sizeof(one)) < 0)
+		log_warn("backlog: cannot wake the sampler: %s", strerror(errno));
 	pthread_join(b->thread, NULL);
 	store_close(b->conn);
-	pthread_mutex_destroy(&b->lock);
-	pthread_cond_destroy(&b->wake);
+	close(b->wakefd);
 	free(b->url);
 	free(b);
 }

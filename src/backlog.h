@@ -19,7 +19,8 @@ struct backlog;
  * start. */
 struct backlog *backlog_start(const char *url);
 
-/* Stop the thread (within BACKLOG_TIMEOUT_MS), close its connection. */
+/* Stop the thread and close its connection: at once, or, if it is
+ * connecting or preparing its statement, within BACKLOG_TIMEOUT_MS. */
 void backlog_stop(struct backlog *b);
 
 /* The last sample: every subscription, sorted by id, with its pending

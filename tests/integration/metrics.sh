@@ -284,4 +284,19 @@ else
 	log "skip: no promtool (Debian's prometheus package)"
 fi
 
+# --------------------------------------------------------------- shutdown
+
+# A sample waiting for PostgreSQL does not hold up a SIGTERM.
+PGAPPNAME=metrics-lock db_psql "BEGIN; LOCK TABLE subscription IN ACCESS EXCLUSIVE MODE;
+	SELECT pg_sleep(60); COMMIT;" >/dev/null 2>&1 &
+LOCK_PID=$!
+wait_until 15 "the sampler waits for the lock again" blocked
+t0=$(now_ms)
+herald_stop
+took=$(($(now_ms) - t0))
+expect_eq "$HERALD_EXIT_STATUS" 0 "herald exits 0 on SIGTERM meanwhile"
+check "... within 3 s, not after the sample's 10 s timeout (${took} ms)" test "$took" -lt 3000
+_herald_forget "$HERALD_PID"
+unlock
+
 finish
