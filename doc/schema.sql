@@ -424,6 +424,8 @@ CREATE INDEX delivery_due ON public.delivery USING btree (subscription_id, next_
 
 CREATE INDEX delivery_key ON public.delivery USING btree (subscription_id, ordering_key, seq) WHERE (state = 'pending'::text);
 
+CREATE INDEX delivery_pending ON public.delivery USING btree (subscription_id, next_attempt_at) WHERE (state = 'pending'::text);
+
 CREATE INDEX delivery_seq ON public.delivery USING btree (seq);
 
 CREATE INDEX delivery_state ON public.delivery USING btree (subscription_id, state, seq);

@@ -18,6 +18,7 @@
 #include "cloudevent.h"
 #include "keylimit.h"
 #include "log.h"
+#include "metrics.h"
 #include "monotime.h"
 #include "xalloc.h"
 
@@ -670,9 +671,19 @@ on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
 	*con_cls = NULL;
 }
 
-/* Parse "host:port" or "[v6]:port" and open a listening socket. */
-static int
-open_listener(const char *listen_spec)
+/* herald_http_connections: a connection opened or closed. */
+static void
+on_connection(void *cls, struct MHD_Connection *conn, void **socket_context,
+	      enum MHD_ConnectionNotificationCode toe)
+{
+	(void)cls;
+	(void)conn;
+	(void)socket_context;
+	metrics_http_connections_add(toe == MHD_CONNECTION_NOTIFY_STARTED ? 1 : -1);
+}
+
+int
+api_listen_socket(const char *listen_spec)
 {
 	char host[256];
 	const char *colon, *port;
@@ -735,7 +746,7 @@ api_start(const struct config *cfg, struct writer *writer,
 	a->env.writer = writer;
 	a->env.routes = routes;
 	a->env.nroutes = nroutes;
-	a->listen_fd = open_listener(cfg->listen);
+	a->listen_fd = api_listen_socket(cfg->listen);
 	if (a->listen_fd < 0) {
 		free(a);
 		return NULL;
@@ -756,6 +767,7 @@ api_start(const struct config *cfg, struct writer *writer,
 		MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)cfg->connection_timeout,
 		MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)CONNECTION_POOL,
 		MHD_OPTION_NOTIFY_COMPLETED, on_completed, a,
+		MHD_OPTION_NOTIFY_CONNECTION, on_connection, NULL,
 		MHD_OPTION_END);
 	if (a->daemon == NULL) {
 		log_error("cannot start the HTTP server on %s", cfg->listen);

@@ -15,6 +15,10 @@ struct api_route;
 struct api *api_start(const struct config *cfg, struct writer *writer,
 		      const struct api_route *routes, size_t nroutes);
 
+/* A listening socket on "host:port" or "[v6]:port" (SO_REUSEADDR,
+ * close-on-exec); -1 with a logged reason. */
+int api_listen_socket(const char *listen_spec);
+
 /* Stop accepting new connections (the first shutdown step). */
 void api_quiesce(struct api *a);
 

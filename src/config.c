@@ -87,7 +87,13 @@ struct setting {
 	  "seconds a rotated-out secret keeps signing") \
 	X(backlog_alert, OPT_INT, RELOAD_RESTART, 0, 1000000000, "0", "N", \
 	  "pending deliveries of one subscription that make herald publish " \
-	  "herald.subscription.backlog; 0: never")
+	  "herald.subscription.backlog; 0: never") \
+	X(metrics_listen, OPT_STRING, RELOAD_RESTART, 0, 0, "", "HOST:PORT", \
+	  "address:port of a second listener serving only GET /metrics, " \
+	  "without a key; empty: none") \
+	X(metrics_per_subscription, OPT_BOOL, RELOAD_LIVE, 0, 0, "false", "[BOOL]", \
+	  "add per-subscription series (backlog, attempts) to the metrics; " \
+	  "the flag alone means true")
 
 #define OPTION_ROW(key, type, reload, min, max, def, ph, desc) \
 	{#key, type, reload, offsetof(struct config, key), min, max, def, ph, \

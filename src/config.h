@@ -28,6 +28,8 @@ struct config {
 	long api_burst;          /* bucket size; 0: api_rate */
 	long secret_grace;       /* seconds an old secret keeps signing */
 	long backlog_alert;      /* a subscription's backlog reported; 0: off */
+	char *metrics_listen;    /* host:port of GET /metrics without a key; "" = none */
+	bool metrics_per_subscription; /* per-subscription series */
 };
 
 /* Fill every field with its default.  *c must hold no strings yet (it is

@@ -8,6 +8,7 @@
 #include <time.h>
 
 #include "log.h"
+#include "metrics.h"
 #include "monotime.h"
 #include "xalloc.h"
 
@@ -117,8 +118,10 @@ worker_main(void *arg)
 			continue;
 		}
 		set_deadline(t, job->deadline_ms);
+		metrics_db_pool_in_use_add(1);
 		job->run(job, t);
 		dbwork_settle(t);
+		metrics_db_pool_in_use_add(-1);
 		set_deadline(t, 0);
 		job->done(job, true);
 	}
@@ -288,6 +291,7 @@ dbwork_start(const char *url, long threads)
 	}
 	if (pthread_create(&w->timer_thread, NULL, timer_main, w) != 0)
 		goto err;
+	metrics_db_pool_size((long)w->nthreads);
 	return w;
 err:
 	log_error("cannot start the database worker threads");

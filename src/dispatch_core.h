@@ -78,6 +78,8 @@ struct job {
 	unsigned char *data;
 	size_t data_len;
 	enum ce_data_kind data_kind;
+	int64_t received_ms;   /* its event's received_at, Unix ms */
+	bool succeeded_before; /* a retry or replay of a delivered one */
 
 	/* the attempt, while in flight */
 	CURL *easy;
@@ -111,6 +113,7 @@ struct dsub {
 	bool seen;  /* found by the last load */
 	bool stale; /* a reload failed: load it again before using it */
 	struct subscription sub;
+	int64_t created_ms; /* its created_at, Unix ms */
 	char *secret, *prev_secret;
 	struct ratelimit rl;
 	struct jlist queue; /* JOB_QUEUED */

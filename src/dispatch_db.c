@@ -24,14 +24,19 @@
  * subscription's position in $2 and the seq; a hashed set).  Nothing is
  * written: the partitions are this instance's alone, and what it holds
  * lives in its memory.  $4, the sum of the caps, tells the planner how
- * few rows come back. */
+ * few rows come back.  For the end-to-end latency: the event's
+ * received_at in Unix ms, and whether the delivery succeeded before (a
+ * retry or replay of a delivered one); a delivery untouched since its
+ * event's transaction (updated_at = received_at, both that transaction's
+ * now()) cannot have, and costs no look at its attempts. */
 static const struct store_stmt fetch_work = {
 	"dispatch_fetch",
 	"WITH c AS ("
-	"  SELECT x.subscription_id, x.seq, x.ordering_key, x.part, x.attempts"
+	"  SELECT x.subscription_id, x.seq, x.ordering_key, x.part, x.attempts,"
+	"    x.updated_at"
 	"  FROM unnest($2::text[], $3::int4[]) WITH ORDINALITY AS a(sid, cap, i)"
 	"  CROSS JOIN LATERAL (SELECT d.subscription_id, d.seq, d.ordering_key,"
-	"      d.part, d.attempts FROM delivery_ready d"
+	"      d.part, d.attempts, d.updated_at FROM delivery_ready d"
 	"    WHERE d.subscription_id = a.sid::uuid"
 	"      AND d.next_attempt_at <= now()"
 	"      AND d.part = ANY ($1::int4[])"
@@ -40,7 +45,11 @@ static const struct store_stmt fetch_work = {
 	"    ORDER BY d.next_attempt_at LIMIT a.cap) x"
 	"  LIMIT $4)"
 	" SELECT c.subscription_id::text, c.seq, c.ordering_key, c.part,"
-	"   c.attempts, e.attrs::text, e.data_kind, e.data"
+	"   c.attempts, e.attrs::text, e.data_kind, e.data,"
+	"   (extract(epoch FROM e.received_at) * 1000)::int8,"
+	"   c.updated_at <> e.received_at AND EXISTS (SELECT 1 FROM attempt t"
+	"     WHERE t.subscription_id = c.subscription_id AND t.seq = c.seq"
+	"       AND t.status BETWEEN 200 AND 299)"
 	" FROM c JOIN event e ON e.seq = c.seq",
 	6};
 
@@ -65,7 +74,8 @@ static const struct store_stmt sweep_work = {
 static const struct store_stmt load_subs = {
 	"dispatch_load_subs",
 	"SELECT id, config::text, status, secret,"
-	"  CASE WHEN prev_secret_until > now() THEN prev_secret END"
+	"  CASE WHEN prev_secret_until > now() THEN prev_secret END,"
+	"  (extract(epoch FROM created_at) * 1000)::int8"
 	" FROM subscription WHERE id = ANY ($1::text[]::uuid[])",
 	1};
 
@@ -169,6 +179,7 @@ db_subs_load(struct dispatch *d, char **ids, size_t n)
 		s->secret = xstrdup(PQgetvalue(r, i, 3));
 		s->prev_secret = PQgetisnull(r, i, 4) ? NULL :
 				 xstrdup(PQgetvalue(r, i, 4));
+		s->created_ms = strtoll(PQgetvalue(r, i, 5), NULL, 10);
 	}
 	PQclear(r);
 	return ok;
@@ -377,6 +388,8 @@ fetch_done(struct dispatch *d, PGresult *r)
 				  xmemdup(PQgetvalue(r, i, 7), j->data_len) : NULL;
 		}
 		j->data_kind = (enum ce_data_kind)bin_int(r, i, 6);
+		j->received_ms = bin_int(r, i, 8);
+		j->succeeded_before = bin_int(r, i, 9) != 0;
 		jobs_move(d, j, s->active ? JOB_QUEUED : JOB_FINISHED);
 	}
 	/* a subscription that got less than it asked for has nothing more

@@ -145,6 +145,23 @@ transport_kind(const struct job *j, CURLcode result)
 	}
 }
 
+/* A 2xx: the delivery's end-to-end latency, from its event's commit
+ * (received_at, by PostgreSQL's clock) to now (by ours).  Only its first:
+ * not when a retry or replay sends a delivered one again, nor for an
+ * event older than its subscription, which only a replay delivers. */
+static void
+count_end_to_end(const struct job *j)
+{
+	struct timespec ts;
+	int64_t now_ms;
+
+	if (j->succeeded_before || j->received_ms < j->sub->created_ms)
+		return;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	now_ms = (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+	metrics_end_to_end((double)(now_ms - j->received_ms) / 1e3);
+}
+
 /* The attempt is over (status 0: no answer, for the reason given, of
  * the kind given): judge it and hand the job over to be written back. */
 static void
@@ -152,14 +169,18 @@ finish(struct dispatch *d, struct job *j, long status, const char *transport,
        enum metrics_transport kind)
 {
 	int64_t took_us = monotime_us() - j->started_us;
+	enum metrics_outcome outcome;
 
 	j->status = status;
 	j->latency_ms = (int)(took_us / 1000);
 	delivery_judge(&j->sub->sub.delivery.retry, j->attempts, status,
 		       transport, j->retry_after[0] ? j->retry_after : NULL,
 		       time(NULL), dispatch_uniform(d), &j->verdict);
-	metrics_attempt(metrics_outcome_of(status, kind, j->verdict.block_ms > 0),
-			(double)took_us / 1e6);
+	outcome = metrics_outcome_of(status, kind, j->verdict.block_ms > 0);
+	metrics_attempt(outcome, (double)took_us / 1e6);
+	metrics_subscription_attempt(j->sub->id, outcome);
+	if (outcome == METRICS_SUCCESS)
+		count_end_to_end(j);
 	if (j->verdict.block_ms > 0)
 		ratelimit_block_until(&j->sub->rl,
 				      monotime_us() +

@@ -13,12 +13,15 @@
 #include "api.h"
 #include "api_table.h"
 #include "auth.h"
+#include "backlog.h"
 #include "config.h"
 #include "dispatch.h"
 #include "keylimit.h"
 #include "log.h"
 #include "reload.h"
 #include "outbox.h"
+#include "metrics.h"
+#include "metrics_listen.h"
 #include "store.h"
 #include "writer.h"
 #include "xalloc.h"
@@ -65,6 +68,8 @@ main(int argc, char **argv)
 	struct api *api = NULL;
 	struct dispatch *dispatch = NULL;
 	struct outbox *outbox = NULL;
+	struct backlog *backlog = NULL;
+	struct metrics_listen *mlisten = NULL;
 	const char *admin_key;
 	sigset_t sigs;
 	char err[512];
@@ -134,6 +139,15 @@ main(int argc, char **argv)
 	outbox = outbox_start(cfg.database_url, writer);
 	if (outbox == NULL)
 		goto out;
+	metrics_set_per_subscription(cfg.metrics_per_subscription);
+	backlog = backlog_start(cfg.database_url);
+	if (backlog == NULL)
+		goto out;
+	if (cfg.metrics_listen[0] != '\0') {
+		mlisten = metrics_listen_start(cfg.metrics_listen);
+		if (mlisten == NULL)
+			goto out;
+	}
 	log_info("herald %s ready", PACKAGE_VERSION);
 
 	for (;;) {
@@ -152,6 +166,8 @@ main(int argc, char **argv)
 
 	/* stop accepting, commit what was handed over, let those answers go
 	 * out, then close */
+	metrics_listen_stop(mlisten);
+	mlisten = NULL;
 	api_quiesce(api);
 	outbox_stop(outbox); /* it publishes through the writer */
 	outbox = NULL;
@@ -165,6 +181,8 @@ main(int argc, char **argv)
 	log_info("stopped");
 out:
 	outbox_stop(outbox);
+	metrics_listen_stop(mlisten);
+	backlog_stop(backlog);
 	dispatch_stop(dispatch, 0);
 	api_stop(api);
 	writer_free(writer);

@@ -7,10 +7,11 @@
 #include <stdint.h>
 
 /*
- * Every function here may be called from any thread: the values are
- * atomics, updated without a lock, and a scrape reads each one once (a
- * histogram's buckets, count and sum may then be a few observations
- * apart, as Prometheus clients allow).
+ * Every function here may be called from any thread.  The counters,
+ * gauges and histograms are atomics, updated without a lock, and a scrape
+ * reads each one once (a histogram's buckets, count and sum may then be a
+ * few observations apart, as Prometheus clients allow).  The backlog
+ * sample and the per-subscription counters are behind locks of their own.
  */
 
 /* What became of an ingested event: herald_events_ingested_total{result}. */
@@ -61,6 +62,70 @@ void metrics_delivery_failed(void);
 /* Requests to sinks in flight, partitions owned (the dispatcher's). */
 void metrics_inflight_add(long delta);
 void metrics_partitions_owned(long n);
+
+/* From an event's commit (its received_at) to the first 2xx of one of
+ * its deliveries. */
+void metrics_end_to_end(double seconds);
+/* Open connections to the API listener (+1 opened, -1 closed). */
+void metrics_http_connections_add(long delta);
+/* The API's database workers: how many, and how many run a job. */
+void metrics_db_pool_size(long n);
+void metrics_db_pool_in_use_add(long delta);
+
+/* --- what the backlog sampler (backlog.c) reads from the database --- */
+
+/* A subscription's status: herald_subscriptions{status}. */
+enum metrics_sub_status {
+	METRICS_SUB_ACTIVE,
+	METRICS_SUB_PAUSED,
+	METRICS_SUB_DISABLED,
+	METRICS_SUB_NSTATUS
+};
+
+/* One subscription's pending deliveries. */
+struct metrics_backlog_sub {
+	char id[37];     /* its uuid */
+	long due;        /* next_attempt_at has come */
+	long not_due;    /* waiting for a retry's time */
+	double oldest_s; /* now - the oldest due one's next_attempt_at; 0: none */
+};
+
+/* One sample: every subscription, with its pending deliveries. */
+struct metrics_backlog {
+	double sampled_at; /* Unix seconds when it was read; 0: never */
+	long due, not_due; /* pending deliveries, over every subscription */
+	double oldest_s;   /* the largest oldest_s */
+	long subscriptions[METRICS_SUB_NSTATUS];
+	struct metrics_backlog_sub *subs; /* malloc'd, nsubs of them */
+	size_t nsubs;
+};
+
+/* Take b over (its subs included) as the current sample. */
+void metrics_backlog_publish(struct metrics_backlog *b);
+/* A copy of the current sample (free it with metrics_backlog_free); all
+ * zero before the first. */
+void metrics_backlog_copy(struct metrics_backlog *out);
+void metrics_backlog_free(struct metrics_backlog *b);
+
+/* --- per-subscription series (metrics_per_subscription) --- */
+
+/* At most this many subscriptions have attempt counters; attempts of
+ * others count only in the totals (and in
+ * herald_subscription_series_dropped_total). */
+#define METRICS_SUBS_MAX 10000
+
+/* Turn the per-subscription series on or off (off forgets their
+ * counters); read at every attempt and scrape, so it may change at any
+ * time. */
+void metrics_set_per_subscription(bool on);
+bool metrics_per_subscription(void);
+/* One attempt of a subscription (nothing when the series are off). */
+void metrics_subscription_attempt(const char *id, enum metrics_outcome o);
+/* Forget the counters of subscriptions that are not among the n sorted
+ * ids of a sample taken at or after since_ms (monotime_ms): those
+ * counted first after it are kept, as the sample may predate them. */
+void metrics_subscriptions_keep(const struct metrics_backlog_sub *sorted,
+				size_t n, int64_t since_ms);
 
 /* The exposition, malloc'd text (Prometheus text format 0.0.4). */
 char *metrics_render(void);

@@ -6,6 +6,7 @@
 
 #include "keylimit.h"
 #include "log.h"
+#include "metrics.h"
 
 /*
  * Runs on main's thread alone.  The struct config the other threads hold
@@ -32,6 +33,12 @@ apply_api_rate(const struct config *c)
 	keylimit_init(c->api_rate, c->api_burst);
 }
 
+static void
+apply_metrics_per_subscription(const struct config *c)
+{
+	metrics_set_per_subscription(c->metrics_per_subscription);
+}
+
 /* One row per RELOAD_LIVE key: keys that share a hook run it once. */
 static const struct live_hook {
 	const char *key;
@@ -41,6 +48,7 @@ static const struct live_hook {
 	{"log_format", apply_log_format},
 	{"api_rate", apply_api_rate},
 	{"api_burst", apply_api_rate},
+	{"metrics_per_subscription", apply_metrics_per_subscription},
 };
 
 #define N_HOOKS (sizeof(hooks) / sizeof(hooks[0]))

@@ -228,4 +228,23 @@ MARK=$MARK0
 check "at info again, no access line" test "$(since_mark | grep -c 'access: ')" -eq 0
 check "text lines again" grep -qE '^[0-9-]{10}T[0-9:.]{12}Z info: reloaded: no live' <<<"$(since_mark)"
 
+
+# ------------------------------------------------------------ metrics_per_subscription
+
+sub_create "a paused subscription" '{"sink":"http://127.0.0.1:9/","status":"paused"}'
+api POST /v1/events '{"specversion":"1.0","id":"r1","source":"/reload","type":"t"}' \
+	-H 'Content-Type: application/cloudevents+json'
+expect_status 201 "an event for its backlog"
+api GET /metrics
+expect_status 200 "metrics answer"
+check "per-subscription series are off by default" \
+	test "$(grep -c '^herald_subscription_' <<<"$RESP")" -eq 0
+write_conf "listen = 127.0.0.1:$PORT" "metrics_per_subscription = true"
+hup "per-subscription metrics on" "reloaded: metrics_per_subscription false -> true"
+per_sub_series() {
+	api GET /metrics
+	grep -q "^herald_subscription_backlog_deliveries{subscription=\"$SUB_ID\"" <<<"$RESP"
+}
+wait_until 15 "after the reload, the subscription has its own backlog series" per_sub_series
+
 finish

@@ -18,6 +18,7 @@ static const char *const want_keys[] = {
 	"max_connections", "connection_timeout", "writer_batch_max", "writers",
 	"max_connections_per_ip", "api_rate", "api_burst", "secret_grace",
 	"backlog_alert",
+	"metrics_listen", "metrics_per_subscription",
 };
 #define N_KEYS (sizeof(want_keys) / sizeof(want_keys[0]))
 
@@ -92,6 +93,8 @@ START_TEST(test_defaults)
 	ck_assert_int_eq(c.api_burst, 0);
 	ck_assert_int_eq(c.secret_grace, 86400);
 	ck_assert_int_eq(c.backlog_alert, 0);
+	ck_assert_str_eq(c.metrics_listen, "");
+	ck_assert(!c.metrics_per_subscription);
 	config_free(&c);
 	ck_assert_ptr_null(c.listen);
 	config_free(&c); /* twice is harmless */

@@ -1,9 +1,12 @@
-/* Unit tests for metrics.c: the outcome of an attempt as a label, and the text exposition. */
+/* Unit tests for metrics.c: the outcome of an attempt as a label, the text exposition, the backlog sample and per-subscription series. */
 #include <check.h>
 #include <regex.h>
+#include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "backlog.h"
 #include "metrics.h"
 
 #define NELEM(a) ((int)(sizeof(a) / sizeof((a)[0])))
@@ -120,6 +123,220 @@ START_TEST(test_histogram)
 }
 END_TEST
 
+/* End-to-end latency has buckets up to a day, for retried deliveries. */
+START_TEST(test_end_to_end)
+{
+	char *t;
+
+	metrics_reset();
+	metrics_end_to_end(0.004);
+	metrics_end_to_end(0.005); /* on a bound: in it */
+	metrics_end_to_end(120);
+	metrics_end_to_end(4000);
+	metrics_end_to_end(200000); /* over a day */
+	metrics_end_to_end(-1);     /* a clock step: counted as 0 */
+	t = metrics_render();
+	ck_assert(has_line(t, "# TYPE herald_end_to_end_latency_seconds histogram"));
+	ck_assert(has_line(t, "herald_end_to_end_latency_seconds_bucket{le=\"0.005\"} 3"));
+	ck_assert(has_line(t, "herald_end_to_end_latency_seconds_bucket{le=\"60\"} 3"));
+	ck_assert(has_line(t, "herald_end_to_end_latency_seconds_bucket{le=\"300\"} 4"));
+	ck_assert(has_line(t, "herald_end_to_end_latency_seconds_bucket{le=\"3600\"} 4"));
+	ck_assert(has_line(t, "herald_end_to_end_latency_seconds_bucket{le=\"21600\"} 5"));
+	ck_assert(has_line(t, "herald_end_to_end_latency_seconds_bucket{le=\"86400\"} 5"));
+	ck_assert(has_line(t, "herald_end_to_end_latency_seconds_bucket{le=\"+Inf\"} 6"));
+	ck_assert(has_line(t, "herald_end_to_end_latency_seconds_count 6"));
+	ck_assert(has_line(t, "herald_end_to_end_latency_seconds_sum 204120.009000"));
+	free(t);
+}
+END_TEST
+
+START_TEST(test_process_gauges)
+{
+	char *t;
+
+	metrics_reset();
+	metrics_http_connections_add(1);
+	metrics_http_connections_add(1);
+	metrics_http_connections_add(1);
+	metrics_http_connections_add(-1);
+	metrics_db_pool_size(4);
+	metrics_db_pool_in_use_add(1);
+	t = metrics_render();
+	ck_assert(has_line(t, "herald_http_connections 2"));
+	ck_assert(has_line(t, "herald_db_pool_size 4"));
+	ck_assert(has_line(t, "herald_db_pool_in_use 1"));
+	free(t);
+}
+END_TEST
+
+/* A sample of three subscriptions, sorted by id, as backlog.c makes. */
+static void
+publish_sample(void)
+{
+	struct metrics_backlog b = {0};
+
+	b.sampled_at = 1700000000.25;
+	b.nsubs = 3;
+	b.subs = calloc(3, sizeof(*b.subs));
+	strcpy(b.subs[0].id, "11111111-1111-1111-1111-111111111111");
+	b.subs[0].due = 5;
+	b.subs[0].not_due = 2;
+	b.subs[0].oldest_s = 42.5;
+	strcpy(b.subs[1].id, "22222222-2222-2222-2222-222222222222");
+	b.subs[1].not_due = 1;
+	strcpy(b.subs[2].id, "33333333-3333-3333-3333-333333333333");
+	b.due = 5;
+	b.not_due = 3;
+	b.oldest_s = 42.5;
+	b.subscriptions[METRICS_SUB_ACTIVE] = 1;
+	b.subscriptions[METRICS_SUB_PAUSED] = 2;
+	metrics_backlog_publish(&b);
+	ck_assert_ptr_null(b.subs); /* taken over */
+}
+
+START_TEST(test_backlog)
+{
+	struct metrics_backlog copy;
+	char *t;
+
+	metrics_reset();
+	metrics_set_per_subscription(false);
+	t = metrics_render();
+	/* before the first sample: zeros, and a timestamp that says so */
+	ck_assert(has_line(t, "herald_backlog_sampled_timestamp_seconds 0.000"));
+	ck_assert(has_line(t, "herald_backlog_deliveries{state=\"due\"} 0"));
+	free(t);
+
+	publish_sample();
+	t = metrics_render();
+	ck_assert(has_line(t, "herald_backlog_sampled_timestamp_seconds 1700000000.250"));
+	ck_assert(has_line(t, "herald_backlog_deliveries{state=\"due\"} 5"));
+	ck_assert(has_line(t, "herald_backlog_deliveries{state=\"not_due\"} 3"));
+	ck_assert(has_line(t, "herald_backlog_oldest_seconds 42.500"));
+	ck_assert(has_line(t, "herald_subscriptions{status=\"active\"} 1"));
+	ck_assert(has_line(t, "herald_subscriptions{status=\"paused\"} 2"));
+	ck_assert(has_line(t, "herald_subscriptions{status=\"disabled\"} 0"));
+	/* per subscription only when asked */
+	ck_assert_ptr_null(strstr(t, "herald_subscription_backlog_deliveries"));
+	ck_assert_ptr_null(strstr(t, "herald_subscription_attempts_total"));
+	free(t);
+
+	metrics_set_per_subscription(true);
+	t = metrics_render();
+	ck_assert(has_line(t, "herald_subscription_backlog_deliveries{subscription=\"11111111-1111-1111-1111-111111111111\"} 7"));
+	ck_assert(has_line(t, "herald_subscription_backlog_deliveries{subscription=\"22222222-2222-2222-2222-222222222222\"} 1"));
+	ck_assert(has_line(t, "herald_subscription_backlog_deliveries{subscription=\"33333333-3333-3333-3333-333333333333\"} 0"));
+	free(t);
+
+	/* the module's snapshot, for whoever watches a subscription */
+	backlog_snapshot(&copy);
+	ck_assert_uint_eq(copy.nsubs, 3);
+	ck_assert_int_eq(backlog_find(&copy, "11111111-1111-1111-1111-111111111111")->due, 5);
+	ck_assert_int_eq(backlog_find(&copy, "22222222-2222-2222-2222-222222222222")->not_due, 1);
+	ck_assert_ptr_null(backlog_find(&copy, "44444444-4444-4444-4444-444444444444"));
+	metrics_backlog_free(&copy);
+	metrics_set_per_subscription(false);
+}
+END_TEST
+
+/* Label values are escaped as the text format says: \\, \" and \n. */
+START_TEST(test_label_escaping)
+{
+	char *t;
+
+	metrics_reset();
+	metrics_set_per_subscription(true);
+	metrics_subscription_attempt("a\"b\\c\nd", METRICS_SUCCESS);
+	metrics_subscription_attempt("a\"b\\c\nd", METRICS_SUCCESS);
+	metrics_subscription_attempt("a\"b\\c\nd", METRICS_TIMEOUT);
+	t = metrics_render();
+	ck_assert(has_line(t, "herald_subscription_attempts_total{subscription=\"a\\\"b\\\\c\\nd\",outcome=\"success\"} 2"));
+	ck_assert(has_line(t, "herald_subscription_attempts_total{subscription=\"a\\\"b\\\\c\\nd\",outcome=\"timeout\"} 1"));
+	/* outcomes never seen make no series */
+	ck_assert_ptr_null(strstr(t, ",outcome=\"http_5xx\""));
+	free(t);
+	metrics_set_per_subscription(false);
+}
+END_TEST
+
+/* Off, nothing is kept; turned off, the counters are forgotten. */
+START_TEST(test_per_subscription_switch)
+{
+	char *t;
+
+	metrics_reset();
+	metrics_set_per_subscription(false);
+	metrics_subscription_attempt("s1", METRICS_SUCCESS);
+	metrics_set_per_subscription(true);
+	metrics_subscription_attempt("s2", METRICS_SUCCESS);
+	t = metrics_render();
+	ck_assert_ptr_null(strstr(t, "subscription=\"s1\""));
+	ck_assert(has_line(t, "herald_subscription_attempts_total{subscription=\"s2\",outcome=\"success\"} 1"));
+	free(t);
+	metrics_set_per_subscription(false);
+	metrics_set_per_subscription(true);
+	t = metrics_render();
+	ck_assert_ptr_null(strstr(t, "subscription=\"s2\""));
+	free(t);
+	metrics_set_per_subscription(false);
+}
+END_TEST
+
+/* At most METRICS_SUBS_MAX subscriptions; the rest are counted as
+ * dropped. */
+START_TEST(test_per_subscription_bound)
+{
+	char id[37], *t, line[128];
+
+	metrics_reset();
+	metrics_set_per_subscription(true);
+	for (int i = 0; i < METRICS_SUBS_MAX + 3; i++) {
+		snprintf(id, sizeof(id), "sub-%d", i);
+		metrics_subscription_attempt(id, METRICS_HTTP_5XX);
+	}
+	metrics_subscription_attempt("sub-0", METRICS_HTTP_5XX); /* known */
+	metrics_subscription_attempt("sub-new", METRICS_HTTP_5XX); /* not */
+	t = metrics_render();
+	ck_assert(has_line(t, "herald_subscription_attempts_total{subscription=\"sub-0\",outcome=\"http_5xx\"} 2"));
+	snprintf(line, sizeof(line),
+		 "herald_subscription_attempts_total{subscription=\"sub-%d\",outcome=\"http_5xx\"} 1",
+		 METRICS_SUBS_MAX - 1);
+	ck_assert(has_line(t, line));
+	snprintf(line, sizeof(line), "subscription=\"sub-%d\"", METRICS_SUBS_MAX);
+	ck_assert_ptr_null(strstr(t, line));
+	ck_assert(has_line(t, "herald_subscription_series_dropped_total 4"));
+	free(t);
+	metrics_set_per_subscription(false);
+}
+END_TEST
+
+/* A sample forgets the counters of subscriptions it lacks, unless they
+ * were first counted after the sample began. */
+START_TEST(test_per_subscription_forget)
+{
+	struct metrics_backlog_sub kept[2] = {{.id = "a"}, {.id = "c"}};
+	char *t;
+
+	metrics_reset();
+	metrics_set_per_subscription(true);
+	metrics_subscription_attempt("a", METRICS_SUCCESS);
+	metrics_subscription_attempt("b", METRICS_SUCCESS);
+	metrics_subscription_attempt("c", METRICS_SUCCESS);
+	metrics_subscriptions_keep(kept, 2, INT64_MAX); /* sampled after all */
+	t = metrics_render();
+	ck_assert(has_line(t, "herald_subscription_attempts_total{subscription=\"a\",outcome=\"success\"} 1"));
+	ck_assert_ptr_null(strstr(t, "subscription=\"b\""));
+	ck_assert(has_line(t, "herald_subscription_attempts_total{subscription=\"c\",outcome=\"success\"} 1"));
+	free(t);
+	metrics_subscription_attempt("d", METRICS_SUCCESS);
+	metrics_subscriptions_keep(kept, 2, 0); /* sampled before d began */
+	t = metrics_render();
+	ck_assert(has_line(t, "herald_subscription_attempts_total{subscription=\"d\",outcome=\"success\"} 1"));
+	free(t);
+	metrics_set_per_subscription(false);
+}
+END_TEST
+
 /* Every line is a comment (HELP, TYPE) or a sample of a herald_ metric
  * with a number. */
 START_TEST(test_every_line_well_formed)
@@ -128,14 +345,20 @@ START_TEST(test_every_line_well_formed)
 	char *t, *line, *save = NULL;
 	int lines = 0;
 
+#define LABEL "[a-z_]+=\"([^\"\\\\\n]|\\\\[\\\\\"n])*\""
 	ck_assert_int_eq(regcomp(&sample,
 				 "^(# (HELP|TYPE) herald_[a-z_]+ .+|"
-				 "herald_[a-z_]+(\\{[a-z_]+=\"[^\"]*\"\\})? "
+				 "herald_[a-z_]+(\\{" LABEL "(," LABEL ")*\\})? "
 				 "-?[0-9]+(\\.[0-9]+)?)$",
 				 REG_EXTENDED | REG_NOSUB), 0);
+#undef LABEL
 	metrics_reset();
 	metrics_ingest_duration(0.5);
+	publish_sample();
+	metrics_set_per_subscription(true);
+	metrics_subscription_attempt("x\"y", METRICS_CONNECT);
 	t = metrics_render();
+	metrics_set_per_subscription(false);
 	ck_assert(t[strlen(t) - 1] == '\n');
 	for (line = strtok_r(t, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
 		ck_assert_msg(regexec(&sample, line, 0, NULL, 0) == 0,
@@ -157,6 +380,13 @@ metrics_suite(void)
 	tcase_add_loop_test(tc, test_outcome_table, 0, NELEM(outcome_cases));
 	tcase_add_test(tc, test_counters);
 	tcase_add_test(tc, test_histogram);
+	tcase_add_test(tc, test_end_to_end);
+	tcase_add_test(tc, test_process_gauges);
+	tcase_add_test(tc, test_backlog);
+	tcase_add_test(tc, test_label_escaping);
+	tcase_add_test(tc, test_per_subscription_switch);
+	tcase_add_test(tc, test_per_subscription_bound);
+	tcase_add_test(tc, test_per_subscription_forget);
 	tcase_add_test(tc, test_every_line_well_formed);
 	suite_add_tcase(s, tc);
 	return s;

@@ -35,6 +35,10 @@ config_field_text(const struct config *c, const char *key, char *buf, size_t len
 		snprintf(buf, len, "%s", c->admin_key);
 	else if (strcmp(key, "allow_private_sinks") == 0)
 		snprintf(buf, len, "%s", c->allow_private_sinks ? "true" : "false");
+	else if (strcmp(key, "metrics_listen") == 0)
+		snprintf(buf, len, "%s", c->metrics_listen);
+	else if (strcmp(key, "metrics_per_subscription") == 0)
+		snprintf(buf, len, "%s", c->metrics_per_subscription ? "true" : "false");
 	else if (strcmp(key, "log_level") == 0)
 		snprintf(buf, len, "%s", levels[c->log_level]);
 	else if (strcmp(key, "log_format") == 0)
