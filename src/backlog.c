@@ -15,6 +15,7 @@
 
 #include "log.h"
 #include "monotime.h"
+#include "outbox.h"
 #include "store.h"
 #include "xalloc.h"
 
@@ -32,6 +33,12 @@ struct backlog {
 	char *url;
 	struct store_conn *conn;
 	bool failing; /* the last sample failed (logged once) */
+	int64_t alert; /* backlog_alert: a crossing is reported; 0: off */
+	/* the subscriptions at or above alert in the last sample reported in
+	 * full (sorted ids); primed: there was one since start */
+	char (*above)[37];
+	size_t nabove;
+	bool primed;
 };
 
 /*
@@ -104,6 +111,57 @@ session(struct backlog *b, int64_t until_ms, char *err, size_t errlen)
 	return b->conn;
 }
 
+static int
+cmp_id_str(const void *a, const void *b)
+{
+	return strcmp(a, b);
+}
+
+/*
+ * herald.subscription.backlog: a subscription whose pending deliveries
+ * reached backlog_alert, or fell below it, since the last sample is told
+ * to herald_opevent_backlog (sql/005), which records the event once per
+ * crossing whatever the instance.  The first sample after start tells
+ * every subscription (an instance does not know what another, or its
+ * own previous run, recorded); later ones only the changes, so a steady
+ * backlog costs no writes.  A failure is retried in full at the next sample.
+ */
+static void
+report_crossings(struct backlog *b, struct store_conn *c,
+		 const struct metrics_backlog *s, int64_t until_ms)
+{
+	char (*above)[37] = s->nsubs ? xcalloc(s->nsubs, sizeof(*above)) : NULL;
+	size_t nabove = 0;
+	bool ok = true;
+
+	store_set_deadline(c, until_ms);
+	for (size_t i = 0; i < s->nsubs; i++) {
+		const struct metrics_backlog_sub *e = &s->subs[i];
+		int64_t pending = (int64_t)e->due + (int64_t)e->not_due;
+		bool reached = pending >= b->alert;
+		bool was = b->nabove > 0 &&
+			   bsearch(e->id, b->above, b->nabove, sizeof(*b->above),
+				   cmp_id_str) != NULL;
+		bool recorded;
+
+		if (reached)
+			memcpy(above[nabove++], e->id, sizeof(e->id));
+		if (!ok || (b->primed && reached == was))
+			continue;
+		if (outbox_backlog(c, e->id, pending, b->alert, &recorded) !=
+		    STORE_OK)
+			ok = false;
+		else if (recorded)
+			log_with(LOG_INFO, &(struct log_ids){.subscription = e->id},
+				 "backlog: %lld pending reached backlog_alert %lld",
+				 (long long)pending, (long long)b->alert);
+	}
+	free(b->above);
+	b->above = above;
+	b->nabove = nabove;
+	b->primed = ok;
+}
+
 /* One sample, published; false with the reason in err when the
  * database could not give it. */
 static bool
@@ -159,6 +217,8 @@ sample(struct backlog *b, char *err, size_t errlen)
 	PQclear(r);
 	/* attempt counters of subscriptions deleted before this sample */
 	metrics_subscriptions_keep(s.subs, s.nsubs, start);
+	if (b->alert > 0)
+		report_crossings(b, c, &s, start + BACKLOG_TIMEOUT_MS);
 	metrics_backlog_publish(&s);
 	return true;
 }
@@ -196,10 +256,11 @@ sampler_main(void *arg)
 }
 
 struct backlog *
-backlog_start(const char *url)
+backlog_start(const char *url, long alert)
 {
 	struct backlog *b = xcalloc(1, sizeof(*b));
 
+	b->alert = alert;
 	atomic_init(&b->stopping, false);
 	b->wakefd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 	b->url = xstrdup(url);
@@ -228,6 +289,7 @@ backlog_stop(struct backlog *b)
 	pthread_join(b->thread, NULL);
 	store_close(b->conn);
 	close(b->wakefd);
+	free(b->above);
 	free(b->url);
 	free(b);
 }

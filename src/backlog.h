@@ -15,9 +15,11 @@ struct backlog;
 
 /* Start the sampler on its own connection to url (made on first use, and
  * again after a loss): a sample at once, then every BACKLOG_INTERVAL_MS.
- * Each sample is published to metrics.c.  NULL when the thread cannot
- * start. */
-struct backlog *backlog_start(const char *url);
+ * Each sample is published to metrics.c; with alert > 0 a subscription's
+ * pending deliveries reaching alert are reported as the operational event
+ * herald.subscription.backlog (outbox_backlog).  NULL when the thread
+ * cannot start. */
+struct backlog *backlog_start(const char *url, long alert);
 
 /* Stop the thread and close its connection: at once, or, if it is
  * connecting or preparing its statement, within BACKLOG_TIMEOUT_MS. */

@@ -140,7 +140,7 @@ main(int argc, char **argv)
 	if (outbox == NULL)
 		goto out;
 	metrics_set_per_subscription(cfg.metrics_per_subscription);
-	backlog = backlog_start(cfg.database_url);
+	backlog = backlog_start(cfg.database_url, cfg.backlog_alert);
 	if (backlog == NULL)
 		goto out;
 	if (cfg.metrics_listen[0] != '\0') {

@@ -255,4 +255,34 @@ expect_eq "$(ops /backlog | jq -c '[.[] | [.type, .subject, .data]]')" \
 		["herald.subscription.backlog", $s, {subscription: $s, backlog: 11, threshold: 10}]]')" \
 	"backlog: two crossings, in order, with their data"
 
+
+log "the backlog sampler reports a crossing of backlog_alert by itself, once"
+herald_restart --backlog-alert 3
+sub_create "sampled" "$(jq -cn --arg s "$RECEIVER_URL/sampled" \
+	'{sink: $s, types: ["o.sampled"], status: "paused"}')"
+SAMPLED_SUB=$SUB_ID
+for i in 1 2; do publish1 "sampled" o.sampled "s-$i"; done
+# two pending: below the threshold for a sample or more
+backlog_sampled_at() {
+	api GET /metrics
+	grep '^herald_backlog_sampled_timestamp_seconds ' <<<"$RESP" | awk '{print $2}'
+}
+T0=$(backlog_sampled_at)
+sampled_since() { [[ $(backlog_sampled_at) != "$T0" ]]; }
+wait_until 15 "sampled: a sample with 2 of 3 pending" sampled_since
+expect_eq "$(op_events herald.subscription.backlog "$SAMPLED_SUB")" 0 "sampled: 2 of 3: nothing"
+publish1 "sampled" o.sampled s-3
+publish1 "sampled" o.sampled s-4
+wait_until 20 "sampled: 3 or more of 3: one event" \
+	op_events_is herald.subscription.backlog "$SAMPLED_SUB" 1
+wait_until 15 "sampled: the listener got it" receiver_has /backlog 3
+expect_eq "$(ops /backlog | jq -c --arg s "$SAMPLED_SUB" '[.[] | select(.subject == $s) | .data.threshold]')" \
+	"[3]" "sampled: its data names the threshold"
+T0=$(backlog_sampled_at)
+wait_until 15 "sampled: one more sample" sampled_since
+T0=$(backlog_sampled_at)
+wait_until 15 "sampled: and another" sampled_since
+expect_eq "$(op_events herald.subscription.backlog "$SAMPLED_SUB")" 1 \
+	"sampled: still above after two more samples: still one event"
+
 finish

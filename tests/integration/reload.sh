@@ -234,7 +234,7 @@ check "text lines again" grep -qE '^[0-9-]{10}T[0-9:.]{12}Z info: reloaded: no l
 sub_create "a paused subscription" '{"sink":"http://127.0.0.1:9/","status":"paused"}'
 api POST /v1/events '{"specversion":"1.0","id":"r1","source":"/reload","type":"t"}' \
 	-H 'Content-Type: application/cloudevents+json'
-expect_status 201 "an event for its backlog"
+expect_status 202 "an event for its backlog"
 api GET /metrics
 expect_status 200 "metrics answer"
 check "per-subscription series are off by default" \
