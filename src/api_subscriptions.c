@@ -45,15 +45,24 @@ static const struct store_stmt list_subs = {
 	" WHERE ($1::bigint IS NULL OR s.tenant = $1) ORDER BY s.created_at, s.id",
 	1};
 
-/* status_reason is cleared whenever the status changes */
+/* status_reason is $5 whenever the status changes (NULL but when a user
+ * disables it); a user disabling it records herald.subscription.disabled
+ * in the same transaction (sql/005, src/outbox.c) */
 static const struct store_stmt update_sub = {
 	"subs_update",
 	"WITH s AS (UPDATE subscription SET config = $3::jsonb, status = $4,"
-	"  status_reason = CASE WHEN status = $4 THEN status_reason END,"
+	"  status_reason = CASE WHEN status = $4 THEN status_reason ELSE $5 END,"
 	"  updated_at = now()"
-	" WHERE id = $1 AND ($2::bigint IS NULL OR tenant = $2) RETURNING *)"
-	" SELECT " ROW_COLUMNS ", " NOTIFY_CHANGED " FROM s",
-	4};
+	" WHERE id = $1 AND ($2::bigint IS NULL OR tenant = $2) RETURNING *),"
+	" e AS (INSERT INTO opevent (kind, subscription_id, reason)"
+	"  SELECT 'subscription.disabled', s.id, $5 FROM s"
+	"  WHERE $5::text IS NOT NULL AND s.status = 'disabled' RETURNING 1)"
+	" SELECT " ROW_COLUMNS ", " NOTIFY_CHANGED ","
+	" (SELECT count(pg_notify('herald_opevent', '')) FROM e) FROM s",
+	5};
+
+/* The status_reason of a subscription a user disabled. */
+#define DISABLED_BY_USER "disabled through the API"
 
 static const struct store_stmt delete_sub = {
 	"subs_delete",
@@ -174,16 +183,15 @@ validate(struct api_request *r, const cJSON *body, char **config,
 	return true;
 }
 
-/* Users may pause and resume; only herald disables (410 Gone). */
+/* Users may pause, resume and disable an existing subscription; a new one
+ * starts active or paused. */
 static bool
 status_allowed(struct api_request *r, enum sub_status s, bool explicit_status,
 	       const char *current)
 {
 	struct herald_error err;
 
-	if (!explicit_status || s != SUB_DISABLED)
-		return true;
-	if (current && strcmp(current, "disabled") == 0)
+	if (!explicit_status || s != SUB_DISABLED || current != NULL)
 		return true;
 	memset(&err, 0, sizeof(err));
 	err.index = -1;
@@ -320,7 +328,7 @@ update(struct api_request *r, bool patch)
 {
 	char tbuf[24], current_status[16], *config = NULL;
 	const char *tenant = api_tenant(r, tbuf, sizeof(tbuf));
-	const char *values[4];
+	const char *values[5];
 	cJSON *body, *cur = NULL, *merged = NULL;
 	const cJSON *next;
 	struct herald_error err;
@@ -364,6 +372,9 @@ update(struct api_request *r, bool patch)
 	values[1] = tenant;
 	values[2] = config;
 	values[3] = sub_status_name(status);
+	values[4] = status == SUB_DISABLED &&
+			    strcmp(current_status, "disabled") != 0 ?
+			    DISABLED_BY_USER : NULL;
 	res = store_exec(c, &update_sub, values, NULL, NULL);
 	if (!api_db_ok(r, c, res, PGRES_TUPLES_OK, update_sub.name)) {
 		/* answered */

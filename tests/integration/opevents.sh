@@ -285,4 +285,28 @@ wait_until 15 "sampled: and another" sampled_since
 expect_eq "$(op_events herald.subscription.backlog "$SAMPLED_SUB")" 1 \
 	"sampled: still above after two more samples: still one event"
 
+
+log "a user disabling a subscription: herald.subscription.disabled, once per change"
+sub_create "manual" "$(sub_body "$RECEIVER_URL/manual" '["o.manual"]')"
+MANUAL_SUB=$SUB_ID
+N_OPS=$(receiver_count /ops)
+api PATCH "/v1/subscriptions/$MANUAL_SUB" '{"status":"disabled"}'
+expect_status 200 "manual: disabled through the API"
+wait_until 15 "manual: one event in the log" \
+	op_events_is herald.subscription.disabled "$MANUAL_SUB" 1
+wait_until 15 "manual: the listener got it" receiver_has /ops $((N_OPS + 1))
+expect_eq "$(ops /ops | jq -c --arg s "$MANUAL_SUB" \
+	'[.[] | select(.subject == $s) | .data | [.status, .reason, .delivery]]')" \
+	'[["disabled","disabled through the API",null]]' \
+	"manual: the data says who disabled it, and names no delivery"
+api PATCH "/v1/subscriptions/$MANUAL_SUB" '{"status":"disabled","delivery":{"rate":3}}'
+expect_status 200 "manual: an update that keeps it disabled"
+api PATCH "/v1/subscriptions/$MANUAL_SUB" '{"status":"active"}'
+api PATCH "/v1/subscriptions/$MANUAL_SUB" '{"status":"disabled"}'
+wait_until 15 "manual: disabled again after a resume: a second event" \
+	op_events_is herald.subscription.disabled "$MANUAL_SUB" 2
+wait_until 15 "manual: the outbox is drained" outbox_empty
+expect_eq "$(op_events herald.subscription.disabled "$MANUAL_SUB")" 2 \
+	"manual: staying disabled published nothing"
+
 finish

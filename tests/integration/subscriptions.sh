@@ -130,9 +130,13 @@ expect_json '.delivery | [.rate, .max_in_flight, .mode, .ordering, .timeout_ms, 
 	"5,8,binary,partitionkey,10000,10,5000" "PATCH delivery.rate keeps the other delivery fields"
 
 api PATCH "/v1/subscriptions/$ID2" '{"status":"disabled"}'
-expect_error 400 status "PATCH status disabled -> 400 field status (only herald disables)"
-api GET "/v1/subscriptions/$ID2"
-expect_json '.status' "active" "still active after the refused disable"
+expect_status 200 "PATCH status disabled: a user may disable"
+expect_json '[.status, .status_reason] | join(" / ")' "disabled / disabled through the API" \
+	"disabled, with the reason"
+api PATCH "/v1/subscriptions/$ID2" '{"status":"active"}'
+expect_status 200 "PATCH status active again"
+expect_json '[.status, (.status_reason | tostring)] | join(" / ")' "active / null" \
+	"active again, the reason cleared"
 
 BEFORE=$RESP
 api PATCH "/v1/subscriptions/$ID2" '{"sink":"ftp://x"}'
@@ -167,7 +171,10 @@ expect_json '.status' "active" "PUT sets an explicit status"
 expect_eq "$(db_psql "SELECT config ? 'sinkcredential' FROM subscription WHERE id = '$ID2'")" \
 	"f" "PUT without sinkcredential drops the stored credential"
 api PUT "/v1/subscriptions/$ID2" '{"sink":"http://127.0.0.1:9/replaced","status":"disabled"}'
-expect_error 400 status "PUT status disabled -> 400 field status"
+expect_status 200 "PUT status disabled"
+expect_json '.status' "disabled" "PUT disables"
+api PUT "/v1/subscriptions/$ID2" '{"sink":"http://127.0.0.1:9/replaced","status":"active"}'
+expect_json '.status' "active" "PUT enables again"
 api PATCH "/v1/subscriptions/$ID2" '["status","paused"]'
 expect_error 400 "" "PATCH with a JSON array body -> 400"
 api PATCH "/v1/subscriptions/$ID2" '{"status":"sleeping"}'
