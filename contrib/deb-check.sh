@@ -143,6 +143,7 @@ printf '#!/bin/sh\nexit 101\n' >"$root/usr/sbin/policy-rc.d"
 chmod 755 "$root/usr/sbin/policy-rc.d"
 # apt-get runs in a mount namespace of its own: its /proc and /dev vanish
 # with it, whatever happens.
+# shellcheck disable=SC2016 # the inner script expands its own arguments
 if ! unshare --mount --propagation private --fork /bin/bash -euc '
 	r=$1 deb=$2
 	mount -t proc proc "$r/proc"
@@ -163,18 +164,30 @@ step_done "installed ${deb##*/}, postgresql and systemd with apt-get"
 systemd-nspawn -q --register=no --keep-unit --private-network \
 	--machine="herald-check-$$" -b -D "$root" </dev/null >"$work/boot.log" 2>&1 &
 nspawn_pid=$!
-for _ in $(seq 1 100); do
-	init_pid=$(pgrep -P "$nspawn_pid" | head -n 1) || true
+# The container's init is the child of systemd-nspawn that runs systemd.
+for _ in $(seq 1 150); do
+	for pid in $(pgrep -P "$nspawn_pid"); do
+		if [[ $(cat "/proc/$pid/comm" 2>/dev/null) == systemd ]]; then
+			init_pid=$pid
+		fi
+	done
 	[[ -z $init_pid ]] || break
 	kill -0 "$nspawn_pid" 2>/dev/null || break
 	sleep 0.2
 done
-[[ -n $init_pid ]] || {
+if [[ -z $init_pid ]]; then
 	cat "$work/boot.log" >&2
-	fail "systemd-nspawn -b did not start"
-}
-state=$(timeout 120 nsenter -t "$init_pid" -a /usr/bin/env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin \
-	systemctl is-system-running --wait 2>/dev/null) || true
+	fail "systemd-nspawn -b did not start systemd"
+fi
+state=
+for _ in $(seq 1 240); do
+	state=$(in_ct systemctl is-system-running 2>/dev/null) || true
+	case $state in
+	running | degraded) break ;;
+	esac
+	kill -0 "$nspawn_pid" 2>/dev/null || break
+	sleep 0.5
+done
 case $state in
 running | degraded) ;;
 *)
@@ -190,6 +203,7 @@ user=$(in_ct getent passwd herald) || fail "no herald user"
 say "user: $user"
 perm=$(in_ct stat -c '%U:%G %a' /etc/herald/herald.conf)
 [[ $perm == "root:herald 640" ]] || fail "/etc/herald/herald.conf is $perm, not root:herald 640"
+# shellcheck disable=SC2016 # a dpkg-query format, not a shell expansion
 in_ct dpkg-query -W -f='${Conffiles}\n' herald | grep -q '/etc/herald/herald.conf' ||
 	fail "/etc/herald/herald.conf is not a conffile"
 

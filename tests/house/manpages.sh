@@ -145,7 +145,7 @@ compare "the config table's keys are the keys set in etc/herald.conf" \
 # 5. herald(8) documents the options --help shows.
 missing=
 for opt in -c -h -V --config --help --version; do
-	grep -q -- "^  .*$opt[ ,]" "$work/help" || missing+=" $opt(--help)"
+	grep -q -- "^  .*${opt}[ ,]" "$work/help" || missing+=" $opt(--help)"
 	grep -q "^\.It .*Fl ${opt#-}\( \|$\)" "$page8" || missing+=" $opt(herald.8)"
 done
 if [[ -z $missing ]]; then

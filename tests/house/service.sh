@@ -37,6 +37,7 @@ directive() {
 }
 
 directive "ExecStart=/usr/bin/herald -c /etc/herald/herald.conf"
+# shellcheck disable=SC2016 # systemd's $MAINPID, literally
 directive 'ExecReload=/bin/kill -HUP $MAINPID'
 directive "User=herald"
 directive "Restart=on-failure"
