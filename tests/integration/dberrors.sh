@@ -47,7 +47,7 @@ ev() { # ID TYPE: a structured event
 db_psql "ALTER TABLE api_key ADD CONSTRAINT herald_test_refuse CHECK (name <> 'refused')"
 api POST /v1/keys '{"name":"refused","scopes":["publish"]}'
 expect_internal "a key the database refuses"
-expect_eq "$(log_lines 'error: keys_insert: .*herald_test_refuse.*\(SQLSTATE 23514\)$')" 1 \
+expect_eq "$(log_lines 'error: keys_insert: .*herald_test_refuse.*\(SQLSTATE 23514\)( request_id=[0-9a-f]{32})?$')" 1 \
 	"the refusal is logged once, at error level, with the statement and SQLSTATE 23514"
 expect_eq "$(db_psql "SELECT count(*) FROM api_key WHERE name = 'refused'")" 0 \
 	"the refused key was not stored"
@@ -64,11 +64,11 @@ expect_status 200 "keys listed (the statement is now prepared)"
 db_psql "ALTER TABLE api_key RENAME COLUMN revoked_at TO herald_test_revoked"
 api GET /v1/keys
 expect_internal "a prepared statement over a renamed column"
-expect_eq "$(log_lines 'error: keys_list: .*\(SQLSTATE 42703\)$')" 1 \
+expect_eq "$(log_lines 'error: keys_list: .*\(SQLSTATE 42703\)( request_id=[0-9a-f]{32})?$')" 1 \
 	"the failed list is logged with SQLSTATE 42703"
 api DELETE /v1/keys/1
 expect_internal "a statement that cannot even be prepared"
-expect_eq "$(log_lines 'error: keys_revoke: .*\(SQLSTATE 42703\)$')" 1 \
+expect_eq "$(log_lines 'error: keys_revoke: .*\(SQLSTATE 42703\)( request_id=[0-9a-f]{32})?$')" 1 \
 	"the failed PREPARE is logged once, under the statement's name"
 db_psql "ALTER TABLE api_key RENAME COLUMN herald_test_revoked TO revoked_at"
 api GET /v1/keys
@@ -80,7 +80,7 @@ expect_json 'map(select(.name == "refused")) | length' 1 "the list has the key s
 db_psql "ALTER TABLE event ADD CONSTRAINT herald_test_refuse CHECK (type <> 'test.refused') NOT VALID"
 api POST /v1/events "$(ev r1 test.refused)" "${CE[@]}"
 expect_internal "an event the database refuses"
-expect_eq "$(log_lines 'error: writer_insert_events: .*herald_test_refuse.*\(SQLSTATE 23514\)$')" 1 \
+expect_eq "$(log_lines 'error: writer_insert_events: .*herald_test_refuse.*\(SQLSTATE 23514\)( request_id=[0-9a-f]{32})?$')" 1 \
 	"the refused insert is logged once with SQLSTATE 23514"
 expect_eq "$(db_psql "SELECT count(*) FROM event WHERE id = 'r1'")" 0 "nothing of it was stored"
 api POST /v1/events "$(ev ok1 test.ok)" "${CE[@]}"
@@ -104,7 +104,7 @@ CREATE TRIGGER herald_test_deadlock BEFORE INSERT ON event
 api POST /v1/events "$(ev d1 test.deadlock)" "${CE[@]}"
 expect_status 503 "an ingest that lost a deadlock is a 503, worth retrying"
 expect_json '.error' unavailable "its error is unavailable"
-expect_eq "$(log_lines 'warn: writer_insert_events: herald_test: a deadlock \(SQLSTATE 40P01\)$')" 1 \
+expect_eq "$(log_lines 'warn: writer_insert_events: herald_test: a deadlock \(SQLSTATE 40P01\)( request_id=[0-9a-f]{32})?$')" 1 \
 	"the deadlock is logged once, at warn, with SQLSTATE 40P01"
 expect_eq "$(log_lines 'error: .*40P01')" 0 "and not as an error"
 db_psql "DROP TRIGGER herald_test_deadlock ON event"
