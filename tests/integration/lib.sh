@@ -548,7 +548,8 @@ _openapi_log() {
 	local keep
 	[[ ${HERALD_OPENAPI:-1} != 0 && -n ${TEST_TMPDIR:-} ]] || return 0
 	mkdir -p "$TEST_TMPDIR/openapi"
-	keep=$TEST_TMPDIR/openapi/${4##*/}
+	# a name of its own: $RANDOM repeats within a test, and pids are reused
+	keep=$(mktemp "$TEST_TMPDIR/openapi/body.XXXXXXXX") || return 0
 	mv -f "$4" "$keep" 2>/dev/null || return 0
 	printf '%s\t%s\t%s\t%s\t%s\n' "$1" "$2" "${3//[$'\t\r\n']/ }" "$keep" \
 		"${5//[$'\t\r\n']/ }" >>"$TEST_TMPDIR/openapi.log"
