@@ -36,6 +36,17 @@ else
 	setup_say "no PostgreSQL server binaries: integration tests will skip"
 fi
 
+# The integration tests check herald's answers against doc/openapi.yaml
+# when node and the npm modules of tests/openapi are installed (there:
+# npm ci); neither is needed to run them.  The path is exported for
+# --distcheck, whose tarball carries no node_modules.
+if command -v node >/dev/null 2>&1 && [[ -d tests/openapi/node_modules/ajv ]]; then
+	export HERALD_OPENAPI_MODULES=$PWD/tests/openapi/node_modules
+	setup_say "answers checked against doc/openapi.yaml"
+else
+	setup_say "answers not checked against doc/openapi.yaml: no node or no npm modules (cd tests/openapi && npm ci)"
+fi
+
 rc=0
 started=$(mktemp)
 check_args=("$target")

@@ -40,8 +40,13 @@ expect_error() {
 
 # raw_get PATH: GET with the admin key, body on stdout (leaves RESP alone).
 raw_get() {
-	curl -sS --max-time "$API_TIMEOUT" -H "Authorization: Bearer $ADMIN_KEY" \
-		"$HERALD_URL$1"
+	local f=$TEST_TMPDIR/raw.$BASHPID.$RANDOM code rc=0
+	code=$(curl -sS --max-time "$API_TIMEOUT" -o "$f" -w '%{http_code}' \
+		-H "Authorization: Bearer $ADMIN_KEY" "$HERALD_URL$1") || rc=$?
+	openapi_record GET "$HERALD_URL$1" "${code:-000}" "$f"
+	[[ ! -f $f ]] || cat "$f"
+	rm -f "$f"
+	return "$rc"
 }
 
 # count_events [QUERY]: how many events GET /v1/events lists (paged, bounded).
@@ -454,13 +459,15 @@ fi
 CONC=$TEST_TMPDIR/conc
 mkdir -p "$CONC"
 conc_worker() {
-	local w=$1 j body
+	local w=$1 j body code
 	for ((j = 0; j < 25; j++)); do
 		body=$(printf '{"specversion":"1.0","id":"c-%d-%d","source":"urn:conc","type":"test.conc"}' "$w" "$j")
-		curl -sS --max-time 20 -o "$CONC/$w.$j.json" -w '%{http_code}\n' \
+		code=$(curl -sS --max-time 20 -o "$CONC/$w.$j.json" -w '%{http_code}' \
 			-H "Authorization: Bearer $ADMIN_KEY" \
 			-H 'Content-Type: application/cloudevents+json' \
-			--data-binary "$body" "$HERALD_URL/v1/events" >>"$CONC/$w.status" 2>>"$CONC/$w.err"
+			--data-binary "$body" "$HERALD_URL/v1/events" 2>>"$CONC/$w.err") || true
+		printf '%s\n' "$code" >>"$CONC/$w.status"
+		openapi_record POST "$HERALD_URL/v1/events" "$code" "$CONC/$w.$j.json"
 	done
 }
 t0=$(now_ms)

@@ -23,7 +23,12 @@
 # Knobs (environment): HERALD_TEST_PGHOST/HERALD_TEST_PGPORT (a shared cluster,
 # see contrib/test.sh), HERALD_PG_BINDIR, HERALD_WRAPPER (command prefix for
 # herald, e.g. "valgrind --error-exitcode=99"), HERALD_START_TIMEOUT (s, 15),
-# HERALD_STOP_TIMEOUT (s, 15), API_TIMEOUT (s, 30), ADMIN_KEY, KEY.
+# HERALD_STOP_TIMEOUT (s, 15), API_TIMEOUT (s, 30), ADMIN_KEY, KEY,
+# HERALD_OPENAPI (0: do not check answers against doc/openapi.yaml),
+# HERALD_OPENAPI_MODULES (the node_modules the check uses, default
+# tests/openapi/node_modules), HERALD_OPENAPI_REQUIRED (1: a check that
+# cannot run fails), HERALD_OPENAPI_COVERAGE (a file listing what was
+# checked).
 #
 # contrib/test.sh and contrib/quickstart.sh source this file with
 # HERALD_LIB_FUNCTIONS_ONLY=1 to reuse the PostgreSQL functions: then nothing
@@ -498,7 +503,7 @@ api() {
 	key=${KEY-$ADMIN_KEY}
 	f=$TEST_TMPDIR/api.$BASHPID.$RANDOM
 	local args=(-sS -X "$method" --max-time "$API_TIMEOUT" -o "$f.body" -D "$f.headers"
-		-w '%{http_code} %{time_total}') out
+		-w '%{http_code} %{time_total} %{content_type}') out rest ctype
 	[[ -n $key ]] && args+=(-H "Authorization: Bearer $key")
 	if [[ $have_body -eq 1 ]]; then
 		printf '%s' "$body" >"$f.req"
@@ -507,18 +512,90 @@ api() {
 	fi
 	out=$(curl "${args[@]}" "$@" "$url" 2>"$f.err") || true
 	STATUS=${out%% *}
-	ELAPSED=${out#* }
+	rest=${out#* }
+	ELAPSED=${rest%% *}
+	ctype=${rest#* }
 	[[ -n $STATUS ]] || STATUS=000
-	[[ -n $ELAPSED && $ELAPSED != "$out" ]] || ELAPSED=0
+	[[ -n $ELAPSED && $rest != "$out" ]] || ELAPSED=0
+	[[ $ctype != "$rest" ]] || ctype=
 	RESP=
 	RESP_HEADERS=
 	[[ -f $f.body ]] && RESP=$(<"$f.body")
 	[[ -f $f.headers ]] && RESP_HEADERS=$(tr -d '\r' <"$f.headers")
 	if [[ $STATUS == 000 ]]; then
 		RESP=$(<"$f.err")
+	else
+		# kept for the check against doc/openapi.yaml at finish
+		[[ -f $f.body ]] || : >"$f.body"
+		_openapi_log "$method" "$STATUS" "$ctype" "$f.body" "$url"
 	fi
 	rm -f "$f.body" "$f.headers" "$f.req" "$f.err"
 	return 0
+}
+
+# ---------------------------------------------------------------- API document
+
+# Every answer herald gives through `api` (and openapi_record) is checked
+# at finish against doc/openapi.yaml by tests/openapi/validate.mjs: an
+# undocumented status, content type or body fails the test.  Without node
+# or its npm modules (`npm ci` in tests/openapi, or HERALD_OPENAPI_MODULES
+# naming a node_modules directory) the check says it is skipped.
+# HERALD_OPENAPI=0 turns it off.
+
+# _openapi_log METHOD STATUS CONTENT_TYPE BODY_FILE URL: keep the body (the
+# file is moved) and append a record.
+_openapi_log() {
+	local keep
+	[[ ${HERALD_OPENAPI:-1} != 0 && -n ${TEST_TMPDIR:-} ]] || return 0
+	mkdir -p "$TEST_TMPDIR/openapi"
+	# a name of its own: $RANDOM repeats within a test, and pids are reused
+	keep=$(mktemp "$TEST_TMPDIR/openapi/body.XXXXXXXX") || return 0
+	mv -f "$4" "$keep" 2>/dev/null || return 0
+	printf '%s\t%s\t%s\t%s\t%s\n' "$1" "$2" "${3//[$'\t\r\n']/ }" "$keep" \
+		"${5//[$'\t\r\n']/ }" >>"$TEST_TMPDIR/openapi.log"
+}
+
+# openapi_record METHOD URL STATUS BODY_FILE [CONTENT_TYPE]: have an answer
+# that a test got from herald with its own curl checked like those of `api`
+# (the body file is copied; content type default application/json).
+openapi_record() {
+	local tmp
+	[[ ${HERALD_OPENAPI:-1} != 0 && -n ${TEST_TMPDIR:-} && $3 != 000 ]] || return 0
+	tmp=$TEST_TMPDIR/api.rec.$BASHPID.$RANDOM.body
+	cp "$4" "$tmp" 2>/dev/null || : >"$tmp"
+	_openapi_log "$1" "$3" "${5-application/json}" "$tmp" "$2"
+}
+
+# A check that could not run is a note, or a failure when
+# HERALD_OPENAPI_REQUIRED=1 (CI, which installs what it needs).
+_openapi_skipped() {
+	if [[ ${HERALD_OPENAPI_REQUIRED:-0} == 1 ]]; then
+		_not_ok "responses match doc/openapi.yaml" "not checked: $1"
+	else
+		log "responses not checked against doc/openapi.yaml: $1"
+	fi
+}
+
+# _openapi_check: the check itself (called by finish).
+_openapi_check() {
+	local out rc line details=()
+	[[ ${HERALD_OPENAPI:-1} != 0 && -s ${TEST_TMPDIR:-}/openapi.log ]] || return 0
+	if ! command -v node >/dev/null 2>&1; then
+		_openapi_skipped "node is not installed"
+		return 0
+	fi
+	out=$(node "$HERALD_SRCDIR/tests/openapi/validate.mjs" "$HERALD_SRCDIR/doc/openapi.yaml" \
+		"$TEST_NAME" "$TEST_TMPDIR/openapi.log" 2>&1) && rc=0 || rc=$?
+	case $rc in
+	0) _ok "responses match doc/openapi.yaml (${out##*$'\n'})" ;;
+	77) _openapi_skipped "${out##*$'\n'}" ;;
+	*)
+		while IFS= read -r line; do
+			details+=("$line")
+		done <<<"$out"
+		_not_ok "responses match doc/openapi.yaml" "${details[@]}"
+		;;
+	esac
 }
 
 # resp_header NAME: print the value of a response header of the last api call.
@@ -647,6 +724,7 @@ finish() {
 		fi
 	done
 	_check_sanitizers
+	_openapi_check
 	printf '%d passed, %d failed\n' "$((TESTS_RUN - TESTS_FAILED))" "$TESTS_FAILED"
 	[[ $TESTS_FAILED -eq 0 ]] && exit 0
 	exit 1

@@ -39,6 +39,7 @@ mapfile -t codes < <(curl "${segs[@]}")
 elapsed=$(($(now_ms) - t0))
 accepted=0
 for i in "${!codes[@]}"; do
+	openapi_record POST "$HERALD_URL/v1/events" "${codes[i]}" "$TEST_TMPDIR/rl.$((i + 1)).body"
 	if [[ ${codes[i]} == 202 ]]; then
 		accepted=$((accepted + 1))
 	elif [[ ${codes[i]} == 429 ]]; then

@@ -49,6 +49,9 @@ storm_one() {
 		-H "Authorization: Bearer $key")
 	[[ $body == - ]] || args+=(-H 'Content-Type: application/json' --data-binary "$body")
 	curl "${args[@]}" "$HERALD_URL$path" >"$2" 2>/dev/null || true
+	local code=000
+	read -r code _ <"$2" 2>/dev/null || true
+	openapi_record "$method" "$HERALD_URL$path" "$code" "$3"
 }
 
 # storm LABEL N: N requests at once, cycling through STORM_KINDS, while
