@@ -18,7 +18,8 @@
 #    reaches PostgreSQL over /run/postgresql as the unit's user, under the
 #    unit's hardening;
 # 5. /healthz and /readyz answer, an event published with the admin key
-#    herald logged is accepted, and systemctl stop ends herald cleanly;
+#    herald logged is accepted, systemctl reload makes the same process
+#    re-read its file, and systemctl stop ends herald cleanly;
 # 6. the container is powered off and everything is removed.
 # --build-only stops after step 2.  Each step's time is printed.
 set -euo pipefail
@@ -243,6 +244,21 @@ answer=$(in_ct_net curl -sS -m 5 -o /dev/stderr -w '%{http_code}' \
 	http://127.0.0.1:8080/v1/events 2>"$work/publish.out")
 [[ $answer == 202 ]] || fail "publishing an event answered $answer: $(cat "$work/publish.out")"
 say "published an event: 202 $(cat "$work/publish.out")"
+
+# systemctl reload: the same process re-reads its file and keeps serving
+pid=$(in_ct systemctl show -P MainPID herald.service)
+in_ct systemctl reload herald.service
+for _ in $(seq 50); do
+	in_ct journalctl -u herald.service --no-pager -o cat | grep -q 'reloaded: ' && break
+	sleep 0.2
+done
+in_ct journalctl -u herald.service --no-pager -o cat | grep -q 'reloaded: ' ||
+	fail "systemctl reload: herald logged no reload"
+[[ $(in_ct systemctl show -P MainPID herald.service) == "$pid" ]] ||
+	fail "systemctl reload replaced the process"
+in_ct_net curl -fsS -m 2 http://127.0.0.1:8080/healthz >/dev/null ||
+	fail "herald does not answer after systemctl reload"
+say "systemctl reload: re-read by process $pid, still serving"
 
 in_ct systemctl stop herald.service
 result=$(in_ct systemctl show -P Result herald.service)
