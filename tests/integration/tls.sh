@@ -47,6 +47,7 @@ KEYF=$TEST_TMPDIR/server.key
 cp "$D/first.pem" "$CERT"
 cp "$D/first.key" "$KEYF"
 chmod 600 "$KEYF"
+chmod 644 "$CERT"
 
 # ------------------------------------------------------------ start-up errors
 
@@ -77,6 +78,8 @@ refused "tls_cert_file $KEYF: no usable PEM certificate" \
 	--tls-cert-file "$KEYF" --tls-key-file "$KEYF"
 refused "tls_key_file $CERT: not a usable PEM private key" \
 	--tls-cert-file "$CERT" --tls-key-file "$CERT"
+check "a key file every user may read is warned about" \
+	grep -qF "tls_key_file $CERT can be read by every user of this machine" "$TEST_TMPDIR/refused.log"
 refused "tls_priorities: invalid at \"+VERS-NONE" \
 	--tls-cert-file "$CERT" --tls-key-file "$KEYF" --tls-priorities "NORMAL:+VERS-NONE"
 
@@ -86,6 +89,8 @@ HERALD_SCHEME=https
 HERALD_CURL_ARGS=(--cacert "$D/ca.pem")
 herald_start --tls-cert-file "$CERT" --tls-key-file "$KEYF" --log-level debug
 check "the start is logged as HTTPS" grep -qF "listening on 127.0.0.1:$HERALD_PORT (HTTPS)" "$HERALD_LOG"
+check "a key file only its owner may read is not warned about" \
+	test "$(grep -cF "tls_key_file $KEYF can be read" "$HERALD_LOG")" -eq 0
 
 api GET /healthz
 expect_status 200 "GET /healthz over HTTPS with --cacert"
