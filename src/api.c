@@ -20,6 +20,7 @@
 #include "log.h"
 #include "metrics.h"
 #include "monotime.h"
+#include "tls.h"
 #include "xalloc.h"
 
 /* Per connection: request line, headers and read buffer.  libmicrohttpd
@@ -671,15 +672,42 @@ on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
 	*con_cls = NULL;
 }
 
-/* herald_http_connections: a connection opened or closed. */
+/* herald_http_connections: a connection opened or closed.  Under TLS it
+ * holds on to the certificates its handshake may use (before it starts). */
 static void
 on_connection(void *cls, struct MHD_Connection *conn, void **socket_context,
 	      enum MHD_ConnectionNotificationCode toe)
 {
 	(void)cls;
 	(void)conn;
-	(void)socket_context;
-	metrics_http_connections_add(toe == MHD_CONNECTION_NOTIFY_STARTED ? 1 : -1);
+	if (toe == MHD_CONNECTION_NOTIFY_STARTED) {
+		*socket_context = tls_connection_begin();
+		metrics_http_connections_add(1);
+	} else {
+		tls_connection_end(*socket_context);
+		*socket_context = NULL;
+		metrics_http_connections_add(-1);
+	}
+}
+
+/* libmicrohttpd's own messages, as lines of herald's log.  A failed TLS
+ * handshake (plain HTTP on the HTTPS port, a client that does not trust
+ * the certificate, a scanner) is the client's affair: debug. */
+static void
+on_mhd_message(void *cls, const char *fmt, va_list ap)
+{
+	char msg[512];
+	size_t n;
+
+	(void)cls;
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	n = strlen(msg);
+	while (n > 0 && (msg[n - 1] == '\n' || msg[n - 1] == '\r'))
+		msg[--n] = '\0';
+	if (strstr(msg, "handshake") != NULL)
+		log_debug("tls: a handshake failed (libmicrohttpd: %s)", msg);
+	else
+		log_warn("libmicrohttpd: %s", msg);
 }
 
 int
@@ -741,6 +769,14 @@ api_start(const struct config *cfg, struct writer *writer,
 	struct api *a = xcalloc(1, sizeof(*a));
 	unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL |
 			 MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG;
+	/* HTTPS when tls_start loaded a certificate: each handshake asks
+	 * tls.c for the newest, so that SIGHUP can replace it */
+	struct MHD_OptionItem tls_options[] = {
+		{MHD_OPTION_HTTPS_CERT_CALLBACK, 0, (void *)tls_certificate},
+		{MHD_OPTION_HTTPS_PRIORITIES, 0, (void *)cfg->tls_priorities},
+		{MHD_OPTION_END, 0, NULL},
+	};
+	bool tls = tls_on();
 
 	a->env.cfg = cfg;
 	a->env.writer = writer;
@@ -757,8 +793,14 @@ api_start(const struct config *cfg, struct writer *writer,
 		free(a);
 		return NULL;
 	}
+	if (tls)
+		flags |= MHD_USE_TLS;
+	else
+		tls_options[0].option = MHD_OPTION_END;
 	a->daemon = MHD_start_daemon(
 		flags, 0, NULL, NULL, on_request, a,
+		MHD_OPTION_EXTERNAL_LOGGER, on_mhd_message, NULL,
+		MHD_OPTION_ARRAY, tls_options,
 		MHD_OPTION_LISTEN_SOCKET, (MHD_socket)a->listen_fd,
 		MHD_OPTION_THREAD_POOL_SIZE, (unsigned)cfg->api_threads,
 		MHD_OPTION_CONNECTION_LIMIT, (unsigned)cfg->max_connections,
@@ -777,7 +819,7 @@ api_start(const struct config *cfg, struct writer *writer,
 		free(a);
 		return NULL;
 	}
-	log_info("listening on %s", cfg->listen);
+	log_info("listening on %s (%s)", cfg->listen, tls ? "HTTPS" : "HTTP");
 	return a;
 }
 

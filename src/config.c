@@ -88,6 +88,17 @@ struct setting {
 	X(backlog_alert, OPT_INT, RELOAD_RESTART, 0, 1000000000, "0", "N", \
 	  "pending deliveries of one subscription that make herald publish " \
 	  "herald.subscription.backlog; 0: never") \
+	X(tls_cert_file, OPT_STRING, RELOAD_LIVE, 0, 0, "", "FILE", \
+	  "PEM certificate (then any intermediates) of the API listener, " \
+	  "which then speaks only HTTPS; re-read on every SIGHUP; " \
+	  "empty: plain HTTP") \
+	X(tls_key_file, OPT_STRING, RELOAD_LIVE, 0, 0, "", "FILE", \
+	  "PEM private key of tls_cert_file, unencrypted; set with it; " \
+	  "re-read on every SIGHUP") \
+	X(tls_priorities, OPT_STRING, RELOAD_RESTART, 0, 0, \
+	  "NORMAL:-VERS-ALL:+VERS-TLS1.3:+VERS-TLS1.2", "PRIORITIES", \
+	  "GnuTLS priority string of the API listener: protocol versions " \
+	  "and ciphers offered") \
 	X(metrics_listen, OPT_STRING, RELOAD_RESTART, 0, 0, "", "HOST:PORT", \
 	  "address:port of a second listener serving only GET /metrics, " \
 	  "without a key; empty: none") \

@@ -28,6 +28,9 @@ struct config {
 	long api_burst;          /* bucket size; 0: api_rate */
 	long secret_grace;       /* seconds an old secret keeps signing */
 	long backlog_alert;      /* a subscription's backlog reported; 0: off */
+	char *tls_cert_file;     /* PEM certificate chain; "" = plain HTTP */
+	char *tls_key_file;      /* PEM private key of tls_cert_file */
+	char *tls_priorities;    /* GnuTLS priority string */
 	char *metrics_listen;    /* host:port of GET /metrics without a key; "" = none */
 	bool metrics_per_subscription; /* per-subscription series */
 };

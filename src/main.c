@@ -23,6 +23,7 @@
 #include "metrics.h"
 #include "metrics_listen.h"
 #include "store.h"
+#include "tls.h"
 #include "writer.h"
 #include "xalloc.h"
 
@@ -107,6 +108,11 @@ main(int argc, char **argv)
 	signal(SIGPIPE, SIG_IGN);
 	curl_global_init(CURL_GLOBAL_DEFAULT);
 
+	/* before the database: a wrong file is said at once */
+	if (tls_start(&cfg, err, sizeof(err)) != 0) {
+		log_error("cannot serve HTTPS: %s", err);
+		goto out;
+	}
 	admin_key = cfg.admin_key[0] ? cfg.admin_key : getenv("HERALD_ADMIN_KEY");
 	conn = connect_patiently(cfg.database_url);
 	if (conn == NULL)
@@ -188,6 +194,7 @@ out:
 	writer_free(writer);
 	store_close(conn);
 	keylimit_free();
+	tls_stop();
 	curl_global_cleanup();
 	config_free(&live);
 	config_free(&cfg);

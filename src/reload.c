@@ -7,6 +7,7 @@
 #include "keylimit.h"
 #include "log.h"
 #include "metrics.h"
+#include "tls.h"
 
 /*
  * Runs on main's thread alone.  The struct config the other threads hold
@@ -39,16 +40,27 @@ apply_metrics_per_subscription(const struct config *c)
 	metrics_set_per_subscription(c->metrics_per_subscription);
 }
 
-/* One row per RELOAD_LIVE key: keys that share a hook run it once. */
+static void
+apply_tls(const struct config *c)
+{
+	tls_reload(c);
+}
+
+/* One row per RELOAD_LIVE key: keys that share a hook run it once.  A
+ * hook that reads the files its keys name runs on every reload, changed
+ * or not: a renewed certificate keeps its file name. */
 static const struct live_hook {
 	const char *key;
 	void (*apply)(const struct config *c);
+	bool reads_files;
 } hooks[] = {
-	{"log_level", apply_log_level},
-	{"log_format", apply_log_format},
-	{"api_rate", apply_api_rate},
-	{"api_burst", apply_api_rate},
-	{"metrics_per_subscription", apply_metrics_per_subscription},
+	{"log_level", apply_log_level, false},
+	{"log_format", apply_log_format, false},
+	{"api_rate", apply_api_rate, false},
+	{"api_burst", apply_api_rate, false},
+	{"metrics_per_subscription", apply_metrics_per_subscription, false},
+	{"tls_cert_file", apply_tls, true},
+	{"tls_key_file", apply_tls, true},
 };
 
 #define N_HOOKS (sizeof(hooks) / sizeof(hooks[0]))
@@ -90,6 +102,30 @@ reload_plan(const struct config *old, const struct config *next,
 	}
 }
 
+/* Run h's function on c unless it ran already (done holds *ndone). */
+static void
+run_once(const struct live_hook *h, const struct config *c,
+	 void (**done)(const struct config *), size_t *ndone)
+{
+	for (size_t k = 0; k < *ndone; k++)
+		if (done[k] == h->apply)
+			return;
+	h->apply(c);
+	if (*ndone < N_HOOKS)
+		done[(*ndone)++] = h->apply;
+}
+
+void
+reload_files(const struct config *current)
+{
+	void (*done[N_HOOKS])(const struct config *);
+	size_t ndone = 0;
+
+	for (size_t i = 0; i < N_HOOKS; i++)
+		if (hooks[i].reads_files)
+			run_once(&hooks[i], current, done, &ndone);
+}
+
 void
 reload_apply(struct config *current, const struct config *next,
 	     const struct reload_plan *plan)
@@ -101,18 +137,13 @@ reload_apply(struct config *current, const struct config *next,
 		config_copy_key(current, next, plan->live[i]);
 	for (size_t i = 0; i < plan->nlive; i++) {
 		const struct live_hook *h = find_hook(plan->live[i]);
-		bool ran = false;
 
-		if (h == NULL)
-			continue;
-		for (size_t k = 0; k < ndone; k++)
-			ran = ran || done[k] == h->apply;
-		if (ran)
-			continue;
-		h->apply(current);
-		if (ndone < N_HOOKS)
-			done[ndone++] = h->apply;
+		if (h != NULL)
+			run_once(h, current, done, &ndone);
 	}
+	for (size_t i = 0; i < N_HOOKS; i++)
+		if (hooks[i].reads_files)
+			run_once(&hooks[i], current, done, &ndone);
 }
 
 int
@@ -126,7 +157,8 @@ reload_run(struct config *current, int argc, char **argv)
 
 	if (config_file_arg(argc, argv) == NULL) {
 		log_warn("reload: no configuration file to re-read (herald "
-			 "was started without -c); nothing changed");
+			 "was started without -c); the settings are kept");
+		reload_files(current);
 		return -1;
 	}
 	config_defaults(&next);

@@ -30,6 +30,10 @@
 # cannot run fails), HERALD_OPENAPI_COVERAGE (a file listing what was
 # checked).
 #
+# HTTPS: a script that starts herald with tls_cert_file sets HERALD_SCHEME=https
+# and the curl arguments that make the certificate trusted in the array
+# HERALD_CURL_ARGS (e.g. --cacert ca.pem); herald_start and api use both.
+#
 # contrib/test.sh and contrib/quickstart.sh source this file with
 # HERALD_LIB_FUNCTIONS_ONLY=1 to reuse the PostgreSQL functions: then nothing
 # runs and no trap is set.
@@ -51,6 +55,8 @@ PG_PRIVATE=0
 DB_NAME=
 DATABASE_URL=
 HERALD_URL=
+HERALD_SCHEME=${HERALD_SCHEME:-http}
+HERALD_CURL_ARGS=()
 HERALD_PID=
 HERALD_PORT=
 HERALD_LOG=
@@ -290,8 +296,12 @@ db_create() {
 
 # ---------------------------------------------------------------- herald
 
+# _http_code URL: the status of a GET (000: no answer); herald's curl
+# arguments apply to herald's URLs.
 _http_code() {
-	curl -s -o /dev/null -w '%{http_code}' --max-time 2 "$1" 2>/dev/null || true
+	local extra=()
+	[[ -z $HERALD_URL || $1 != "$HERALD_URL"/* ]] || extra=("${HERALD_CURL_ARGS[@]}")
+	curl -s -o /dev/null -w '%{http_code}' --max-time 2 "${extra[@]}" "$1" 2>/dev/null || true
 }
 
 # herald_start [extra args...]: start herald on a free port (or on
@@ -316,7 +326,7 @@ herald_start() {
 		HERALD_PID=$!
 		HERALD_PIDS+=("$HERALD_PID")
 		HERALD_PORT=$port
-		HERALD_URL=http://127.0.0.1:$port
+		HERALD_URL=$HERALD_SCHEME://127.0.0.1:$port
 		deadline=$(($(now_ms) + HERALD_START_TIMEOUT * 1000))
 		while (($(now_ms) < deadline)); do
 			if [[ $(_http_code "$HERALD_URL/healthz") == 200 ]]; then
@@ -479,7 +489,7 @@ receiver_reset() {
 # ---------------------------------------------------------------- HTTP
 
 # api METHOD PATH [BODY] [extra curl args...]: call herald (or PATH when it is
-# a full URL).  Authorization uses $KEY (default $ADMIN_KEY; KEY= sends
+# a full URL; HERALD_CURL_ARGS go with herald's URLs).  Authorization uses $KEY (default $ADMIN_KEY; KEY= sends
 # none); a body defaults to Content-Type application/json.  Sets STATUS
 # (000 when no answer), RESP, RESP_HEADERS and ELAPSED (seconds, curl's
 # time_total); waits API_TIMEOUT seconds at most; never fails.
@@ -505,6 +515,7 @@ api() {
 	local args=(-sS -X "$method" --max-time "$API_TIMEOUT" -o "$f.body" -D "$f.headers"
 		-w '%{http_code} %{time_total} %{content_type}') out rest ctype
 	[[ -n $key ]] && args+=(-H "Authorization: Bearer $key")
+	[[ $url != "$HERALD_URL"/* ]] || args+=("${HERALD_CURL_ARGS[@]}")
 	if [[ $have_body -eq 1 ]]; then
 		printf '%s' "$body" >"$f.req"
 		args+=(--data-binary "@$f.req")

@@ -18,6 +18,7 @@ static const char *const want_keys[] = {
 	"max_connections", "connection_timeout", "writer_batch_max", "writers",
 	"max_connections_per_ip", "api_rate", "api_burst", "secret_grace",
 	"backlog_alert",
+	"tls_cert_file", "tls_key_file", "tls_priorities",
 	"metrics_listen", "metrics_per_subscription",
 };
 #define N_KEYS (sizeof(want_keys) / sizeof(want_keys[0]))
@@ -93,6 +94,10 @@ START_TEST(test_defaults)
 	ck_assert_int_eq(c.api_burst, 0);
 	ck_assert_int_eq(c.secret_grace, 86400);
 	ck_assert_int_eq(c.backlog_alert, 0);
+	ck_assert_str_eq(c.tls_cert_file, "");
+	ck_assert_str_eq(c.tls_key_file, "");
+	ck_assert_str_eq(c.tls_priorities,
+			 "NORMAL:-VERS-ALL:+VERS-TLS1.3:+VERS-TLS1.2");
 	ck_assert_str_eq(c.metrics_listen, "");
 	ck_assert(!c.metrics_per_subscription);
 	config_free(&c);

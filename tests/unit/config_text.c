@@ -35,6 +35,12 @@ config_field_text(const struct config *c, const char *key, char *buf, size_t len
 		snprintf(buf, len, "%s", c->admin_key);
 	else if (strcmp(key, "allow_private_sinks") == 0)
 		snprintf(buf, len, "%s", c->allow_private_sinks ? "true" : "false");
+	else if (strcmp(key, "tls_cert_file") == 0)
+		snprintf(buf, len, "%s", c->tls_cert_file);
+	else if (strcmp(key, "tls_key_file") == 0)
+		snprintf(buf, len, "%s", c->tls_key_file);
+	else if (strcmp(key, "tls_priorities") == 0)
+		snprintf(buf, len, "%s", c->tls_priorities);
 	else if (strcmp(key, "metrics_listen") == 0)
 		snprintf(buf, len, "%s", c->metrics_listen);
 	else if (strcmp(key, "metrics_per_subscription") == 0)
