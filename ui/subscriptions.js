@@ -7,6 +7,13 @@ import { deliveriesCard } from './deliveries.js';
 // A secret just made (create or rotate), shown once on the next page.
 let freshSecret = null;
 
+function backlogText(b) {
+	if (b.pending === 0)
+		return '0';
+	const age = b.oldest_due_seconds >= 1 ? `, oldest due ${Math.round(b.oldest_due_seconds)} s` : '';
+	return `${b.pending} pending${age}`;
+}
+
 export async function list() {
 	let items;
 	try {
@@ -20,7 +27,7 @@ export async function list() {
 			h('a', { href: `#/subscriptions/${enc(s.id)}` }, s.sink)),
 		h('td', { 'data-label': 'Types', class: 'wrap' }, s.types ? s.types.join(', ') : h('span', { class: 'muted' }, 'any')),
 		h('td', { 'data-label': 'Status' }, badge(s.status)),
-		h('td', { 'data-label': 'Backlog' }, s.backlog === undefined || s.backlog === null ? '—' : String(s.backlog)),
+		h('td', { 'data-label': 'Backlog' }, s.backlog ? backlogText(s.backlog) : h('span', { class: 'muted' }, 'not sampled yet')),
 		h('td', { 'data-label': 'Created' }, when(s.created_at))));
 	show('Subscriptions',
 		h('h1', {}, 'Subscriptions'),

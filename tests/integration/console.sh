@@ -113,6 +113,20 @@ expect_status 401 "an unknown key: 401"
 KEY=$KEY_B sub_create "tenant B" '{"sink":"'"$RECEIVER_URL"'/tenant-b","types":["t.other"]}'
 B_SUB=$SUB_ID
 
+# The list carries each subscription's backlog from the sampler's last
+# sample (null until a sample has it): the console's Backlog column.
+b_backlog_is() {
+	KEY=$KEY_B api GET /v1/subscriptions
+	jq -e "length == 1 and (.[0].backlog | $1)" <<<"$RESP" >/dev/null
+}
+KEY=$KEY_B api PATCH "/v1/subscriptions/$B_SUB" '{"status":"paused"}'
+expect_status 200 "tenant B's subscription paused"
+api POST /v1/events '{"specversion":"1.0","id":"b-1","source":"/b","type":"t.other"}' \
+	-H 'Content-Type: application/cloudevents+json'
+expect_status 202 "an event for it"
+wait_until 20 "the list shows tenant B's paused backlog of one" \
+	b_backlog_is '.pending == 1 and .due == 1 and .oldest_due_seconds >= 0'
+
 # ---------------------------------------------------------------- the browser
 
 SHOTS=${HERALD_CONSOLE_SHOTS:-$TEST_TMPDIR/screenshots}
