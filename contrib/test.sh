@@ -46,6 +46,11 @@ if command -v node >/dev/null 2>&1 && [[ -d tests/openapi/node_modules/ajv ]]; t
 else
 	setup_say "answers not checked against doc/openapi.yaml: no node or no npm modules (cd tests/openapi && npm ci)"
 fi
+# Likewise the web console's browser test (tests/integration/console.sh):
+# chromium and the npm modules of tests/browser.
+if [[ -d tests/browser/node_modules/puppeteer-core ]]; then
+	export HERALD_BROWSER_MODULES=$PWD/tests/browser/node_modules
+fi
 
 rc=0
 started=$(mktemp)

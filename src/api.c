@@ -51,6 +51,9 @@ set_reply(struct api_request *r, unsigned status, char *text)
 	free(r->reply);
 	r->status = status;
 	r->reply = text;
+	r->content_type = NULL;
+	r->static_reply = NULL;
+	r->static_len = 0;
 }
 
 void
@@ -106,6 +109,29 @@ api_reply_text(struct api_request *r, unsigned status,
 {
 	set_reply(r, status, text);
 	r->content_type = content_type;
+}
+
+void
+api_reply_static(struct api_request *r, unsigned status,
+		 const char *content_type, const void *data, size_t len)
+{
+	set_reply(r, status, NULL);
+	r->content_type = content_type;
+	r->static_reply = data;
+	r->static_len = len;
+}
+
+void
+api_add_header(struct api_request *r, const char *name, const char *value)
+{
+	if (r->nheaders == API_MAX_HEADERS) {
+		log_error("%s %s: more than %d headers; %s left out", r->method,
+			  r->url, API_MAX_HEADERS, name);
+		return;
+	}
+	r->headers[r->nheaders][0] = name;
+	r->headers[r->nheaders][1] = value;
+	r->nheaders++;
 }
 
 void
@@ -506,13 +532,23 @@ send_reply(struct api_request *r)
 	enum MHD_Result ret;
 	size_t len = r->reply ? strlen(r->reply) : 0;
 
-	resp = MHD_create_response_from_buffer(len, r->reply,
-					       MHD_RESPMEM_MUST_FREE);
+	if (r->static_reply != NULL) {
+		len = r->static_len;
+		resp = MHD_create_response_from_buffer(
+			len, (void *)(uintptr_t)r->static_reply,
+			MHD_RESPMEM_PERSISTENT);
+	} else {
+		resp = MHD_create_response_from_buffer(len, r->reply,
+						       MHD_RESPMEM_MUST_FREE);
+		if (resp != NULL)
+			r->reply = NULL; /* the response owns it now */
+	}
 	if (resp == NULL)
 		return MHD_NO;
-	r->reply = NULL; /* the response owns it now */
 	r->reply_bytes = len;
 	MHD_add_response_header(resp, "X-Request-Id", r->request_id);
+	for (size_t i = 0; i < r->nheaders; i++)
+		MHD_add_response_header(resp, r->headers[i][0], r->headers[i][1]);
 	if (len)
 		MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE,
 					r->content_type ? r->content_type :

@@ -19,6 +19,7 @@
 
 #define API_MAX_PARAMS 2
 #define API_PARAM_MAX 128
+#define API_MAX_HEADERS 8 /* set by api_add_header */
 
 struct api_request;
 
@@ -69,6 +70,10 @@ struct api_request {
 	const char *content_type; /* of reply; NULL: application/json */
 	char location[256];
 	char retry_after[16]; /* Retry-After of a 429 */
+	const void *static_reply; /* a body that outlives the request, or NULL */
+	size_t static_len;
+	const char *headers[API_MAX_HEADERS][2]; /* more: name, value */
+	size_t nheaders;
 	size_t reply_bytes;   /* of the body sent, for the access log */
 
 	/* set by a handler that waits (suspended connection): called once
@@ -97,6 +102,14 @@ void api_reply_empty(struct api_request *r, unsigned status);
  * content_type (a string that outlives the request). */
 void api_reply_text(struct api_request *r, unsigned status,
 		    const char *content_type, char *text);
+/* A body that outlives the request (a file compiled in), len bytes of
+ * content_type (any bytes: it need not be text). */
+void api_reply_static(struct api_request *r, unsigned status,
+		      const char *content_type, const void *data, size_t len);
+/* One more header on the reply; name and value outlive the request.
+ * Past API_MAX_HEADERS, logged and left out. */
+void api_add_header(struct api_request *r, const char *name,
+		    const char *value);
 /* 503: the database cannot be reached. */
 void api_reply_unavailable(struct api_request *r);
 /* The reply to a failed statement: 503 (unavailable) when the database is

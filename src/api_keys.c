@@ -1,4 +1,4 @@
-/* The API key routes (admin): create, list and revoke keys; each key is its own tenant. */
+/* The API key routes: create, list and revoke keys (admin), and the calling key's own scopes; each key is its own tenant. */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -181,4 +181,18 @@ api_keys_delete(struct api_request *r)
 	}
 	PQclear(res);
 	api_db_done(r, c);
+}
+
+/* The calling key: its id and scopes (any key; no database: the core
+ * has checked it already), for a client deciding what to offer. */
+void
+api_keys_self(struct api_request *r)
+{
+	cJSON *o = cJSON_CreateObject();
+	char id[32];
+
+	snprintf(id, sizeof(id), "%lld", (long long)r->who.tenant);
+	cJSON_AddStringToObject(o, "id", id);
+	cJSON_AddItemToObject(o, "scopes", auth_scopes_json(r->who.scopes));
+	api_reply_json(r, MHD_HTTP_OK, o);
 }

@@ -7,5 +7,6 @@
 void api_keys_create(struct api_request *r);
 void api_keys_list(struct api_request *r);
 void api_keys_delete(struct api_request *r);
+void api_keys_self(struct api_request *r);
 
 #endif

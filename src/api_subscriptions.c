@@ -6,6 +6,7 @@
 #include <openssl/crypto.h>
 
 #include "api_subscriptions.h"
+#include "backlog.h"
 #include "log.h"
 #include "signature.h"
 #include "sinkaddr.h"
@@ -251,6 +252,24 @@ out:
 	cJSON_Delete(body);
 }
 
+/* "backlog": the subscription's pending deliveries in the last sample,
+ * or null when it is not in it (none yet, or made since). */
+static void
+add_backlog(cJSON *o, const struct metrics_backlog *snap, const char *id)
+{
+	const struct metrics_backlog_sub *b = backlog_find(snap, id);
+	cJSON *bl;
+
+	if (b == NULL) {
+		cJSON_AddNullToObject(o, "backlog");
+		return;
+	}
+	bl = cJSON_AddObjectToObject(o, "backlog");
+	cJSON_AddNumberToObject(bl, "pending", (double)(b->due + b->not_due));
+	cJSON_AddNumberToObject(bl, "due", (double)b->due);
+	cJSON_AddNumberToObject(bl, "oldest_due_seconds", b->oldest_s);
+}
+
 void
 api_subscriptions_list(struct api_request *r)
 {
@@ -264,9 +283,19 @@ api_subscriptions_list(struct api_request *r)
 		return;
 	res = store_exec(c, &list_subs, values, NULL, NULL);
 	if (api_db_ok(r, c, res, PGRES_TUPLES_OK, list_subs.name)) {
+		struct metrics_backlog snap;
+
+		/* the backlog sampler's last sample: read from memory, at
+		 * most BACKLOG_INTERVAL_MS old */
+		backlog_snapshot(&snap);
 		arr = cJSON_CreateArray();
-		for (int i = 0; i < PQntuples(res); i++)
-			cJSON_AddItemToArray(arr, row_json(res, i));
+		for (int i = 0; i < PQntuples(res); i++) {
+			cJSON *o = row_json(res, i);
+
+			add_backlog(o, &snap, PQgetvalue(res, i, 0));
+			cJSON_AddItemToArray(arr, o);
+		}
+		metrics_backlog_free(&snap);
 		api_reply_json(r, MHD_HTTP_OK, arr);
 	}
 	PQclear(res);

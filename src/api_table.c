@@ -7,6 +7,7 @@
 #include "api_keys.h"
 #include "api_metrics.h"
 #include "api_subscriptions.h"
+#include "api_ui.h"
 
 #define SMALL_BODY_LIMIT (64 * 1024)
 /* where the handler runs (struct api_route's db) */
@@ -17,6 +18,9 @@ static const struct api_route routes[] = {
 	{"GET", "/healthz", 0, NO_DB, api_health_live, 0, NULL},
 	{"GET", "/readyz", 0, DB, api_health_ready, 0, NULL},
 	{"GET", "/metrics", SCOPE_ADMIN, NO_DB, api_metrics_get, 0, NULL},
+	{"GET", "/ui", 0, NO_DB, api_ui_redirect, 0, NULL},
+	{"GET", "/ui/", 0, NO_DB, api_ui_get, 0, NULL},
+	{"GET", "/ui/{}", 0, NO_DB, api_ui_get, 0, NULL},
 	{"POST", "/v1/events", SCOPE_PUBLISH, NO_DB, api_events_post, 0,
 	 api_events_body_limit},
 	{"GET", "/v1/events", SCOPE_ADMIN, DB, api_events_list, 0, NULL},
@@ -46,6 +50,9 @@ static const struct api_route routes[] = {
 	{"POST", "/v1/keys", SCOPE_ADMIN, DB, api_keys_create, SMALL_BODY_LIMIT,
 	 NULL},
 	{"GET", "/v1/keys", SCOPE_ADMIN, DB, api_keys_list, 0, NULL},
+	/* before /v1/keys/{}: any key may ask about itself */
+	{"GET", "/v1/keys/self", SCOPE_PUBLISH | SCOPE_SUBSCRIBE | SCOPE_ADMIN,
+	 NO_DB, api_keys_self, 0, NULL},
 	{"DELETE", "/v1/keys/{}", SCOPE_ADMIN, DB, api_keys_delete, 0, NULL},
 };
 
