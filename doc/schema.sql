@@ -241,7 +241,9 @@ CREATE TABLE public.api_key (
     scopes text[] NOT NULL,
     created_at timestamp with time zone DEFAULT now() NOT NULL,
     revoked_at timestamp with time zone,
-    CONSTRAINT api_key_key_hash_check CHECK ((length(key_hash) = 32))
+    sources text[],
+    CONSTRAINT api_key_key_hash_check CHECK ((length(key_hash) = 32)),
+    CONSTRAINT api_key_sources_check CHECK (((sources IS NULL) OR ((cardinality(sources) >= 1) AND (cardinality(sources) <= 8))))
 );
 
 CREATE SEQUENCE public.api_key_id_seq
@@ -430,7 +432,11 @@ CREATE INDEX delivery_seq ON public.delivery USING btree (seq);
 
 CREATE INDEX delivery_state ON public.delivery USING btree (subscription_id, state, seq);
 
+CREATE INDEX event_opevent_subject ON public.event USING btree (((attrs ->> 'subject'::text)), seq) WHERE (source = '/herald'::text);
+
 CREATE INDEX event_received_at ON public.event USING btree (received_at);
+
+CREATE INDEX event_source_seq ON public.event USING btree (source text_pattern_ops, seq);
 
 CREATE INDEX event_type_seq ON public.event USING btree (type, seq);
 

@@ -11,6 +11,8 @@
 #include "cloudevent.h"
 #include "delivery.h"
 #include "log.h"
+#include "opevent.h"
+#include "srcscope.h"
 #include "subscription.h"
 #include "text.h"
 #include "xalloc.h"
@@ -101,6 +103,14 @@ static const struct store_stmt events_page = {
 	" ORDER BY e.seq LIMIT $5",
 	5};
 
+/* The sources of the subscription's owner (NULL: no limit), which a
+ * replay keeps to as the writers' fan-out does (subcache.c). */
+static const struct store_stmt owner_sources = {
+	"deliv_owner_sources",
+	"SELECT array_to_json(k.sources)::text FROM subscription s"
+	" LEFT JOIN api_key k ON k.id = s.tenant WHERE s.id = $1",
+	1};
+
 /* herald_delivery_replay (sql/003): a row that is not pending is sent
  * again under the subscription's current ordering; a pending one is left
  * alone (and not counted). */
@@ -183,6 +193,33 @@ find_sub(struct api_request *r, struct store_conn *c, char **config)
 	}
 	PQclear(res);
 	return rc;
+}
+
+/* The path's subscription's owner's sources into packed; false after a
+ * reply. */
+static bool
+find_owner_sources(struct api_request *r, struct store_conn *c,
+		   char packed[SRCSCOPE_SIZE])
+{
+	PGresult *res = store_exec(c, &owner_sources, (const char *[]){r->params[0]},
+				   NULL, NULL);
+	bool ok = false;
+
+	if (!api_db_ok(r, c, res, PGRES_TUPLES_OK, owner_sources.name)) {
+		/* answered */
+	} else if (PQntuples(res) == 0) {
+		sub_not_found(r); /* deleted meanwhile */
+	} else if (srcscope_from_stored(PQgetisnull(res, 0, 0) ? NULL :
+					PQgetvalue(res, 0, 0), packed) != 0) {
+		log_with(LOG_ERROR, &(struct log_ids){.subscription = r->params[0]},
+			 "replay: the owner's stored sources are invalid");
+		api_reply_error(r, MHD_HTTP_INTERNAL_SERVER_ERROR, "internal",
+				"the subscription's owner is unreadable");
+	} else {
+		ok = true;
+	}
+	PQclear(res);
+	return ok;
 }
 
 static void
@@ -558,8 +595,8 @@ fail:
  * failure. */
 static bool
 replay_events(struct api_request *r, struct store_conn *c, const char *sub_id,
-	      const struct subscription *sub, long long cursor,
-	      const char *since, long long *count)
+	      const struct subscription *sub, const char *owner,
+	      long long cursor, const char *since, long long *count)
 {
 	struct store_array types;
 	const char *types_param = NULL;
@@ -614,7 +651,12 @@ replay_events(struct api_request *r, struct store_conn *c, const char *sub_id,
 					 "replay: an unreadable event is skipped");
 				continue;
 			}
-			if (sub_matches(sub, &ev)) {
+			/* an owner with sources: only those, never herald's
+			 * own (which concern every tenant) */
+			if ((!srcscope_limited(owner) ||
+			     (!opevent_source_reserved(ev.source) &&
+			      srcscope_allows(owner, ev.source))) &&
+			    sub_matches(sub, &ev)) {
 				key = sub_ordering_key(sub, &ev);
 				store_array_add_int(&seqs, seq);
 				store_array_add(&keys, key, key ? strlen(key) : 0);
@@ -687,7 +729,7 @@ api_deliveries_replay(struct api_request *r)
 	struct subscription sub;
 	struct herald_error err;
 	struct store_conn *c = NULL;
-	char *config = NULL;
+	char *config = NULL, owner[SRCSCOPE_SIZE];
 	cJSON *body, *stored = NULL, *o;
 	long long count = 0, cursor;
 	bool parsed = false, ok;
@@ -719,8 +761,10 @@ api_deliveries_replay(struct api_request *r)
 			cursor = q.from_seq - 1;
 		}
 		ok = cursor < 0 ||
-		     replay_events(r, c, r->params[0], &sub, cursor,
-				   q.kind == REPLAY_SINCE ? q.since : NULL, &count);
+		     (find_owner_sources(r, c, owner) &&
+		      replay_events(r, c, r->params[0], &sub, owner, cursor,
+				    q.kind == REPLAY_SINCE ? q.since : NULL,
+				    &count));
 	}
 	if (!ok)
 		goto out; /* answered */

@@ -13,6 +13,7 @@
 #include "monotime.h"
 #include "mediatype.h"
 #include "opevent.h"
+#include "srcscope.h"
 #include "xalloc.h"
 
 #define LIST_DEFAULT 100
@@ -38,18 +39,24 @@ struct post_state {
 	bool *dups;
 };
 
+/* $5: the caller's tenant, for the last column: is the event one of
+ * herald's own about a subscription of that tenant? */
 static const struct store_stmt get_event = {
 	"events_get",
 	"SELECT seq, attrs::text, data_kind, data, " STORE_RFC3339("received_at") ","
-	"  c.n[1], c.n[2], c.n[3]"
+	"  c.n[1], c.n[2], c.n[3], e.source,"
+	"  e.source = '" OPEVENT_SOURCE "' AND EXISTS (SELECT 1 FROM subscription s"
+	"   WHERE s.tenant = $5 AND s.id::text = e.attrs ->> 'subject')"
 	" FROM event e CROSS JOIN LATERAL (SELECT ARRAY["
 	"    count(*) FILTER (WHERE d.state = $2),"
 	"    count(*) FILTER (WHERE d.state = $3),"
 	"    count(*) FILTER (WHERE d.state = $4)] AS n"
 	"   FROM delivery d WHERE d.seq = e.seq) c"
 	" WHERE e.seq = $1",
-	4};
+	5};
 #define EVENT_COUNTS 5 /* the first of get_event's count columns */
+#define EVENT_SOURCE 8
+#define EVENT_OWN_OPEVENT 9
 
 static const struct store_stmt list_events = {
 	"events_list",
@@ -59,6 +66,41 @@ static const struct store_stmt list_events = {
 	"   AND ($3::text IS NULL OR source = $3)"
 	" ORDER BY seq LIMIT $4",
 	4};
+
+/*
+ * The page a key with sources may read: the events of its source ranges
+ * ($5 lo, $6 hi: srcscope_ranges), herald's own left out, and herald's
+ * own events about subscriptions of its tenant ($7).  Each range is read
+ * through event_source_seq (sql/006) for at most a page of its own (its
+ * "seq + 0" keeps the planner from walking the whole log in seq order
+ * instead), the own events through event_source_seq too; the page is the
+ * first $4 of their union, each branch holding its own first $4, and only
+ * then are its rows read.  It costs the caller's events, never the log.
+ */
+static const struct store_stmt list_scoped = {
+	"events_list_scoped",
+	"SELECT ev.seq, ev.attrs::text, ev.data_kind, ev.data, "
+	STORE_RFC3339("ev.received_at")
+	" FROM (SELECT DISTINCT u.seq FROM ("
+	"  SELECT m.seq FROM unnest($5::text[], $6::text[]) AS r (lo, hi)"
+	"  CROSS JOIN LATERAL (SELECT e.seq FROM event e"
+	"   WHERE e.source ~>=~ r.lo AND e.source ~<~ r.hi AND e.seq > $1"
+	"     AND e.source <> '" OPEVENT_SOURCE "'"
+	"     AND ($2::text IS NULL OR e.type = $2)"
+	"     AND ($3::text IS NULL OR e.source = $3)"
+	"   ORDER BY e.seq + 0 LIMIT $4) m"
+	"  UNION ALL"
+	"  (SELECT o.seq FROM event o"
+	"   WHERE o.source = '" OPEVENT_SOURCE "'"
+	"     AND o.attrs ->> 'subject' = ANY (ARRAY(SELECT s.id::text"
+	"       FROM subscription s WHERE s.tenant = $7))"
+	"     AND o.seq > $1 AND ($2::text IS NULL OR o.type = $2)"
+	"     AND ($3::text IS NULL OR o.source = $3)"
+	"   ORDER BY o.seq LIMIT $4)) u"
+	"  ORDER BY u.seq LIMIT $4) p"
+	" JOIN event ev ON ev.seq = p.seq"
+	" ORDER BY ev.seq",
+	7};
 
 static enum body_mode
 body_mode(struct api_request *r)
@@ -218,6 +260,31 @@ own_source_refused(const struct post_state *st, struct herald_error *err)
 	return true;
 }
 
+/* A key with sources publishes only events of those sources: false, with
+ * err, for the first event of another source (nothing of the request is
+ * stored). */
+static bool
+foreign_source_refused(const struct post_state *st, const char *sources,
+		       struct herald_error *err)
+{
+	size_t n = st->batch ? st->n : 1;
+
+	for (size_t i = 0; i < n; i++) {
+		const struct cloudevent *ev = st->batch ? &st->evs[i] : &st->single;
+
+		if (srcscope_allows(sources, ev->source))
+			continue;
+		snprintf(err->code, sizeof(err->code), "forbidden_source");
+		snprintf(err->field, sizeof(err->field), "source");
+		err->index = st->batch ? (long)i : -1;
+		snprintf(err->message, sizeof(err->message),
+			 "this API key may not publish source %.200s",
+			 ev->source);
+		return false;
+	}
+	return true;
+}
+
 /* Parse and validate the events, then hand them to a writer (suspending
  * the request), or answer at once. */
 static void
@@ -273,6 +340,11 @@ post(struct api_request *r)
 		rc = -1;
 	if (rc != 0) {
 		api_reply_invalid(r, MHD_HTTP_BAD_REQUEST, &err);
+		post_cleanup(st);
+		return;
+	}
+	if (!foreign_source_refused(st, r->who.sources, &err)) {
+		api_reply_invalid(r, MHD_HTTP_FORBIDDEN, &err);
 		post_cleanup(st);
 		return;
 	}
@@ -380,15 +452,47 @@ parse_seq(const char *s, long long *out)
 	return true;
 }
 
+/* May the caller read an event of this source (own: one of herald's
+ * about a subscription of the caller's tenant)?  An admin reads every
+ * event; a key without sources, as the route allows it; a key with
+ * sources, those of its sources and herald's own about its
+ * subscriptions. */
+static bool
+may_read(const struct api_request *r, const char *source, bool own)
+{
+	if ((r->who.scopes & SCOPE_ADMIN) || !srcscope_limited(r->who.sources))
+		return true;
+	if (opevent_source_reserved(source))
+		return own;
+	return srcscope_allows(r->who.sources, source);
+}
+
+/* A key without sources reads the log as it always did: by seq with the
+ * publish scope, the listing with admin.  false after a 403. */
+static bool
+unlimited_key_may(struct api_request *r, unsigned scope)
+{
+	if ((r->who.scopes & scope) || srcscope_limited(r->who.sources))
+		return true;
+	api_reply_error(r, MHD_HTTP_FORBIDDEN, "forbidden",
+			"this API key lacks the %s scope (or sources to read "
+			"the events of)",
+			scope == SCOPE_PUBLISH ? "publish" : "admin");
+	return false;
+}
+
 void
 api_events_get(struct api_request *r)
 {
 	struct store_conn *c;
-	const char *values[4];
+	const char *values[5];
+	char tenant[24];
 	long long seq;
 	PGresult *res;
 	cJSON *o, *summary;
 
+	if (!unlimited_key_may(r, SCOPE_PUBLISH))
+		return;
 	if (!parse_seq(r->params[0], &seq)) {
 		api_reply_error(r, MHD_HTTP_NOT_FOUND, "not_found",
 				"no event with seq %s", r->params[0]);
@@ -400,10 +504,15 @@ api_events_get(struct api_request *r)
 	/* the counts of deliveries in each state, in enum order */
 	for (int s = DELIVERY_PENDING; s <= DELIVERY_FAILED; s++)
 		values[1 + s] = delivery_state_name((enum delivery_state)s);
+	snprintf(tenant, sizeof(tenant), "%lld", (long long)r->who.tenant);
+	values[4] = tenant;
 	res = store_exec(c, &get_event, values, NULL, NULL);
 	if (!api_db_ok(r, c, res, PGRES_TUPLES_OK, get_event.name))
 		goto out;
-	if (PQntuples(res) == 0) {
+	if (PQntuples(res) == 0 ||
+	    !may_read(r, PQgetvalue(res, 0, EVENT_SOURCE),
+		      strcmp(PQgetvalue(res, 0, EVENT_OWN_OPEVENT), "t") == 0)) {
+		/* another tenant's is not there, as far as the caller knows */
 		api_reply_error(r, MHD_HTTP_NOT_FOUND, "not_found",
 				"no event with seq %lld", seq);
 	} else if ((o = event_row(res, 0)) == NULL) {
@@ -422,17 +531,33 @@ out:
 	api_db_done(r, c);
 }
 
+/* srcscope_ranges callback: one range into the two arrays. */
+static void
+add_range(void *arg, const char *lo, const char *hi)
+{
+	struct store_array *a = arg;
+
+	store_array_add(&a[0], lo, strlen(lo));
+	store_array_add(&a[1], hi, strlen(hi));
+}
+
 void
 api_events_list(struct api_request *r)
 {
 	long long after, limit;
-	char after_s[24], limit_s[24];
-	const char *values[4];
+	char after_s[24], limit_s[24], tenant[24];
+	const char *values[7];
+	int lengths[7] = {0}, formats[7] = {0, 0, 0, 0, 1, 1, 0};
+	struct store_array ranges[2];
+	bool scoped;
 	struct store_conn *c;
 	PGresult *res;
 	cJSON *o, *items;
 	int n;
 
+	if (!unlimited_key_may(r, SCOPE_ADMIN))
+		return;
+	scoped = !(r->who.scopes & SCOPE_ADMIN);
 	if (!api_query_long(r, "after", 0, 0, INT64_MAX, &after) ||
 	    !api_query_long(r, "limit", LIST_DEFAULT, 1, LIST_MAX, &limit))
 		return;
@@ -453,8 +578,22 @@ api_events_list(struct api_request *r)
 	}
 	if ((c = api_db(r)) == NULL)
 		return;
-	res = store_exec(c, &list_events, values, NULL, NULL);
-	if (!api_db_ok(r, c, res, PGRES_TUPLES_OK, list_events.name))
+	if (scoped) {
+		store_array_init(&ranges[0], STORE_OID_TEXT);
+		store_array_init(&ranges[1], STORE_OID_TEXT);
+		srcscope_ranges(r->who.sources, add_range, ranges);
+		values[4] = store_array_param(&ranges[0], &lengths[4]);
+		values[5] = store_array_param(&ranges[1], &lengths[5]);
+		snprintf(tenant, sizeof(tenant), "%lld", (long long)r->who.tenant);
+		values[6] = tenant;
+		res = store_exec(c, &list_scoped, values, lengths, formats);
+		store_array_free(&ranges[0]);
+		store_array_free(&ranges[1]);
+	} else {
+		res = store_exec(c, &list_events, values, NULL, NULL);
+	}
+	if (!api_db_ok(r, c, res, PGRES_TUPLES_OK,
+		       scoped ? list_scoped.name : list_events.name))
 		goto out;
 	o = cJSON_CreateObject();
 	items = cJSON_AddArrayToObject(o, "items");

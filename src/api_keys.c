@@ -7,20 +7,24 @@
 #include <openssl/crypto.h>
 
 #include "api_keys.h"
+#include "srcscope.h"
 #include "xalloc.h"
 
 #define NAME_MAX_LEN 200
 
 static const struct store_stmt insert_key = {
 	"keys_insert",
-	"INSERT INTO api_key (name, key_hash, scopes) VALUES ($1, $2, $3::text[])"
+	"INSERT INTO api_key (name, key_hash, scopes, sources)"
+	" VALUES ($1, $2, $3::text[],"
+	"   (SELECT array_agg(s) FROM json_array_elements_text($4::json) s))"
 	" RETURNING id, " STORE_RFC3339("created_at"),
-	3};
+	4};
 
 static const struct store_stmt list_keys = {
 	"keys_list",
 	"SELECT id, name, scopes, " STORE_RFC3339("created_at") ", "
-	STORE_RFC3339("revoked_at") " FROM api_key ORDER BY id",
+	STORE_RFC3339("revoked_at") ", array_to_json(sources)::text"
+	" FROM api_key ORDER BY id",
 	0};
 
 static const struct store_stmt revoke_key = {
@@ -31,15 +35,46 @@ static const struct store_stmt revoke_key = {
 
 static cJSON *
 key_object(const char *id, const char *name, unsigned scopes,
-	   const char *created_at)
+	   cJSON *sources, const char *created_at)
 {
 	cJSON *o = cJSON_CreateObject();
 
 	cJSON_AddStringToObject(o, "id", id);
 	cJSON_AddStringToObject(o, "name", name);
 	cJSON_AddItemToObject(o, "scopes", auth_scopes_json(scopes));
+	cJSON_AddItemToObject(o, "sources", sources);
 	cJSON_AddStringToObject(o, "created_at", created_at);
 	return o;
+}
+
+/* The body's "sources" (absent or null: no limit) into packed; false
+ * after a 400 reply. */
+static bool
+parse_sources(struct api_request *r, const cJSON *body, unsigned scopes,
+	      char packed[SRCSCOPE_SIZE])
+{
+	const cJSON *arr = cJSON_GetObjectItemCaseSensitive(body, "sources");
+	struct herald_error err;
+
+	packed[0] = '\0';
+	if (arr == NULL || cJSON_IsNull(arr))
+		return true;
+	memset(&err, 0, sizeof(err));
+	err.index = -1;
+	if (srcscope_parse(arr, packed, &err) != 0) {
+		api_reply_invalid(r, MHD_HTTP_BAD_REQUEST, &err);
+		return false;
+	}
+	if (scopes & SCOPE_ADMIN) {
+		/* it could make itself a key without the limit */
+		snprintf(err.code, sizeof(err.code), "invalid_field");
+		snprintf(err.field, sizeof(err.field), "sources");
+		snprintf(err.message, sizeof(err.message),
+			 "an admin key sees every source: it cannot have sources");
+		api_reply_invalid(r, MHD_HTTP_BAD_REQUEST, &err);
+		return false;
+	}
+	return true;
 }
 
 void
@@ -48,10 +83,11 @@ api_keys_create(struct api_request *r)
 	cJSON *body, *item, *o;
 	const cJSON *name, *scopes;
 	unsigned bits;
-	char key[AUTH_KEY_SIZE], scopes_pg[64];
+	char key[AUTH_KEY_SIZE], scopes_pg[64], sources[SRCSCOPE_SIZE];
+	char *sources_json = NULL;
 	unsigned char hash[32];
-	const char *values[3];
-	int lengths[3] = {0, 32, 0}, formats[3] = {0, 1, 0};
+	const char *values[4];
+	int lengths[4] = {0, 32, 0, 0}, formats[4] = {0, 1, 0, 0};
 	struct store_conn *c;
 	PGresult *res;
 
@@ -64,7 +100,8 @@ api_keys_create(struct api_request *r)
 	}
 	cJSON_ArrayForEach(item, body) {
 		if (strcmp(item->string, "name") != 0 &&
-		    strcmp(item->string, "scopes") != 0) {
+		    strcmp(item->string, "scopes") != 0 &&
+		    strcmp(item->string, "sources") != 0) {
 			api_reply_error(r, MHD_HTTP_BAD_REQUEST, "unknown_field",
 					"unknown field \"%s\"", item->string);
 			goto out;
@@ -85,6 +122,8 @@ api_keys_create(struct api_request *r)
 				"\"subscribe\" and \"admin\"");
 		goto out;
 	}
+	if (!parse_sources(r, body, bits, sources))
+		goto out;
 	if (!auth_generate_key(key)) {
 		api_reply_error(r, MHD_HTTP_INTERNAL_SERVER_ERROR, "internal",
 				"no random bytes for a key");
@@ -95,12 +134,19 @@ api_keys_create(struct api_request *r)
 	values[0] = name->valuestring;
 	values[1] = (const char *)hash;
 	values[2] = scopes_pg;
+	if (srcscope_limited(sources)) {
+		cJSON *arr = srcscope_json(sources);
+
+		sources_json = cJSON_PrintUnformatted(arr);
+		cJSON_Delete(arr);
+	}
+	values[3] = sources_json;
 	if ((c = api_db(r)) == NULL)
 		goto out;
 	res = store_exec(c, &insert_key, values, lengths, formats);
 	if (api_db_ok(r, c, res, PGRES_TUPLES_OK, insert_key.name)) {
 		o = key_object(PQgetvalue(res, 0, 0), name->valuestring, bits,
-			       PQgetvalue(res, 0, 1));
+			       srcscope_json(sources), PQgetvalue(res, 0, 1));
 		cJSON_AddStringToObject(o, "key", key);
 		api_reply_json(r, MHD_HTTP_CREATED, o);
 		snprintf(r->location, sizeof(r->location), "/v1/keys/%s",
@@ -110,6 +156,7 @@ api_keys_create(struct api_request *r)
 	api_db_done(r, c);
 out:
 	OPENSSL_cleanse(key, sizeof(key));
+	cJSON_free(sources_json);
 	cJSON_Delete(body);
 }
 
@@ -126,10 +173,15 @@ api_keys_list(struct api_request *r)
 	if (api_db_ok(r, c, res, PGRES_TUPLES_OK, list_keys.name)) {
 		arr = cJSON_CreateArray();
 		for (int i = 0; i < PQntuples(res); i++) {
-			cJSON *o = key_object(PQgetvalue(res, i, 0),
-					      PQgetvalue(res, i, 1),
-					      auth_scopes_from_pg(PQgetvalue(res, i, 2)),
-					      PQgetvalue(res, i, 3));
+			/* as stored: a JSON array, or null for no limit */
+			cJSON *sources = PQgetisnull(res, i, 5) ? NULL :
+					 cJSON_Parse(PQgetvalue(res, i, 5));
+			cJSON *o;
+
+			o = key_object(PQgetvalue(res, i, 0), PQgetvalue(res, i, 1),
+				       auth_scopes_from_pg(PQgetvalue(res, i, 2)),
+				       sources ? sources : cJSON_CreateNull(),
+				       PQgetvalue(res, i, 3));
 
 			if (PQgetisnull(res, i, 4))
 				cJSON_AddNullToObject(o, "revoked_at");

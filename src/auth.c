@@ -32,6 +32,7 @@ struct cached_key {
 	unsigned char hash[32];
 	int64_t tenant;
 	unsigned scopes;
+	char sources[SRCSCOPE_SIZE]; /* packed; "" for no limit */
 	time_t expires;
 };
 static struct cached_key cache[CACHE_SLOTS];
@@ -41,7 +42,7 @@ static const char *const scope_names[] = {"publish", "subscribe", "admin"};
 
 static const struct store_stmt lookup_key = {
 	"auth_lookup_key",
-	"SELECT id, scopes FROM api_key"
+	"SELECT id, scopes, array_to_json(sources)::text FROM api_key"
 	" WHERE key_hash = $1 AND revoked_at IS NULL",
 	1};
 
@@ -136,6 +137,7 @@ cache_find(const unsigned char hash[32], struct auth_principal *who)
 	if (e->expires > time(NULL) && CRYPTO_memcmp(e->hash, hash, 32) == 0) {
 		who->tenant = e->tenant;
 		who->scopes = e->scopes;
+		memcpy(who->sources, e->sources, srcscope_size(e->sources));
 		hit = true;
 	}
 	pthread_mutex_unlock(&cache_lock);
@@ -151,6 +153,7 @@ cache_store(const unsigned char hash[32], const struct auth_principal *who)
 	memcpy(e->hash, hash, 32);
 	e->tenant = who->tenant;
 	e->scopes = who->scopes;
+	memcpy(e->sources, who->sources, srcscope_size(who->sources));
 	e->expires = time(NULL) + CACHE_TTL_S;
 	pthread_mutex_unlock(&cache_lock);
 }
@@ -183,6 +186,7 @@ auth_check(const char *authorization, struct auth_principal *who,
 	if (have_configured && CRYPTO_memcmp(hash, configured_hash, 32) == 0) {
 		who->tenant = 0;
 		who->scopes = SCOPE_ADMIN | SCOPE_PUBLISH | SCOPE_SUBSCRIBE;
+		who->sources[0] = '\0';
 		return AUTH_OK;
 	}
 	if (cache_find(hash, who))
@@ -213,8 +217,17 @@ auth_lookup(struct store_conn *c, const unsigned char hash[32],
 		who->scopes = auth_scopes_from_pg(PQgetvalue(r, 0, 1));
 		if (who->scopes & SCOPE_ADMIN)
 			who->scopes |= SCOPE_PUBLISH | SCOPE_SUBSCRIBE;
-		cache_store(hash, who);
 		res = AUTH_OK;
+		if (srcscope_from_stored(PQgetisnull(r, 0, 2) ? NULL :
+					 PQgetvalue(r, 0, 2), who->sources) != 0) {
+			/* never let a key the database holds wrongly through
+			 * without its limit */
+			log_error("API key %lld: its stored sources are invalid",
+				  (long long)who->tenant);
+			res = AUTH_ERROR;
+		} else {
+			cache_store(hash, who);
+		}
 	}
 	PQclear(r);
 	return res;

@@ -8,6 +8,7 @@
 
 #include <cJSON.h>
 
+#include "srcscope.h"
 #include "store.h"
 
 enum auth_scope {
@@ -16,10 +17,13 @@ enum auth_scope {
 	SCOPE_ADMIN = 4, /* admin may do everything */
 };
 
-/* Who is calling.  tenant is the key's id; the bootstrap key is 0. */
+/* Who is calling.  tenant is the key's id; the bootstrap key is 0.
+ * sources: the source prefixes the key is limited to, packed (srcscope.h);
+ * "" for no limit, always so for an admin key. */
 struct auth_principal {
 	int64_t tenant;
 	unsigned scopes;
+	char sources[SRCSCOPE_SIZE];
 };
 
 enum auth_result {

@@ -9,6 +9,7 @@
 #include "fnv1a.h"
 #include "log.h"
 #include "opevent.h"
+#include "srcscope.h"
 #include "subscription.h"
 #include "xalloc.h"
 
@@ -23,12 +24,19 @@
  * subscription, its subject: it goes only to the subscriptions of that
  * subscription's tenant and to those of admin keys, never to another
  * tenant's.
+ *
+ * A subscription whose owner's key has sources matches only events of
+ * those sources, whatever its own source, types and filters say; the
+ * sources are read with it (keys never change, but for revocation).
+ * herald's own events are not among any key's sources: they follow the
+ * rule above.
  */
 struct entry {
 	char id[37];
 	struct subscription sub;
 	long long tenant;
-	bool admin; /* its owner may see every tenant's */
+	bool admin;    /* its owner may see every tenant's */
+	char *sources; /* its owner's, packed (srcscope.h); NULL: no limit */
 };
 
 struct bucket {
@@ -53,7 +61,8 @@ static const struct store_stmt read_epoch = {
 static const struct store_stmt read_all = {
 	"subcache_all",
 	"SELECT s.id, s.config::text, s.status, s.tenant,"
-	"  s.tenant = 0 OR coalesce('admin' = ANY (k.scopes), false)"
+	"  s.tenant = 0 OR coalesce('admin' = ANY (k.scopes), false),"
+	"  array_to_json(k.sources)::text"
 	" FROM subscription s LEFT JOIN api_key k ON k.id = s.tenant"
 	" ORDER BY s.id",
 	0};
@@ -88,8 +97,10 @@ push(struct entry ***arr, size_t *n, size_t *cap, struct entry *e)
 static void
 clear(struct subcache *sc)
 {
-	for (size_t i = 0; i < sc->nentries; i++)
+	for (size_t i = 0; i < sc->nentries; i++) {
 		sub_free(&sc->entries[i].sub);
+		free(sc->entries[i].sources);
+	}
 	free(sc->entries);
 	for (size_t i = 0; i < sc->nbuckets; i++)
 		free(sc->buckets[i].subs);
@@ -177,8 +188,19 @@ subcache_refresh(struct subcache *sc, struct store_conn *c)
 	for (int i = 0; i < n; i++) {
 		struct entry *e = &sc->entries[sc->nentries];
 		struct herald_error err;
-		cJSON *config = cJSON_Parse(PQgetvalue(r, i, 1));
+		cJSON *config;
+		char sources[SRCSCOPE_SIZE];
 
+		if (srcscope_from_stored(PQgetisnull(r, i, 5) ? NULL :
+					 PQgetvalue(r, i, 5), sources) != 0) {
+			/* left out rather than let through without its limit */
+			log_with(LOG_ERROR, &(struct log_ids){
+					 .subscription = PQgetvalue(r, i, 0)},
+				 "subscription cache: its owner's stored sources "
+				 "are invalid");
+			continue;
+		}
+		config = cJSON_Parse(PQgetvalue(r, i, 1));
 		if (config == NULL || sub_parse(config, &e->sub, &err) != 0) {
 			log_with(LOG_ERROR, &(struct log_ids){
 					 .subscription = PQgetvalue(r, i, 0)},
@@ -187,6 +209,11 @@ subcache_refresh(struct subcache *sc, struct store_conn *c)
 			continue;
 		}
 		cJSON_Delete(config);
+		e->sources = NULL;
+		if (srcscope_limited(sources)) {
+			e->sources = xmalloc(srcscope_size(sources));
+			memcpy(e->sources, sources, srcscope_size(sources));
+		}
 		sub_status_parse(PQgetvalue(r, i, 2), &e->sub.status);
 		e->tenant = strtoll(PQgetvalue(r, i, 3), NULL, 10);
 		e->admin = strcmp(PQgetvalue(r, i, 4), "t") == 0;
@@ -221,13 +248,16 @@ find_entry(const struct subcache *sc, const char *id)
 	return NULL;
 }
 
-/* May e receive the event?  Any, unless it is an operational event
- * (own): then only the tenant of the subscription it is about (about,
- * NULL when gone), and admins. */
+/* May e receive the event?  An operational event (own): only the tenant
+ * of the subscription it is about (about, NULL when gone), and admins.
+ * Any other: one of its owner's sources, when the owner has sources. */
 static bool
-may_see(const struct entry *e, const struct entry *about, bool own)
+may_see(const struct entry *e, const struct cloudevent *ev,
+	const struct entry *about, bool own)
 {
-	if (!own || e->admin)
+	if (!own)
+		return e->sources == NULL || srcscope_allows(e->sources, ev->source);
+	if (e->admin)
 		return true;
 	return about != NULL && about->tenant == e->tenant;
 }
@@ -244,11 +274,11 @@ subcache_match(const struct subcache *sc, const struct cloudevent *ev,
 
 	if (b != NULL)
 		for (size_t i = 0; i < b->n; i++)
-			if (may_see(b->subs[i], about, own) &&
+			if (may_see(b->subs[i], ev, about, own) &&
 			    sub_matches(&b->subs[i]->sub, ev))
 				fn(arg, b->subs[i]->id, &b->subs[i]->sub);
 	for (size_t i = 0; i < sc->nany; i++)
-		if (may_see(sc->any[i], about, own) &&
+		if (may_see(sc->any[i], ev, about, own) &&
 		    sub_matches(&sc->any[i]->sub, ev))
 			fn(arg, sc->any[i]->id, &sc->any[i]->sub);
 }

@@ -22,7 +22,9 @@ HERALD_MUST_CHECK enum store_status subcache_refresh(struct subcache *sc,
  * status: paused and disabled ones accumulate deliveries too).  Only
  * subscriptions listing the event's type, or listing no types, are
  * tested.  An operational event (source OPEVENT_SOURCE) matches only
- * subscriptions of its subject's tenant and of admin keys. */
+ * subscriptions of its subject's tenant and of admin keys; any other
+ * event, only subscriptions whose owner's key has no sources or has one
+ * covering the event's source. */
 void subcache_match(const struct subcache *sc, const struct cloudevent *ev,
 		    void (*fn)(void *arg, const char *sub_id,
 			       const struct subscription *sub),
