@@ -235,8 +235,8 @@ api_keys_delete(struct api_request *r)
 	api_db_done(r, c);
 }
 
-/* The calling key: its id and scopes (any key; no database: the core
- * has checked it already), for a client deciding what to offer. */
+/* The calling key: its id, scopes and sources (any key; no database: the
+ * core has checked it already), for a client deciding what to offer. */
 void
 api_keys_self(struct api_request *r)
 {
@@ -246,5 +246,6 @@ api_keys_self(struct api_request *r)
 	snprintf(id, sizeof(id), "%lld", (long long)r->who.tenant);
 	cJSON_AddStringToObject(o, "id", id);
 	cJSON_AddItemToObject(o, "scopes", auth_scopes_json(r->who.scopes));
+	cJSON_AddItemToObject(o, "sources", srcscope_json(r->who.sources));
 	api_reply_json(r, MHD_HTTP_OK, o);
 }

@@ -105,6 +105,11 @@ KEY=$KEY_A api GET /v1/keys/self
 expect_json '[.id, (.scopes|join(","))]|join(" ")' "$ID_A publish,subscribe" "tenant A's key: its id and scopes"
 KEY=$KEY_P api GET /v1/keys/self
 expect_json '.scopes|join(",")' publish "a publish key may ask too"
+expect_json '.sources' null "a key without sources: null"
+api POST /v1/keys '{"name":"team","scopes":["publish"],"sources":["/team","/shared/"]}'
+expect_status 201 "a key limited to two sources"
+KEY=$(jq -r .key <<<"$RESP") api GET /v1/keys/self
+expect_json '.sources|join(",")' "/team,/shared/" "a key with sources: its prefixes"
 KEY= api GET /v1/keys/self
 expect_status 401 "no key: 401"
 KEY=hk_nobody api GET /v1/keys/self
