@@ -271,8 +271,18 @@ $$;
 CREATE FUNCTION public.herald_requeued(sub uuid, keys text[]) RETURNS void
     LANGUAGE sql
     AS $$
-    SELECT herald_promote_heads(array_fill(sub::text, ARRAY[cardinality(keys)]),
-                                keys);
+    UPDATE delivery d SET ready = true
+      FROM (SELECT DISTINCT u.k FROM unnest(keys) AS u(k)
+             WHERE u.k IS NOT NULL) u,
+           LATERAL (SELECT p.seq FROM delivery p
+                     WHERE p.subscription_id = sub AND p.ordering_key = u.k
+                       AND p.state = 'pending'
+                     ORDER BY p.seq LIMIT 1) h
+     WHERE d.subscription_id = sub AND d.seq = h.seq AND NOT d.ready
+       AND NOT EXISTS (SELECT 1 FROM delivery r
+                        WHERE r.subscription_id = sub
+                          AND r.ordering_key = u.k
+                          AND r.state = 'pending' AND r.ready);
     SELECT pg_notify('herald_event', sub::text);
 $$;
 

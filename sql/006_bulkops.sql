@@ -106,3 +106,27 @@ BEGIN
     RETURN NULL;
 END
 $$;
+
+-- After deliveries of a subscription were put back in line: make each
+-- key's oldest pending one ready (unless one already is), and tell the
+-- dispatchers.  Replaces 003's, which gave herald_promote_heads the keys
+-- as passed, one per delivery: a chunk of 500 deliveries of one key
+-- joined 500 times with every pending delivery of that key, a cost that
+-- grew with each chunk of a long replay.  Here each key is looked at
+-- once, its head read from delivery_key.
+CREATE OR REPLACE FUNCTION herald_requeued(sub uuid, keys text[])
+RETURNS void LANGUAGE sql AS $$
+    UPDATE delivery d SET ready = true
+      FROM (SELECT DISTINCT u.k FROM unnest(keys) AS u(k)
+             WHERE u.k IS NOT NULL) u,
+           LATERAL (SELECT p.seq FROM delivery p
+                     WHERE p.subscription_id = sub AND p.ordering_key = u.k
+                       AND p.state = 'pending'
+                     ORDER BY p.seq LIMIT 1) h
+     WHERE d.subscription_id = sub AND d.seq = h.seq AND NOT d.ready
+       AND NOT EXISTS (SELECT 1 FROM delivery r
+                        WHERE r.subscription_id = sub
+                          AND r.ordering_key = u.k
+                          AND r.state = 'pending' AND r.ready);
+    SELECT pg_notify('herald_event', sub::text);
+$$;
