@@ -10,6 +10,57 @@ BEGIN
 END
 $$;
 
+CREATE FUNCTION public.herald_bulkop_claim() RETURNS bigint
+    LANGUAGE plpgsql
+    AS $$
+DECLARE
+    o bigint;
+BEGIN
+    FOR o IN SELECT id FROM bulk_operation
+              WHERE state IN ('queued', 'running', 'interrupted')
+              ORDER BY id LOOP
+        IF pg_try_advisory_lock(1651862635, (o % 2147483648)::integer) THEN
+            -- another runner may have finished it since the loop's read
+            IF EXISTS (SELECT 1 FROM bulk_operation
+                        WHERE id = o
+                          AND state IN ('queued', 'running', 'interrupted'))
+            THEN
+                RETURN o;
+            END IF;
+            PERFORM pg_advisory_unlock(1651862635, (o % 2147483648)::integer);
+        END IF;
+    END LOOP;
+    RETURN NULL;
+END
+$$;
+
+CREATE FUNCTION public.herald_bulkop_create(sub uuid, owner bigint, op_kind text, op_params jsonb, op_cursor bigint, op_since timestamp with time zone, cap integer) RETURNS bigint
+    LANGUAGE plpgsql
+    AS $$
+DECLARE
+    new_id bigint;
+BEGIN
+    PERFORM 1 FROM subscription s
+      WHERE s.id = sub AND (owner IS NULL OR s.tenant = owner)
+      FOR NO KEY UPDATE;
+    IF NOT FOUND THEN
+        RETURN 0;
+    END IF;
+    IF (SELECT count(*) FROM bulk_operation o
+         WHERE o.subscription_id = sub
+           AND o.state IN ('queued', 'running', 'interrupted')) >= cap THEN
+        RETURN -1;
+    END IF;
+    INSERT INTO bulk_operation (subscription_id, kind, params, cursor,
+                                upper_seq, since)
+    VALUES (sub, op_kind, op_params, op_cursor,
+            coalesce((SELECT max(seq) FROM event), 0), op_since)
+    RETURNING id INTO new_id;
+    PERFORM pg_notify('herald_bulkop', new_id::text);
+    RETURN new_id;
+END
+$$;
+
 CREATE FUNCTION public.herald_delivery_insert(subs text[], seqs bigint[], keys text[], parts integer[], first boolean[]) RETURNS void
     LANGUAGE sql
     AS $$
@@ -220,8 +271,18 @@ $$;
 CREATE FUNCTION public.herald_requeued(sub uuid, keys text[]) RETURNS void
     LANGUAGE sql
     AS $$
-    SELECT herald_promote_heads(array_fill(sub::text, ARRAY[cardinality(keys)]),
-                                keys);
+    UPDATE delivery d SET ready = true
+      FROM (SELECT DISTINCT u.k FROM unnest(keys) AS u(k)
+             WHERE u.k IS NOT NULL) u,
+           LATERAL (SELECT p.seq FROM delivery p
+                     WHERE p.subscription_id = sub AND p.ordering_key = u.k
+                       AND p.state = 'pending'
+                     ORDER BY p.seq LIMIT 1) h
+     WHERE d.subscription_id = sub AND d.seq = h.seq AND NOT d.ready
+       AND NOT EXISTS (SELECT 1 FROM delivery r
+                        WHERE r.subscription_id = sub
+                          AND r.ordering_key = u.k
+                          AND r.state = 'pending' AND r.ready);
     SELECT pg_notify('herald_event', sub::text);
 $$;
 
@@ -279,6 +340,34 @@ CREATE TABLE public.backlog_alert (
     subscription_id uuid NOT NULL,
     above boolean NOT NULL
 );
+
+CREATE TABLE public.bulk_operation (
+    id bigint NOT NULL,
+    subscription_id uuid NOT NULL,
+    kind text NOT NULL,
+    params jsonb NOT NULL,
+    state text DEFAULT 'queued'::text NOT NULL,
+    cursor bigint NOT NULL,
+    upper_seq bigint NOT NULL,
+    since timestamp with time zone,
+    selected bigint DEFAULT 0 NOT NULL,
+    enqueued bigint DEFAULT 0 NOT NULL,
+    error text,
+    created_at timestamp with time zone DEFAULT now() NOT NULL,
+    started_at timestamp with time zone,
+    finished_at timestamp with time zone,
+    CONSTRAINT bulk_operation_kind_check CHECK ((kind = ANY (ARRAY['replay'::text, 'requeue_failed'::text]))),
+    CONSTRAINT bulk_operation_state_check CHECK ((state = ANY (ARRAY['queued'::text, 'running'::text, 'interrupted'::text, 'succeeded'::text, 'failed'::text, 'cancelled'::text])))
+);
+
+CREATE SEQUENCE public.bulk_operation_id_seq
+    START WITH 1
+    INCREMENT BY 1
+    NO MINVALUE
+    NO MAXVALUE
+    CACHE 1;
+
+ALTER SEQUENCE public.bulk_operation_id_seq OWNED BY public.bulk_operation.id;
 
 CREATE TABLE public.delivery (
     subscription_id uuid NOT NULL,
@@ -386,6 +475,8 @@ ALTER TABLE ONLY public.api_key ALTER COLUMN id SET DEFAULT nextval('public.api_
 
 ALTER TABLE ONLY public.attempt ALTER COLUMN id SET DEFAULT nextval('public.attempt_id_seq'::regclass);
 
+ALTER TABLE ONLY public.bulk_operation ALTER COLUMN id SET DEFAULT nextval('public.bulk_operation_id_seq'::regclass);
+
 ALTER TABLE ONLY public.event ALTER COLUMN seq SET DEFAULT nextval('public.event_seq_seq'::regclass);
 
 ALTER TABLE ONLY public.opevent ALTER COLUMN id SET DEFAULT nextval('public.opevent_id_seq'::regclass);
@@ -401,6 +492,9 @@ ALTER TABLE ONLY public.attempt
 
 ALTER TABLE ONLY public.backlog_alert
     ADD CONSTRAINT backlog_alert_pkey PRIMARY KEY (subscription_id);
+
+ALTER TABLE ONLY public.bulk_operation
+    ADD CONSTRAINT bulk_operation_pkey PRIMARY KEY (id);
 
 ALTER TABLE ONLY public.delivery
     ADD CONSTRAINT delivery_pkey PRIMARY KEY (subscription_id, seq);
@@ -421,6 +515,10 @@ ALTER TABLE ONLY public.subscription
     ADD CONSTRAINT subscription_pkey PRIMARY KEY (id);
 
 CREATE INDEX attempt_delivery ON public.attempt USING btree (subscription_id, seq, id);
+
+CREATE INDEX bulk_operation_active ON public.bulk_operation USING btree (id) WHERE (state = ANY (ARRAY['queued'::text, 'running'::text, 'interrupted'::text]));
+
+CREATE INDEX bulk_operation_sub ON public.bulk_operation USING btree (subscription_id, id);
 
 CREATE INDEX delivery_due ON public.delivery USING btree (subscription_id, next_attempt_at) WHERE ((state = 'pending'::text) AND ready);
 
@@ -448,6 +546,9 @@ CREATE TRIGGER subscription_forget_attempts AFTER DELETE ON public.subscription 
 
 ALTER TABLE ONLY public.backlog_alert
     ADD CONSTRAINT backlog_alert_subscription_id_fkey FOREIGN KEY (subscription_id) REFERENCES public.subscription(id) ON DELETE CASCADE;
+
+ALTER TABLE ONLY public.bulk_operation
+    ADD CONSTRAINT bulk_operation_subscription_id_fkey FOREIGN KEY (subscription_id) REFERENCES public.subscription(id) ON DELETE CASCADE;
 
 ALTER TABLE ONLY public.delivery
     ADD CONSTRAINT delivery_seq_fkey FOREIGN KEY (seq) REFERENCES public.event(seq);

@@ -7,6 +7,5 @@
 void api_deliveries_list(struct api_request *r);
 void api_deliveries_get(struct api_request *r);
 void api_deliveries_retry(struct api_request *r);
-void api_deliveries_replay(struct api_request *r);
 
 #endif

@@ -6,6 +6,7 @@
 #include "api_health.h"
 #include "api_keys.h"
 #include "api_metrics.h"
+#include "api_operations.h"
 #include "api_subscriptions.h"
 #include "api_ui.h"
 
@@ -48,7 +49,13 @@ static const struct api_route routes[] = {
 	{"POST", "/v1/subscriptions/{}/deliveries/{}/retry", SCOPE_SUBSCRIBE, DB,
 	 api_deliveries_retry, SMALL_BODY_LIMIT, NULL},
 	{"POST", "/v1/subscriptions/{}/replay", SCOPE_SUBSCRIBE, DB,
-	 api_deliveries_replay, SMALL_BODY_LIMIT, NULL},
+	 api_operations_replay, SMALL_BODY_LIMIT, NULL},
+	{"GET", "/v1/subscriptions/{}/operations", SCOPE_SUBSCRIBE, DB,
+	 api_operations_list, 0, NULL},
+	{"GET", "/v1/subscriptions/{}/operations/{}", SCOPE_SUBSCRIBE, DB,
+	 api_operations_get, 0, NULL},
+	{"POST", "/v1/subscriptions/{}/operations/{}/cancel", SCOPE_SUBSCRIBE, DB,
+	 api_operations_cancel, SMALL_BODY_LIMIT, NULL},
 	{"POST", "/v1/keys", SCOPE_ADMIN, DB, api_keys_create, SMALL_BODY_LIMIT,
 	 NULL},
 	{"GET", "/v1/keys", SCOPE_ADMIN, DB, api_keys_list, 0, NULL},

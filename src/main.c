@@ -14,6 +14,7 @@
 #include "api_table.h"
 #include "auth.h"
 #include "backlog.h"
+#include "bulkop.h"
 #include "config.h"
 #include "dispatch.h"
 #include "keylimit.h"
@@ -70,6 +71,7 @@ main(int argc, char **argv)
 	struct dispatch *dispatch = NULL;
 	struct outbox *outbox = NULL;
 	struct backlog *backlog = NULL;
+	struct bulkop *bulkop = NULL;
 	struct metrics_listen *mlisten = NULL;
 	const char *admin_key;
 	sigset_t sigs;
@@ -145,6 +147,9 @@ main(int argc, char **argv)
 	outbox = outbox_start(cfg.database_url, writer);
 	if (outbox == NULL)
 		goto out;
+	bulkop = bulkop_start(cfg.database_url);
+	if (bulkop == NULL)
+		goto out;
 	metrics_set_per_subscription(cfg.metrics_per_subscription);
 	backlog = backlog_start(cfg.database_url, cfg.backlog_alert);
 	if (backlog == NULL)
@@ -174,10 +179,15 @@ main(int argc, char **argv)
 	 * out, then close */
 	metrics_listen_stop(mlisten);
 	mlisten = NULL;
+	/* bulk operations stop between chunks (a chunk waiting is cut
+	 * short) and resume at the next start */
+	bulkop_quit(bulkop);
 	api_quiesce(api);
 	outbox_stop(outbox); /* it publishes through the writer */
 	outbox = NULL;
 	writer_drain(writer);
+	bulkop_stop(bulkop);
+	bulkop = NULL;
 	api_wait_idle(api, DRAIN_TIMEOUT_MS);
 	api_stop(api);
 	api = NULL;
@@ -186,6 +196,7 @@ main(int argc, char **argv)
 	rc = 0;
 	log_info("stopped");
 out:
+	bulkop_stop(bulkop);
 	outbox_stop(outbox);
 	metrics_listen_stop(mlisten);
 	backlog_stop(backlog);

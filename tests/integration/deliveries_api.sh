@@ -1,7 +1,8 @@
 #!/bin/bash
 # The delivery routes of a subscription: list (paging, state filter), one
 # delivery with its attempt log, retry (202/409/404), replay of failed
-# deliveries, of stored events from a seq or a time, tenant isolation, and
+# deliveries, of stored events from a seq or a time (each a background
+# operation, 202 at once, followed to its end), tenant isolation, and
 # per-key order after a replay.
 # shellcheck disable=SC2016,SC2317
 . "$HERALD_SRCDIR/tests/integration/lib.sh"
@@ -82,6 +83,26 @@ msg_ids() {
 expect_error() {
 	expect_status "$1" "$3"
 	expect_json '.error' "$2" "$3: error is $2"
+}
+
+# op_state_is SUB OP STATE: GET the operation; true when it is in STATE
+# (RESP is the operation).
+op_state_is() {
+	api GET "/v1/subscriptions/$1/operations/$2"
+	[[ $STATUS == 200 ]] && [[ $(printf '%s' "$RESP" | jq -r '.state') == "$3" ]]
+}
+
+# replay DESC SUB BODY: POST a replay: 202 with the operation and its
+# Location; waits for it to succeed.  RESP is then the finished operation
+# (.enqueued: the deliveries it put back in line).
+replay() {
+	local op
+	api POST "/v1/subscriptions/$2/replay" "$3"
+	expect_status 202 "$1: 202"
+	op=$(printf '%s' "$RESP" | jq -r '.id')
+	expect_eq "$(resp_header Location)" "/v1/subscriptions/$2/operations/$op" \
+		"$1: Location names the operation"
+	wait_until 30 "$1: the operation succeeds" op_state_is "$2" "$op" succeeded
 }
 
 # ---------------------------------------------------------------- setup
@@ -232,17 +253,16 @@ expect_json '.last_status' null "the pending delivery has last_status null"
 
 # ---------------------------------------------------------------- replay failed
 
-api POST "/v1/subscriptions/$SUB_F/replay" '{"state":"failed"}'
-expect_status 202 "replay state=failed is 202"
-expect_json '.requeued' 2 "replay state=failed re-queues the 2 remaining failed deliveries"
-REQUEUED=$(printf '%s' "$RESP" | jq -r '.requeued')
+replay "replay state=failed" "$SUB_F" '{"state":"failed"}'
+expect_json '.enqueued' 2 "replay state=failed re-queues the 2 remaining failed deliveries"
+REQUEUED=$(printf '%s' "$RESP" | jq -r '.enqueued')
 check "replay: nothing is failed any more" n_in_state "$SUB_F" failed 0
 check "replay: 3 pending while paused" n_in_state "$SUB_F" pending 3
 api GET "/v1/subscriptions/$SUB_F/deliveries/$F2"
 expect_json '.attempts' 0 "replayed delivery: attempts reset"
 expect_json '.last_status' 500 "replayed delivery: last_status kept"
-api POST "/v1/subscriptions/$SUB_F/replay" '{"state":"failed"}'
-expect_json '.requeued' 0 "a second replay state=failed finds nothing"
+replay "a second replay state=failed finds nothing" "$SUB_F" '{"state":"failed"}'
+expect_json '.enqueued' 0 "a second replay state=failed finds nothing"
 sleep 0.5
 expect_eq "$(receiver_count /ok)" 2 "nothing is sent while paused"
 api PATCH "/v1/subscriptions/$SUB_F" '{"status":"active"}'
@@ -271,9 +291,8 @@ SUB_C=$SUB_ID
 api GET "/v1/subscriptions/$SUB_B/deliveries"
 expect_json '.items | length' 0 "events stored before the subscription have no deliveries"
 
-api POST "/v1/subscriptions/$SUB_B/replay" '{"from_seq":'"${NEW[0]}"'}'
-expect_status 202 "replay from_seq is 202"
-expect_json '.requeued' 3 "replay from_seq re-queues the 3 matching events"
+replay "replay from_seq" "$SUB_B" '{"from_seq":'"${NEW[0]}"'}'
+expect_json '.enqueued' 3 "replay from_seq re-queues the 3 matching events"
 wait_until 15 "replayed events arrive" receiver_has /b 3
 wait_until 15 "replayed deliveries succeed" n_in_state "$SUB_B" succeeded 3
 expect_eq "$(ids /b | sort)" "$(msg_ids "${NEW_B[@]}")" \
@@ -281,25 +300,23 @@ expect_eq "$(ids /b | sort)" "$(msg_ids "${NEW_B[@]}")" \
 expect_eq "$(receiver_requests /b | jq -r '[.[].headers["ce-type"]] | unique | join(",")')" t.b \
 	"from_seq: non-matching types are not delivered"
 
-api POST "/v1/subscriptions/$SUB_C/replay" '{"since":"'"$T0"'"}'
-expect_status 202 "replay since is 202"
-expect_json '.requeued' 3 "replay since re-queues the 3 matching events received since"
+replay "replay since" "$SUB_C" '{"since":"'"$T0"'"}'
+expect_json '.enqueued' 3 "replay since re-queues the 3 matching events received since"
 wait_until 15 "events since arrive" receiver_has /c 3
 wait_until 15 "since: deliveries succeed" n_in_state "$SUB_C" succeeded 3
 expect_eq "$(ids /c | sort)" "$(msg_ids "${NEW_B[@]}")" \
 	"since: matching events received since the time, not the older ones"
 
-api POST "/v1/subscriptions/$SUB_C/replay" '{"from_seq":1}'
-expect_json '.requeued' 5 "from_seq 1: the 2 older and 3 delivered events are (re)queued"
+replay "from_seq 1: the 2 older and 3 delivered events are (re)queued" "$SUB_C" '{"from_seq":1}'
+expect_json '.enqueued' 5 "from_seq 1: the 2 older and 3 delivered events are (re)queued"
 wait_until 15 "from_seq 1: all arrive" receiver_has /c 8
 expect_eq "$(ids /c | sort -u)" "$(msg_ids "${OLD[@]}" "${NEW_B[@]}")" \
 	"from_seq 1: every matching event, same webhook-ids"
 
-api POST "/v1/subscriptions/$SUB_C/replay" '{"since":"2999-01-01T00:00:00Z"}'
-expect_status 202 "replay since a future time is 202"
-expect_json '.requeued' 0 "replay since a future time re-queues nothing"
-api POST "/v1/subscriptions/$SUB_C/replay" '{"from_seq":999999999}'
-expect_json '.requeued' 0 "replay from beyond the last seq re-queues nothing"
+replay "replay since a future time" "$SUB_C" '{"since":"2999-01-01T00:00:00Z"}'
+expect_json '.enqueued' 0 "replay since a future time re-queues nothing"
+replay "replay from beyond the last seq re-queues nothing" "$SUB_C" '{"from_seq":999999999}'
+expect_json '.enqueued' 0 "replay from beyond the last seq re-queues nothing"
 
 for body in '{}' '{"state":"failed","from_seq":1}' '{"state":"succeeded"}' '{"state":1}' \
 	'{"from_seq":0}' '{"from_seq":-3}' '{"from_seq":"5"}' '{"from_seq":1.5}' '{"from_seq":null}' \
@@ -324,8 +341,8 @@ K=("${SEQS[@]}")
 sub_create "ordered replay" '{"sink":"'"$RECEIVER_URL"'/d?delay_ms=60","types":["t.k"],
 	"delivery":{"ordering":"partitionkey","max_in_flight":8,'"$RETRY"'}}'
 SUB_D=$SUB_ID
-api POST "/v1/subscriptions/$SUB_D/replay" '{"from_seq":'"${K[0]}"'}'
-expect_json '.requeued' 8 "ordered replay re-queues 8 events"
+replay "ordered replay" "$SUB_D" '{"from_seq":'"${K[0]}"'}'
+expect_json '.enqueued' 8 "ordered replay re-queues 8 events"
 wait_until 20 "ordered replay: all arrive" receiver_has /d 8
 expect_eq "$(seqs_of /d p1)" "[${K[0]},${K[2]},${K[3]},${K[5]},${K[6]}]" \
 	"ordered replay: key p1 arrives in seq order"
@@ -344,8 +361,8 @@ expect_status 200 "keyed failures: sink fixed"
 # paused while the heads are counted: active, all 4 may be delivered before
 api PATCH "/v1/subscriptions/$SUB_E" '{"status":"paused"}'
 expect_status 200 "keyed failures: paused for the replay"
-api POST "/v1/subscriptions/$SUB_E/replay" '{"state":"failed"}'
-expect_json '.requeued' 4 "keyed failures: 4 re-queued"
+replay "keyed failures: 4 re-queued" "$SUB_E" '{"state":"failed"}'
+expect_json '.enqueued' 4 "keyed failures: 4 re-queued"
 expect_eq "$(db_psql "SELECT count(*) FROM delivery WHERE subscription_id = '$SUB_E' AND state = 'pending' AND ready")" 1 \
 	"keyed failures: one ready head for the key"
 api PATCH "/v1/subscriptions/$SUB_E" '{"status":"active"}'
@@ -369,7 +386,7 @@ expect_eq "$(db_psql "SELECT string_agg(seq::text || ':' || ready::text, ',' ORD
 
 # ---------------------------------------------------------------- a replay larger than a page
 
-# 2300 events (pages of 1000 inside herald): keys m0..m2, every 4th unordered
+# 2300 events (chunks of 500 inside herald): keys m0..m2, every 4th unordered
 M_FIRST=
 for ((chunk = 0; chunk < 2300; chunk += 460)); do
 	body=$(jq -cn --argjson c "$chunk" '[range($c; $c + 460) as $i
@@ -384,9 +401,8 @@ _ok "large replay: 2300 events published"
 sub_create "large replay" '{"sink":"'"$RECEIVER_URL"'/m","types":["t.m"],"status":"paused",
 	"delivery":{"ordering":"partitionkey","max_in_flight":16,'"$RETRY"'}}'
 SUB_M=$SUB_ID
-api POST "/v1/subscriptions/$SUB_M/replay" '{"from_seq":'"$M_FIRST"'}'
-expect_status 202 "large replay from_seq is 202"
-expect_json '.requeued' 2300 "large replay from_seq re-queues all 2300, no cap"
+replay "large replay from_seq" "$SUB_M" '{"from_seq":'"$M_FIRST"'}'
+expect_json '.enqueued' 2300 "large replay from_seq re-queues all 2300, no cap"
 M_HEADS="SELECT coalesce(ordering_key, '-') || ':' || count(*) FILTER (WHERE ready)
 	FROM delivery WHERE subscription_id = '$SUB_M' AND state = 'pending'
 	GROUP BY ordering_key ORDER BY 1"
@@ -396,8 +412,8 @@ expect_eq "$(db_psql "SELECT min(seq) FROM delivery WHERE subscription_id = '$SU
 	"$M_FIRST" "large replay: a key's head is its oldest delivery"
 # as if they had all failed
 db_psql "UPDATE delivery SET state = 'failed', ready = false, attempts = 2 WHERE subscription_id = '$SUB_M'" >/dev/null
-api POST "/v1/subscriptions/$SUB_M/replay" '{"state":"failed"}'
-expect_json '.requeued' 2300 "large replay state=failed re-queues all 2300"
+replay "large replay state=failed re-queues all 2300" "$SUB_M" '{"state":"failed"}'
+expect_json '.enqueued' 2300 "large replay state=failed re-queues all 2300"
 expect_eq "$(db_psql "$M_HEADS" | tr '\n' ' ')" "-:575 m0:1 m1:1 m2:1 " \
 	"large replay state=failed: one ready head per key, every unordered delivery ready"
 api PATCH "/v1/subscriptions/$SUB_M" '{"status":"active"}'

@@ -168,6 +168,18 @@ check "tenants: the report is in the log" test -n "$OP_SEQ"
 expect_eq "$(db_psql "SELECT count(*) FROM delivery WHERE subscription_id = '$T2_OPS' AND seq = ${OP_SEQ:-0}")" 0 \
 	"tenants: t2's catch-all subscription got no delivery of t1's report"
 expect_eq "$(ops /t1ops | jq -c '.[0].data.delivery.seq')" "$T1_SEQ" "tenants: t1's listener got its own delivery's report"
+# a replay matches the log again: under the same rule
+tenant_op_done() {
+	api GET "/v1/subscriptions/$1/operations/$2"
+	[[ $STATUS == 200 && $(jq -r .state <<<"$RESP") == succeeded ]]
+}
+KEY=$T2_KEY api POST "/v1/subscriptions/$T2_OPS/replay" "{\"from_seq\":$((OP_SEQ - 1))}"
+expect_status 202 "tenants: t2 replays its catch-all from before t1's report"
+KEY=$T2_KEY wait_until 20 "tenants: the replay finishes" tenant_op_done "$T2_OPS" "$(jq -r .id <<<"$RESP")"
+expect_eq "$(db_psql "SELECT count(*) FROM delivery WHERE subscription_id = '$T2_OPS' AND seq = ${OP_SEQ:-0}")" 0 \
+	"tenants: t2's replay did not pick up t1's report either"
+KEY=$T1_KEY api POST "/v1/subscriptions/$T1_OPS/replay" "{\"from_seq\":$((OP_SEQ - 1)),\"dry_run\":true}"
+expect_json '.selected' 1 "tenants: t1's dry run counts its own report (and only it)"
 
 # ---------------------------------------------------------------- forging
 

@@ -202,12 +202,25 @@ expect_eq "$(receiver_requests /a-all | jq -r '[.[].headers["ce-source"]] | sort
 
 # a replay walks the log again: still only the owner's sources
 wait_until 15 "team A's deliveries succeeded" state_is "$A_ALL" succeeded 4
+# op_done SUB OP: the operation succeeded (RESP is it)
+op_done() {
+	api GET "/v1/subscriptions/$1/operations/$2"
+	[[ $STATUS == 200 && $(jq -r .state <<<"$RESP") == succeeded ]]
+}
+KEY=$TEAM_A api POST "/v1/subscriptions/$A_ALL/replay" '{"from_seq":1,"dry_run":true}'
+expect_json '.selected' 4 "team A's dry run counts its own 4 events"
 KEY=$TEAM_A api POST "/v1/subscriptions/$A_ALL/replay" '{"from_seq":1}'
 expect_status 202 "team A replays its subscription from the start"
-expect_json '.requeued' 4 "... requeuing its own 4 events"
+OP=$(jq -r .id <<<"$RESP")
+KEY=$TEAM_A wait_until 20 "... the replay finishes" op_done "$A_ALL" "$OP"
+expect_json '.enqueued' 4 "... requeuing its own 4 events"
+api POST "/v1/subscriptions/$A_B/replay" '{"from_seq":1,"dry_run":true}'
+expect_json '.selected' 0 "the admin's dry run of team A's /teamB subscription: none"
 api POST "/v1/subscriptions/$A_B/replay" '{"from_seq":1}'
 expect_status 202 "the admin replays team A's /teamB subscription"
-expect_json '.requeued' 0 "... which still gets none of team B's events"
+OP=$(jq -r .id <<<"$RESP")
+wait_until 20 "... the replay finishes" op_done "$A_B" "$OP"
+expect_json '.enqueued' 0 "... which still gets none of team B's events"
 expect_eq "$(sub_sources "$A_ALL"),$(sub_sources "$A_B")" "/teamA,/teamA/orders,/teamA:eu,/teamA/open," \
 	"after the replays, no foreign event is delivered to team A"
 
