@@ -61,7 +61,6 @@ struct api_request {
 
 	char *body;
 	size_t body_len, body_cap, body_limit;
-	bool too_large;
 
 	/* the reply */
 	unsigned status;
@@ -69,6 +68,7 @@ struct api_request {
 	const char *content_type; /* of reply; NULL: application/json */
 	char location[256];
 	char retry_after[16]; /* Retry-After of a 429 */
+	bool close;           /* Connection: close: the framing was refused */
 	size_t reply_bytes;   /* of the body sent, for the access log */
 
 	/* set by a handler that waits (suspended connection): called once
