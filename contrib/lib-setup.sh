@@ -18,10 +18,12 @@
 # findutils, diffutils, util-linux's runuser): the build tools and
 # libraries, PostgreSQL (server, psql, pg_dump), jq and curl (every
 # integration test), openssl (delivery.sh, tls.sh), procps (pgrep in outage.sh),
-# valgrind (.ci/run) and clang with its runtimes (contrib/fuzz.sh).
+# python3 (edge.sh's raw sockets), valgrind (.ci/run) and clang with its
+# runtimes (contrib/fuzz.sh).
 SETUP_PACKAGES=(build-essential autoconf automake libtool pkg-config
 	libmicrohttpd-dev libgnutls28-dev libcurl4-openssl-dev libcjson-dev libpq-dev libssl-dev
-	check postgresql jq curl openssl procps valgrind clang libclang-rt-dev)
+	check postgresql jq curl openssl procps python3 valgrind clang
+	libclang-rt-dev)
 SETUP_ARGS_STAMP=build-aux/configure-args.stamp
 
 setup_say() {

@@ -12,10 +12,12 @@
 #include <string.h>
 #include <strings.h>
 #include <sys/socket.h>
+#include <sys/uio.h>
 #include <unistd.h>
 
 #include "api_http.h"
 #include "cloudevent.h"
+#include "httpcheck.h"
 #include "keylimit.h"
 #include "log.h"
 #include "metrics.h"
@@ -359,6 +361,49 @@ find_route(struct api_request *r, bool *path_known)
 	return NULL;
 }
 
+/* --- framing: how the body is delimited, before anything else --- */
+
+struct fields {
+	struct httpcheck_field *v;
+	size_t n, cap;
+};
+
+static enum MHD_Result
+add_field(void *cls, enum MHD_ValueKind kind, const char *name,
+	  const char *value)
+{
+	struct fields *f = cls;
+
+	(void)kind;
+	if (f->n < f->cap)
+		f->v[f->n++] = (struct httpcheck_field){name, value};
+	return MHD_YES;
+}
+
+/* The request's framing as httpcheck sees it; false with a reply (400 or
+ * 501) on a connection to be closed: what follows the headers cannot
+ * be told apart from a next request. */
+static bool
+framing_ok(struct api_request *r, const char *version)
+{
+	struct herald_error err;
+	struct fields f = {0};
+	unsigned status;
+	int n;
+
+	n = MHD_get_connection_values(r->conn, MHD_HEADER_KIND, NULL, NULL);
+	f.cap = n > 0 ? (size_t)n : 0;
+	f.v = xcalloc(f.cap + 1, sizeof(*f.v));
+	MHD_get_connection_values(r->conn, MHD_HEADER_KIND, add_field, &f);
+	status = httpcheck_request(version, f.v, f.n, &err);
+	free(f.v);
+	if (status == 0)
+		return true;
+	r->close = true;
+	api_reply_error(r, status, err.code, "%s", err.message);
+	return false;
+}
+
 /* --- admission: auth, scope, rate and size, before any body --- */
 
 /* Hand r to a database worker, suspended until it is done, which is
@@ -559,6 +604,9 @@ send_reply(struct api_request *r)
 	if (r->retry_after[0])
 		MHD_add_response_header(resp, MHD_HTTP_HEADER_RETRY_AFTER,
 					r->retry_after);
+	if (r->close) /* libmicrohttpd then closes once it is sent */
+		MHD_add_response_header(resp, MHD_HTTP_HEADER_CONNECTION,
+					"close");
 	if (r->status == MHD_HTTP_METHOD_NOT_ALLOWED) {
 		char allow[64] = "";
 
@@ -576,6 +624,57 @@ send_reply(struct api_request *r)
 	ret = MHD_queue_response(r->conn, r->status, resp);
 	MHD_destroy_response(resp);
 	return ret;
+}
+
+/* A body went over its limit while it arrived, whatever its framing.
+ * libmicrohttpd takes no response before the end of a body and would
+ * read on to it, however long: so the 413 is written on the socket here,
+ * and MHD_NO has the library close the connection at once, reading
+ * nothing more.  Over TLS the socket is not ours to write: the
+ * connection is only closed. */
+static enum MHD_Result
+refuse_mid_body(struct api_request *r)
+{
+	const union MHD_ConnectionInfo *fd, *tls;
+	char head[384], date[64];
+	struct iovec iov[2];
+	struct msghdr msg = {.msg_iov = iov, .msg_iovlen = 2};
+	time_t now = time(NULL);
+	struct tm tm;
+	int len;
+
+	free(r->body);
+	r->body = NULL;
+	r->body_len = 0;
+	api_reply_error(r, MHD_HTTP_CONTENT_TOO_LARGE, "too_large",
+			"the body exceeds the limit of %zu bytes", r->body_limit);
+	r->reply_bytes = strlen(r->reply);
+	log_debug("%s %s: the body exceeds %zu bytes; connection closed",
+		  r->method, r->url, r->body_limit);
+	tls = MHD_get_connection_info(r->conn, MHD_CONNECTION_INFO_PROTOCOL);
+	fd = MHD_get_connection_info(r->conn,
+				     MHD_CONNECTION_INFO_CONNECTION_FD);
+	if (tls != NULL || fd == NULL)
+		return MHD_NO;
+	gmtime_r(&now, &tm);
+	strftime(date, sizeof(date), "%a, %d %b %Y %H:%M:%S GMT", &tm);
+	len = snprintf(head, sizeof(head),
+		       "HTTP/1.1 413 Content Too Large\r\n"
+		       "Connection: close\r\n"
+		       "Date: %s\r\n"
+		       "X-Request-Id: %s\r\n"
+		       "Content-Type: application/json\r\n"
+		       "Content-Length: %zu\r\n\r\n",
+		       date, r->request_id, r->reply_bytes);
+	if (len < 0 || (size_t)len >= sizeof(head))
+		return MHD_NO;
+	iov[0] = (struct iovec){.iov_base = head, .iov_len = (size_t)len};
+	iov[1] = (struct iovec){.iov_base = r->reply, .iov_len = r->reply_bytes};
+	/* nothing else is being sent on the connection while a body is
+	 * read; a short write only cuts the answer, the close comes anyway */
+	if (sendmsg(fd->connect_fd, &msg, MSG_NOSIGNAL | MSG_DONTWAIT) < 0)
+		log_debug("413 not sent: %s", strerror(errno));
+	return MHD_NO;
 }
 
 /* Every call of a request after its first. */
@@ -598,15 +697,8 @@ serve(struct api_request *r, const char *upload_data, size_t *upload_data_size)
 		size_t n = *upload_data_size;
 
 		*upload_data_size = 0;
-		if (r->too_large)
-			return MHD_YES; /* discard the rest */
-		if (r->body_len + n > r->body_limit) {
-			r->too_large = true;
-			free(r->body);
-			r->body = NULL;
-			r->body_len = 0;
-			return MHD_YES;
-		}
+		if (r->body_len + n > r->body_limit)
+			return refuse_mid_body(r);
 		if (r->body_len + n + 1 > r->body_cap) {
 			r->body_cap = r->body_len + n + 1;
 			if (r->body_cap < 1024)
@@ -620,12 +712,6 @@ serve(struct api_request *r, const char *upload_data, size_t *upload_data_size)
 	}
 	if (r->status != 0)
 		return MHD_YES; /* already answered */
-	if (r->too_large) {
-		api_reply_error(r, MHD_HTTP_CONTENT_TOO_LARGE, "too_large",
-				"the body exceeds the limit of %zu bytes",
-				r->body_limit);
-		return send_reply(r);
-	}
 	if (r->route->db) {
 		to_worker(r, handler_run, handler_done);
 		return MHD_YES;
@@ -648,7 +734,6 @@ on_request(void *cls, struct MHD_Connection *conn, const char *url,
 	struct api_request *r = *con_cls;
 	enum MHD_Result ret;
 
-	(void)version;
 	if (r == NULL) {
 		r = xcalloc(1, sizeof(*r));
 		atomic_fetch_add(&a->active, 1);
@@ -662,7 +747,8 @@ on_request(void *cls, struct MHD_Connection *conn, const char *url,
 			   r->request_id);
 		*con_cls = r;
 		log_set_request(r->request_id);
-		ret = begin(r) ? MHD_YES : send_reply(r);
+		ret = framing_ok(r, version) && begin(r) ? MHD_YES :
+							     send_reply(r);
 		log_set_request(NULL);
 		return ret;
 	}

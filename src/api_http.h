@@ -62,7 +62,6 @@ struct api_request {
 
 	char *body;
 	size_t body_len, body_cap, body_limit;
-	bool too_large;
 
 	/* the reply */
 	unsigned status;
@@ -74,6 +73,7 @@ struct api_request {
 	size_t static_len;
 	const char *headers[API_MAX_HEADERS][2]; /* more: name, value */
 	size_t nheaders;
+	bool close;           /* Connection: close: the framing was refused */
 	size_t reply_bytes;   /* of the body sent, for the access log */
 
 	/* set by a handler that waits (suspended connection): called once

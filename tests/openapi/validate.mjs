@@ -11,7 +11,9 @@
 // type it does not give, or a body its schema refuses is a failure, printed
 // as one line naming the test, the route and the JSON pointer at fault.  A
 // path no route has must be answered as x-herald-unrouted's 404 says, a
-// documented path with another method as its 405 says.
+// documented path with another method as its 405 says.  Any request may
+// also be answered as x-herald-framing says for its status (a refusal of
+// the request's framing, before a route is chosen).
 //
 // With HERALD_OPENAPI_COVERAGE naming a file, a line "METHOD TEMPLATE
 // STATUS" is appended to it for each response checked: what the tests
@@ -100,8 +102,8 @@ function validatorFor(pointer) {
 const essence = (ct) => (ct || '').split(';')[0].trim().toLowerCase();
 const isJson = (mt) => mt === 'application/json' || mt.endsWith('+json');
 
-function checkRecord(rec) {
-	const { method, status, ctype, bodyFile, url } = rec;
+function checkRouted(rec) {
+	const { method, status, url } = rec;
 	const u = new URL(url, 'http://127.0.0.1');
 	const path = u.pathname;
 	const route = routes.find((r) => r.re.test(path));
@@ -131,6 +133,24 @@ function checkRecord(rec) {
 		}
 	}
 
+	return checkBody(rec, where, response);
+}
+
+// The answer against any request's framing refusal of its status, when
+// the operation's own responses do not take it.
+function checkRecord(rec) {
+	const problems = checkRouted(rec);
+	const framing = doc['x-herald-framing']?.[rec.status];
+	if (problems.length === 0 || !framing)
+		return problems;
+	const path = new URL(rec.url, 'http://127.0.0.1').pathname;
+	const alt = checkBody(rec, `${rec.method} ${path} (framing)`,
+		deref(framing, `/x-herald-framing/${pointerToken(rec.status)}`));
+	return alt.length === 0 ? [] : problems.concat(alt);
+}
+
+function checkBody(rec, where, response) {
+	const { status, ctype, bodyFile } = rec;
 	if (process.env.HERALD_OPENAPI_COVERAGE)
 		appendFileSync(process.env.HERALD_OPENAPI_COVERAGE, `${where} ${status}\n`);
 	where = `${where} ${status}`;
