@@ -1,7 +1,7 @@
 // A subscription's deliveries: filtered by state and paged from the
 // server; one delivery with its attempt log and its event; retry, replay.
 import { api, ApiError, can, enc } from './api.js';
-import { badge, busy, confirmAction, h, notFound, show, when } from './ui.js';
+import { badge, busy, confirmAction, h, notFound, setStatus, show, when } from './ui.js';
 import { eventBody } from './events.js';
 
 const PAGE = 25;
@@ -76,12 +76,28 @@ export async function deliveriesCard(s) {
 			body = { since: from.value.trim() };
 			what = `every matching event since ${from.value}`;
 		}
-		if (!(await confirmAction(`Send ${what} to ${s.sink} again?`, 'Replay')))
+		// the count first (a dry run sends nothing), then the operation,
+		// which herald runs in the background: follow it to its end
+		let count;
+		try {
+			count = (await api('POST', `${base}/replay`, { ...body, dry_run: true })).selected;
+		} catch (e) {
+			setStatus(e.message, 'error');
+			return;
+		}
+		const n = `${count} ${count === 1 ? 'delivery' : 'deliveries'}`;
+		if (!(await confirmAction(`Send ${what} to ${s.sink} again: ${n} now?`, 'Replay')))
 			return;
 		busy(replay, 'Replaying…', async () => {
-			const r = await api('POST', `${base}/replay`, body);
+			let op = await api('POST', `${base}/replay`, body);
+			for (let i = 0; i < 600 && (op.state === 'queued' || op.state === 'running'); i++) {
+				await new Promise((r) => setTimeout(r, 500));
+				op = await api('GET', `${base}/operations/${enc(op.id)}`);
+			}
 			await load();
-			return `${r.requeued} ${r.requeued === 1 ? 'delivery' : 'deliveries'} put back in line.`;
+			if (op.state !== 'succeeded')
+				throw new Error(`The replay is ${op.state}${op.error ? `: ${op.error}` : ''} (${op.enqueued} put back in line so far).`);
+			return `${op.enqueued} ${op.enqueued === 1 ? 'delivery' : 'deliveries'} put back in line.`;
 		});
 	});
 

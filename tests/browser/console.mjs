@@ -257,6 +257,10 @@ try {
 	await step('replaying the failed deliveries says how many, and they are delivered', async () => {
 		await setValue('#replay-kind', 'failed');
 		await click('#replay');
+		await page.waitForSelector('#confirm[open]');
+		const asked = await page.$eval('#confirm-text', (e) => e.textContent);
+		if (!/: 3 deliveries now\?$/.test(asked))
+			throw new Error(`the confirmation does not give the count first: ${asked}`);
 		await confirmDialog();
 		await page.waitForFunction(() => /3 deliveries put back in line/.test(document.getElementById('status').textContent));
 		await waitDeliveries('succeeded', 3);
