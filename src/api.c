@@ -279,6 +279,60 @@ api_is_uuid(const char *s)
 	return s[sizeof(shape) - 1] == '\0';
 }
 
+void
+api_reply_no_subscription(struct api_request *r)
+{
+	api_reply_error(r, MHD_HTTP_NOT_FOUND, "not_found", "no subscription %s",
+			r->params[0]);
+}
+
+bool
+api_path_subscription(struct api_request *r)
+{
+	if (api_is_uuid(r->params[0]))
+		return true;
+	api_reply_no_subscription(r);
+	return false;
+}
+
+bool
+api_path_number(const char *s, char *buf, size_t len)
+{
+	char *end;
+	long long v;
+
+	if (s[0] < '0' || s[0] > '9')
+		return false;
+	errno = 0;
+	v = strtoll(s, &end, 10);
+	if (errno != 0 || *end != '\0' || v < 1)
+		return false;
+	snprintf(buf, len, "%lld", v);
+	return true;
+}
+
+void
+api_json_int_or_null(cJSON *o, const char *name, const PGresult *res, int row,
+		     int col)
+{
+	if (PQgetisnull(res, row, col))
+		cJSON_AddNullToObject(o, name);
+	else
+		cJSON_AddNumberToObject(o, name,
+					(double)strtoll(PQgetvalue(res, row, col),
+							NULL, 10));
+}
+
+void
+api_json_text_or_null(cJSON *o, const char *name, const PGresult *res, int row,
+		      int col)
+{
+	if (PQgetisnull(res, row, col))
+		cJSON_AddNullToObject(o, name);
+	else
+		cJSON_AddStringToObject(o, name, PQgetvalue(res, row, col));
+}
+
 struct store_conn *
 api_db(struct api_request *r)
 {

@@ -1,5 +1,4 @@
 /* The delivery routes of a subscription: list, show with attempts, retry one. */
-#include <errno.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -66,13 +65,6 @@ static const struct store_stmt retry_requeue = {
 /* --- helpers --- */
 
 static void
-sub_not_found(struct api_request *r)
-{
-	api_reply_error(r, MHD_HTTP_NOT_FOUND, "not_found", "no subscription %s",
-			r->params[0]);
-}
-
-static void
 delivery_not_found(struct api_request *r)
 {
 	api_reply_error(r, MHD_HTTP_NOT_FOUND, "not_found",
@@ -80,33 +72,12 @@ delivery_not_found(struct api_request *r)
 			r->params[0]);
 }
 
-/* The path's subscription id, or a 404 reply and false. */
-static bool
-path_id(struct api_request *r)
-{
-	if (api_is_uuid(r->params[0]))
-		return true;
-	sub_not_found(r);
-	return false;
-}
-
 /* The path's seq (decimal, 1..INT64_MAX) into buf, or a 404 reply. */
 static bool
 path_seq(struct api_request *r, char *buf, size_t len)
 {
-	const char *s = r->params[1];
-	char *end;
-	long long v;
-
-	if (s[0] < '0' || s[0] > '9')
-		goto bad;
-	errno = 0;
-	v = strtoll(s, &end, 10);
-	if (errno != 0 || *end != '\0' || v < 1)
-		goto bad;
-	snprintf(buf, len, "%lld", v);
-	return true;
-bad:
+	if (api_path_number(r->params[1], buf, len))
+		return true;
 	delivery_not_found(r);
 	return false;
 }
@@ -126,7 +97,7 @@ find_sub(struct api_request *r, struct store_conn *c)
 	if (!api_db_ok(r, c, res, PGRES_TUPLES_OK, get_sub.name)) {
 		rc = -1;
 	} else if (PQntuples(res) == 0) {
-		sub_not_found(r);
+		api_reply_no_subscription(r);
 		rc = 0;
 	} else {
 		rc = 1;
@@ -135,40 +106,20 @@ find_sub(struct api_request *r, struct store_conn *c)
 	return rc;
 }
 
-static void
-add_int_or_null(cJSON *o, const char *name, PGresult *res, int row, int col)
-{
-	if (PQgetisnull(res, row, col))
-		cJSON_AddNullToObject(o, name);
-	else
-		cJSON_AddNumberToObject(o, name,
-					(double)strtoll(PQgetvalue(res, row, col),
-							NULL, 10));
-}
-
-static void
-add_text_or_null(cJSON *o, const char *name, PGresult *res, int row, int col)
-{
-	if (PQgetisnull(res, row, col))
-		cJSON_AddNullToObject(o, name);
-	else
-		cJSON_AddStringToObject(o, name, PQgetvalue(res, row, col));
-}
-
 /* One row of DELIVERY_COLUMNS as the API shows it. */
 static cJSON *
 delivery_json(PGresult *res, int row)
 {
 	cJSON *o = cJSON_CreateObject();
 
-	add_int_or_null(o, "seq", res, row, 0);
+	api_json_int_or_null(o, "seq", res, row, 0);
 	cJSON_AddStringToObject(o, "event_id", PQgetvalue(res, row, 1));
 	cJSON_AddStringToObject(o, "source", PQgetvalue(res, row, 2));
 	cJSON_AddStringToObject(o, "state", PQgetvalue(res, row, 3));
-	add_int_or_null(o, "attempts", res, row, 4);
+	api_json_int_or_null(o, "attempts", res, row, 4);
 	cJSON_AddStringToObject(o, "next_attempt_at", PQgetvalue(res, row, 5));
-	add_int_or_null(o, "last_status", res, row, 6);
-	add_text_or_null(o, "last_error", res, row, 7);
+	api_json_int_or_null(o, "last_status", res, row, 6);
+	api_json_text_or_null(o, "last_error", res, row, 7);
 	return o;
 }
 
@@ -187,7 +138,7 @@ api_deliveries_list(struct api_request *r)
 	cJSON *o, *items;
 	int n;
 
-	if (!path_id(r))
+	if (!api_path_subscription(r))
 		return;
 	if (state != NULL && state[0] == '\0')
 		state = NULL;
@@ -218,7 +169,7 @@ api_deliveries_list(struct api_request *r)
 	for (int i = 0; i < n; i++)
 		cJSON_AddItemToArray(items, delivery_json(res, i));
 	if (n > 0 && n == limit)
-		add_int_or_null(o, "next_after", res, n - 1, 0);
+		api_json_int_or_null(o, "next_after", res, n - 1, 0);
 	else
 		cJSON_AddNullToObject(o, "next_after");
 	api_reply_json(r, MHD_HTTP_OK, o);
@@ -236,7 +187,7 @@ api_deliveries_get(struct api_request *r)
 	PGresult *res = NULL, *att = NULL;
 	cJSON *o, *log;
 
-	if (!path_id(r) || !path_seq(r, seq, sizeof(seq)))
+	if (!api_path_subscription(r) || !path_seq(r, seq, sizeof(seq)))
 		return;
 	if ((c = api_db(r)) == NULL)
 		return;
@@ -260,10 +211,10 @@ api_deliveries_get(struct api_request *r)
 		cJSON *a = cJSON_CreateObject();
 
 		cJSON_AddStringToObject(a, "at", PQgetvalue(att, i, 0));
-		add_int_or_null(a, "status", att, i, 1);
-		add_int_or_null(a, "latency_ms", att, i, 2);
-		add_text_or_null(a, "error", att, i, 3);
-		add_text_or_null(a, "response", att, i, 4);
+		api_json_int_or_null(a, "status", att, i, 1);
+		api_json_int_or_null(a, "latency_ms", att, i, 2);
+		api_json_text_or_null(a, "error", att, i, 3);
+		api_json_text_or_null(a, "response", att, i, 4);
 		cJSON_AddItemToArray(log, a);
 	}
 	api_reply_json(r, MHD_HTTP_OK, o);
@@ -286,7 +237,7 @@ api_deliveries_retry(struct api_request *r)
 	PGresult *res = NULL;
 	cJSON *o;
 
-	if (!path_id(r) || !path_seq(r, seq, sizeof(seq)))
+	if (!api_path_subscription(r) || !path_seq(r, seq, sizeof(seq)))
 		return;
 	if ((c = api_db(r)) == NULL)
 		return;

@@ -147,6 +147,24 @@ const char *api_tenant(struct api_request *r, char *buf, size_t len);
 /* true when s is a UUID in its 8-4-4-4-12 hex form. */
 bool api_is_uuid(const char *s);
 
+/* 404: no subscription with the path's id (r->params[0]). */
+void api_reply_no_subscription(struct api_request *r);
+
+/* The path's subscription id (r->params[0]) when it is a UUID; else a 404
+ * reply and false. */
+bool api_path_subscription(struct api_request *r);
+
+/* s as a decimal 1..INT64_MAX, written canonically into buf; false when it
+ * is not one (the caller replies). */
+bool api_path_number(const char *s, char *buf, size_t len);
+
+/* o[name] = column col of the row: a number (int8 text), a string, or
+ * null when the column is NULL. */
+void api_json_int_or_null(cJSON *o, const char *name, const PGresult *res,
+			  int row, int col);
+void api_json_text_or_null(cJSON *o, const char *name, const PGresult *res,
+			   int row, int col);
+
 /* The worker's connection (routes marked db), bounded by the request's
  * deadline; when there is none, reply 503 and return NULL. */
 struct store_conn *api_db(struct api_request *r);

@@ -1,7 +1,6 @@
 /* The bulk operation routes of a subscription: replay (as an operation, or a dry run), show, list, cancel. */
 #include "api_operations.h"
 
-#include <errno.h>
 #include <inttypes.h>
 #include <limits.h>
 #include <math.h>
@@ -84,13 +83,6 @@ static const struct store_stmt cancel_op = {
 /* --- helpers --- */
 
 static void
-sub_not_found(struct api_request *r)
-{
-	api_reply_error(r, MHD_HTTP_NOT_FOUND, "not_found", "no subscription %s",
-			r->params[0]);
-}
-
-static void
 op_not_found(struct api_request *r)
 {
 	api_reply_error(r, MHD_HTTP_NOT_FOUND, "not_found",
@@ -98,33 +90,12 @@ op_not_found(struct api_request *r)
 			r->params[0]);
 }
 
-/* The path's subscription id, or a 404 reply and false. */
-static bool
-path_id(struct api_request *r)
-{
-	if (api_is_uuid(r->params[0]))
-		return true;
-	sub_not_found(r);
-	return false;
-}
-
 /* The path's operation id (decimal, 1..INT64_MAX) into buf, or a 404. */
 static bool
 path_op(struct api_request *r, char *buf, size_t len)
 {
-	const char *s = r->params[1];
-	char *end;
-	long long v;
-
-	if (s[0] < '0' || s[0] > '9')
-		goto bad;
-	errno = 0;
-	v = strtoll(s, &end, 10);
-	if (errno != 0 || *end != '\0' || v < 1)
-		goto bad;
-	snprintf(buf, len, "%lld", v);
-	return true;
-bad:
+	if (api_path_number(r->params[1], buf, len))
+		return true;
 	op_not_found(r);
 	return false;
 }
@@ -142,7 +113,7 @@ find_sub(struct api_request *r, struct store_conn *c, char **config)
 	if (!api_db_ok(r, c, res, PGRES_TUPLES_OK, get_sub.name)) {
 		rc = -1;
 	} else if (PQntuples(res) == 0) {
-		sub_not_found(r);
+		api_reply_no_subscription(r);
 		rc = 0;
 	} else {
 		if (config)
@@ -151,15 +122,6 @@ find_sub(struct api_request *r, struct store_conn *c, char **config)
 	}
 	PQclear(res);
 	return rc;
-}
-
-static void
-add_time_or_null(cJSON *o, const char *name, PGresult *res, int row, int col)
-{
-	if (PQgetisnull(res, row, col))
-		cJSON_AddNullToObject(o, name);
-	else
-		cJSON_AddStringToObject(o, name, PQgetvalue(res, row, col));
 }
 
 /* One row of OP_COLUMNS as the API shows it. */
@@ -182,9 +144,9 @@ op_json(PGresult *res, int row)
 				(double)strtoll(PQgetvalue(res, row, C_ENQUEUED),
 						NULL, 10));
 	cJSON_AddStringToObject(o, "created_at", PQgetvalue(res, row, C_CREATED));
-	add_time_or_null(o, "started_at", res, row, C_STARTED);
-	add_time_or_null(o, "finished_at", res, row, C_FINISHED);
-	add_time_or_null(o, "error", res, row, C_ERROR);
+	api_json_text_or_null(o, "started_at", res, row, C_STARTED);
+	api_json_text_or_null(o, "finished_at", res, row, C_FINISHED);
+	api_json_text_or_null(o, "error", res, row, C_ERROR);
 	return o;
 }
 
@@ -419,7 +381,7 @@ create(struct api_request *r, struct store_conn *c, const struct replay_req *q,
 	PQclear(res);
 	res = NULL;
 	if (id == 0) {
-		sub_not_found(r);
+		api_reply_no_subscription(r);
 		goto out;
 	}
 	if (id < 0) {
@@ -459,7 +421,7 @@ api_operations_replay(struct api_request *r)
 	cJSON *body;
 	long long cursor = 0;
 
-	if (!path_id(r) || (body = api_body_json(r)) == NULL)
+	if (!api_path_subscription(r) || (body = api_body_json(r)) == NULL)
 		return;
 	memset(&q, 0, sizeof(q));
 	if (!replay_parse(r, body, &q) || (c = api_db(r)) == NULL)
@@ -492,7 +454,7 @@ api_operations_get(struct api_request *r)
 	struct store_conn *c;
 	PGresult *res;
 
-	if (!path_id(r) || !path_op(r, op, sizeof(op)))
+	if (!api_path_subscription(r) || !path_op(r, op, sizeof(op)))
 		return;
 	if ((c = api_db(r)) == NULL)
 		return;
@@ -524,7 +486,7 @@ api_operations_list(struct api_request *r)
 	cJSON *o, *items;
 	int n;
 
-	if (!path_id(r))
+	if (!api_path_subscription(r))
 		return;
 	if (!api_query_long(r, "before", LLONG_MAX, 1, LLONG_MAX, &before) ||
 	    !api_query_long(r, "limit", LIST_DEFAULT, 1, LIST_MAX, &limit))
@@ -565,7 +527,7 @@ api_operations_cancel(struct api_request *r)
 	struct store_conn *c;
 	PGresult *res = NULL;
 
-	if (!path_id(r) || !path_op(r, op, sizeof(op)))
+	if (!api_path_subscription(r) || !path_op(r, op, sizeof(op)))
 		return;
 	if ((c = api_db(r)) == NULL)
 		return;

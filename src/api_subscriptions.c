@@ -82,24 +82,6 @@ static const struct store_stmt rotate_sub = {
 	NOTIFY_CHANGED " FROM s",
 	4};
 
-/* The path's subscription id, or a 404 reply and false. */
-static bool
-path_id(struct api_request *r)
-{
-	if (api_is_uuid(r->params[0]))
-		return true;
-	api_reply_error(r, MHD_HTTP_NOT_FOUND, "not_found",
-			"no subscription %s", r->params[0]);
-	return false;
-}
-
-static void
-not_found(struct api_request *r)
-{
-	api_reply_error(r, MHD_HTTP_NOT_FOUND, "not_found", "no subscription %s",
-			r->params[0]);
-}
-
 /* A statement that writes one row and returns it returned n rows. */
 static void
 one_row_missing(struct api_request *r, const char *what, int n)
@@ -310,12 +292,12 @@ api_subscriptions_get(struct api_request *r)
 	struct store_conn *c;
 	PGresult *res;
 
-	if (!path_id(r) || (c = api_db(r)) == NULL)
+	if (!api_path_subscription(r) || (c = api_db(r)) == NULL)
 		return;
 	res = store_exec(c, &get_sub, values, NULL, NULL);
 	if (api_db_ok(r, c, res, PGRES_TUPLES_OK, get_sub.name)) {
 		if (PQntuples(res) == 0)
-			not_found(r);
+			api_reply_no_subscription(r);
 		else
 			api_reply_json(r, MHD_HTTP_OK, row_json(res, 0));
 	}
@@ -335,7 +317,7 @@ load_for_update(struct api_request *r, struct store_conn *c, const char *tenant,
 	if (!api_db_ok(r, c, res, PGRES_TUPLES_OK, get_sub_for_update.name))
 		goto out;
 	if (PQntuples(res) == 0) {
-		not_found(r);
+		api_reply_no_subscription(r);
 		goto out;
 	}
 	cur = cJSON_Parse(PQgetvalue(res, 0, 1));
@@ -366,7 +348,7 @@ update(struct api_request *r, bool patch)
 	struct store_conn *c;
 	PGresult *res = NULL;
 
-	if (!path_id(r) || (body = api_body_json(r)) == NULL)
+	if (!api_path_subscription(r) || (body = api_body_json(r)) == NULL)
 		return;
 	if ((c = api_db(r)) == NULL) {
 		cJSON_Delete(body);
@@ -447,12 +429,12 @@ api_subscriptions_delete(struct api_request *r)
 	struct store_conn *c;
 	PGresult *res;
 
-	if (!path_id(r) || (c = api_db(r)) == NULL)
+	if (!api_path_subscription(r) || (c = api_db(r)) == NULL)
 		return;
 	res = store_exec(c, &delete_sub, values, NULL, NULL);
 	if (api_db_ok(r, c, res, PGRES_TUPLES_OK, delete_sub.name)) {
 		if (PQntuples(res) == 0)
-			not_found(r);
+			api_reply_no_subscription(r);
 		else
 			api_reply_empty(r, MHD_HTTP_NO_CONTENT);
 	}
@@ -469,7 +451,7 @@ api_subscriptions_rotate(struct api_request *r)
 	PGresult *res;
 	cJSON *o;
 
-	if (!path_id(r))
+	if (!api_path_subscription(r))
 		return;
 	if (signature_secret_generate(secret, sizeof(secret)) != 0) {
 		api_reply_error(r, MHD_HTTP_INTERNAL_SERVER_ERROR, "internal",
@@ -486,7 +468,7 @@ api_subscriptions_rotate(struct api_request *r)
 	res = store_exec(c, &rotate_sub, values, NULL, NULL);
 	if (api_db_ok(r, c, res, PGRES_TUPLES_OK, rotate_sub.name)) {
 		if (PQntuples(res) == 0) {
-			not_found(r);
+			api_reply_no_subscription(r);
 		} else {
 			o = cJSON_CreateObject();
 			cJSON_AddStringToObject(o, "id", PQgetvalue(res, 0, 0));
