@@ -1,34 +1,14 @@
 #!/usr/bin/env bash
 # make install puts every file where a packager expects it, honouring
 # prefix, sysconfdir and DESTDIR, and make uninstall takes them all away.
-set -euo pipefail
-export LC_ALL=C
-
-if [[ -z ${HERALD_BIN:-} || -z ${HERALD_SRCDIR:-} ]]; then
-	echo "HERALD_BIN or HERALD_SRCDIR is not set (run through make check): skipped"
-	exit 77
-fi
+# shellcheck source=tests/house/lib.sh
+. "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 build=$(cd "$(dirname "$HERALD_BIN")/.." && pwd)
 if [[ ! -f $build/Makefile ]]; then
 	echo "no Makefile in $build: skipped"
 	exit 77
 fi
-
-work=$(mktemp -d)
-trap 'rm -rf "$work"' EXIT
 dest=$work/root
-n=0
-failed=0
-ok() {
-	n=$((n + 1))
-	echo "ok $n - $1"
-}
-not_ok() {
-	n=$((n + 1))
-	failed=$((failed + 1))
-	echo "not ok $n - $1"
-	[[ -z ${2:-} ]] || printf '%s\n' "$2" | sed 's/^/#   /'
-}
 
 # The layout of the Debian package; the test's own make, not the caller's
 # job server.
@@ -84,5 +64,4 @@ else
 	not_ok "make uninstall" "$out"
 fi
 
-echo "$((n - failed)) passed, $failed failed"
-[[ $failed -eq 0 ]]
+house_summary

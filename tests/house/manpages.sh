@@ -4,31 +4,11 @@
 # herald.conf(5) and the keys set in etc/herald.conf are one set, and each
 # key's default, range and reload in herald.conf(5) are the table's.
 # Without mandoc the key checks still run, and the test reports a skip.
-set -euo pipefail
-export LC_ALL=C
-
-if [[ -z ${HERALD_BIN:-} || -z ${HERALD_SRCDIR:-} ]]; then
-	echo "HERALD_BIN or HERALD_SRCDIR is not set (run through make check): skipped"
-	exit 77
-fi
+# shellcheck source=tests/house/lib.sh
+. "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 page8=$HERALD_SRCDIR/doc/herald.8
 page5=$HERALD_SRCDIR/doc/herald.conf.5
 conf=$HERALD_SRCDIR/etc/herald.conf
-
-work=$(mktemp -d)
-trap 'rm -rf "$work"' EXIT
-n=0
-failed=0
-ok() {
-	n=$((n + 1))
-	echo "ok $n - $1"
-}
-not_ok() {
-	n=$((n + 1))
-	failed=$((failed + 1))
-	echo "not ok $n - $1"
-	[[ -z ${2:-} ]] || printf '%s\n' "$2" | sed 's/^/#   /'
-}
 # compare NAME FILE_A FILE_B: the two sorted lists are equal
 compare() {
 	local out

@@ -4,29 +4,9 @@
 # hardening (systemd-analyze security: exposure at most 2.0 of 10), and it
 # still lets herald reach PostgreSQL's Unix socket.  Skipped without
 # systemd-analyze.
-set -euo pipefail
-export LC_ALL=C
-
-if [[ -z ${HERALD_BIN:-} || -z ${HERALD_SRCDIR:-} ]]; then
-	echo "HERALD_BIN or HERALD_SRCDIR is not set (run through make check): skipped"
-	exit 77
-fi
+# shellcheck source=tests/house/lib.sh
+. "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 unit=$HERALD_SRCDIR/contrib/herald.service
-
-work=$(mktemp -d)
-trap 'rm -rf "$work"' EXIT
-n=0
-failed=0
-ok() {
-	n=$((n + 1))
-	echo "ok $n - $1"
-}
-not_ok() {
-	n=$((n + 1))
-	failed=$((failed + 1))
-	echo "not ok $n - $1"
-	[[ -z ${2:-} ]] || printf '%s\n' "$2" | sed 's/^/#   /'
-}
 # directive NAME=VALUE: the unit has exactly that line
 directive() {
 	if grep -qxF -- "$1" "$unit"; then
@@ -84,5 +64,4 @@ else
 		"$(printf '%s\n' "$out" | grep -E '^- |Overall|Failed|rror')"
 fi
 
-echo "$((n - failed)) passed, $failed failed"
-[[ $failed -eq 0 ]]
+house_summary
