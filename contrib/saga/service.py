@@ -270,11 +270,17 @@ class Handler(BaseHTTPRequestHandler):
         with lock:
             seen = state["seen"].get(wid)
             if seen is None:
+                before = json.dumps(state)
                 try:
                     done = HANDLERS[args.role](short, data, order)
-                except NotYet as e:
-                    journal(webhook_id=wid, type=short, order=order, result="too early")
-                    return self.answer(409, {"error": str(e)})
+                except (NotYet, KeyError, TypeError, ValueError) as e:
+                    # undo what the handler changed before it gave up
+                    state.clear()
+                    state.update(json.loads(before))
+                    if isinstance(e, NotYet):
+                        journal(webhook_id=wid, type=short, order=order, result="too early")
+                        return self.answer(409, {"error": str(e)})
+                    return self.answer(400, {"error": f"event data lacks or mistypes {e}"})
                 effect, out = done if done else (None, None)
                 if effect:
                     state["effects"].append(f"{effect} for {order}")
