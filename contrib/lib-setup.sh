@@ -18,7 +18,7 @@
 # findutils, diffutils, util-linux's runuser): the build tools and
 # libraries, PostgreSQL (server, psql, pg_dump), jq and curl (every
 # integration test), openssl (delivery.sh, tls.sh), procps (pgrep in outage.sh),
-# python3 (edge.sh's raw sockets), valgrind (.ci/run) and clang with its
+# python3 (edge.sh's raw sockets, contrib/saga), valgrind (.ci/run) and clang with its
 # runtimes (contrib/fuzz.sh).
 SETUP_PACKAGES=(build-essential autoconf automake libtool pkg-config
 	libmicrohttpd-dev libgnutls28-dev libcurl4-openssl-dev libcjson-dev libpq-dev libssl-dev
