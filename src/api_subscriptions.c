@@ -7,10 +7,12 @@
 
 #include "api_subscriptions.h"
 #include "backlog.h"
+#include "subhealth.h"
 #include "log.h"
 #include "signature.h"
 #include "sinkaddr.h"
 #include "subscription.h"
+#include "text.h"
 #include "xalloc.h"
 
 /* Every statement that changes a subscription notifies the other parts
@@ -252,6 +254,50 @@ add_backlog(cJSON *o, const struct metrics_backlog *snap, const char *id)
 	cJSON_AddNumberToObject(bl, "oldest_due_seconds", b->oldest_s);
 }
 
+/* A time as RFC 3339, or null for 0 (none). */
+static void
+add_time(cJSON *o, const char *name, double t)
+{
+	char buf[40];
+
+	if (t > 0 && text_rfc3339_format(t, buf, sizeof(buf)))
+		cJSON_AddStringToObject(o, name, buf);
+	else
+		cJSON_AddNullToObject(o, name);
+}
+
+/* "attempts": what this instance's dispatcher saw of the subscription's
+ * attempts since it started (src/subhealth.c), or null when it made
+ * none. */
+static void
+add_attempts(cJSON *o, const char *id)
+{
+	struct subhealth h;
+	cJSON *a, *f;
+
+	if (!subhealth_get(id, &h)) {
+		cJSON_AddNullToObject(o, "attempts");
+		return;
+	}
+	a = cJSON_AddObjectToObject(o, "attempts");
+	add_time(a, "last_success_at", h.last_success_at);
+	add_time(a, "last_failure_at", h.last_failure_at);
+	if (h.last_failure_at <= 0) {
+		cJSON_AddNullToObject(a, "last_failure");
+	} else {
+		f = cJSON_AddObjectToObject(a, "last_failure");
+		cJSON_AddStringToObject(f, "outcome",
+					metrics_outcome_name(h.last_failure));
+		if (h.last_failure_status > 0)
+			cJSON_AddNumberToObject(f, "status",
+						(double)h.last_failure_status);
+		else
+			cJSON_AddNullToObject(f, "status");
+	}
+	cJSON_AddNumberToObject(a, "recent", h.recent);
+	cJSON_AddNumberToObject(a, "recent_failed", h.recent_failed);
+}
+
 void
 api_subscriptions_list(struct api_request *r)
 {
@@ -275,6 +321,7 @@ api_subscriptions_list(struct api_request *r)
 			cJSON *o = row_json(res, i);
 
 			add_backlog(o, &snap, PQgetvalue(res, i, 0));
+			add_attempts(o, PQgetvalue(res, i, 0));
 			cJSON_AddItemToArray(arr, o);
 		}
 		metrics_backlog_free(&snap);

@@ -16,7 +16,9 @@
 #include "log.h"
 #include "monotime.h"
 #include "outbox.h"
+#include "stats.h"
 #include "store.h"
+#include "subhealth.h"
 #include "xalloc.h"
 
 /*
@@ -217,6 +219,7 @@ sample(struct backlog *b, char *err, size_t errlen)
 	PQclear(r);
 	/* attempt counters of subscriptions deleted before this sample */
 	metrics_subscriptions_keep(s.subs, s.nsubs, start);
+	subhealth_keep(s.subs, s.nsubs, start);
 	if (b->alert > 0)
 		report_crossings(b, c, &s, start + BACKLOG_TIMEOUT_MS);
 	metrics_backlog_publish(&s);
@@ -235,6 +238,8 @@ sampler_main(void *arg)
 
 		if (atomic_load(&b->stopping))
 			break;
+		/* the console's history, with this backlog (or the last) */
+		stats_tick();
 		if (!ok && !b->failing)
 			log_warn("backlog: no sample from postgresql (%s); the "
 				 "metrics keep the last one", err);

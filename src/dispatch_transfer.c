@@ -13,6 +13,7 @@
 #include "monotime.h"
 #include "ratelimit.h"
 #include "sinkaddr.h"
+#include "subhealth.h"
 #include "subscription.h"
 #include "xalloc.h"
 
@@ -162,6 +163,15 @@ count_end_to_end(const struct job *j)
 	metrics_end_to_end((double)(now_ms - j->received_ms) / 1e3);
 }
 
+static double
+wall_seconds(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
 /* The attempt is over (status 0: no answer, for the reason given, of
  * the kind given): judge it and hand the job over to be written back. */
 static void
@@ -179,6 +189,7 @@ finish(struct dispatch *d, struct job *j, long status, const char *transport,
 	outcome = metrics_outcome_of(status, kind, j->verdict.block_ms > 0);
 	metrics_attempt(outcome, (double)took_us / 1e6);
 	metrics_subscription_attempt(j->sub->id, outcome);
+	subhealth_attempt(j->sub->id, outcome, status, wall_seconds());
 	if (outcome == METRICS_SUCCESS)
 		count_end_to_end(j);
 	if (j->verdict.block_ms > 0)

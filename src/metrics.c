@@ -48,6 +48,7 @@ static const char *const ingest_names[] = {
 	[METRICS_REJECTED] = "rejected",
 };
 #define NINGEST (sizeof(ingest_names) / sizeof(ingest_names[0]))
+_Static_assert(NINGEST == METRICS_NINGEST, "an ingest result without a name");
 
 static const char *const outcome_names[] = {
 	[METRICS_SUCCESS] = "success",
@@ -62,6 +63,7 @@ static const char *const outcome_names[] = {
 	[METRICS_ERROR] = "error",
 };
 #define NOUTCOMES (sizeof(outcome_names) / sizeof(outcome_names[0]))
+_Static_assert(NOUTCOMES == METRICS_NOUTCOMES, "an outcome without a name");
 
 static atomic_ulong ingested[NINGEST];
 static struct histogram ingest_duration = {.le = seconds_le, .nle = NSECONDS};
@@ -133,6 +135,18 @@ metrics_outcome_of(long status, enum metrics_transport t, bool deferred)
 	if (status >= 500 && status <= 599)
 		return METRICS_HTTP_5XX;
 	return status > 0 ? METRICS_HTTP_OTHER : METRICS_ERROR;
+}
+
+const char *
+metrics_outcome_name(enum metrics_outcome o)
+{
+	return (size_t)o < NOUTCOMES ? outcome_names[o] : "error";
+}
+
+const char *
+metrics_ingest_name(enum metrics_ingest i)
+{
+	return (size_t)i < NINGEST ? ingest_names[i] : "rejected";
 }
 
 static void
@@ -220,6 +234,19 @@ metrics_db_pool_in_use_add(long delta)
 	atomic_fetch_add_explicit(&db_pool_in_use, delta, memory_order_relaxed);
 }
 
+void
+metrics_counters_read(struct metrics_counters *out)
+{
+	for (size_t i = 0; i < NINGEST; i++)
+		out->ingested[i] = atomic_load_explicit(&ingested[i],
+							memory_order_relaxed);
+	for (size_t i = 0; i < NOUTCOMES; i++)
+		out->attempts[i] = atomic_load_explicit(&attempts[i],
+							memory_order_relaxed);
+	out->failed = atomic_load_explicit(&deliveries_failed,
+					   memory_order_relaxed);
+}
+
 /* --- the backlog sample --- */
 
 void
@@ -252,6 +279,16 @@ metrics_backlog_copy(struct metrics_backlog *out)
 		out->subs = xmemdup(backlog.subs,
 				    backlog.nsubs * sizeof(*backlog.subs));
 	pthread_mutex_unlock(&backlog_lock);
+}
+
+void
+metrics_backlog_totals(struct metrics_backlog *out)
+{
+	pthread_mutex_lock(&backlog_lock);
+	*out = backlog;
+	pthread_mutex_unlock(&backlog_lock);
+	out->subs = NULL;
+	out->nsubs = 0;
 }
 
 /* --- per-subscription counters --- */

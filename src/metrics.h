@@ -20,6 +20,7 @@ enum metrics_ingest {
 	METRICS_DUPLICATE, /* its source and id were stored already */
 	METRICS_REJECTED,  /* refused before storing (one per request) */
 };
+#define METRICS_NINGEST (METRICS_REJECTED + 1)
 
 /* The label of an attempt: herald_delivery_attempts_total{outcome}. */
 enum metrics_outcome {
@@ -34,6 +35,12 @@ enum metrics_outcome {
 	METRICS_SSRF_BLOCKED, /* the address was refused before connecting */
 	METRICS_ERROR,        /* anything else: the connection broke, ... */
 };
+#define METRICS_NOUTCOMES (METRICS_ERROR + 1)
+
+/* The outcome's label ("success", "http_5xx", ...). */
+const char *metrics_outcome_name(enum metrics_outcome o);
+/* The ingest result's label ("accepted", ...). */
+const char *metrics_ingest_name(enum metrics_ingest i);
 
 /* How an attempt without an HTTP answer failed, as the transfer saw it. */
 enum metrics_transport {
@@ -72,6 +79,14 @@ void metrics_http_connections_add(long delta);
 void metrics_db_pool_size(long n);
 void metrics_db_pool_in_use_add(long delta);
 
+/* The counters as they stand (each read once, as a scrape does). */
+struct metrics_counters {
+	unsigned long ingested[METRICS_NINGEST];
+	unsigned long attempts[METRICS_NOUTCOMES];
+	unsigned long failed; /* deliveries given up */
+};
+void metrics_counters_read(struct metrics_counters *out);
+
 /* --- what the backlog sampler (backlog.c) reads from the database --- */
 
 /* A subscription's status: herald_subscriptions{status}. */
@@ -105,6 +120,8 @@ void metrics_backlog_publish(struct metrics_backlog *b);
 /* A copy of the current sample (free it with metrics_backlog_free); all
  * zero before the first. */
 void metrics_backlog_copy(struct metrics_backlog *out);
+/* The same without the subscriptions (out->subs NULL, nothing to free). */
+void metrics_backlog_totals(struct metrics_backlog *out);
 void metrics_backlog_free(struct metrics_backlog *b);
 
 /* --- per-subscription series (metrics_per_subscription) --- */

@@ -1,7 +1,10 @@
 /* Character classes, RFC 3339 date-times and month lengths (pure). */
 #include "text.h"
 
+#include <math.h>
+#include <stdio.h>
 #include <string.h>
+#include <time.h>
 
 bool
 text_is_digit(char c)
@@ -95,4 +98,21 @@ text_rfc3339_valid(const char *s)
 	    !read_digits(s + i + 4, 2, &om) || s[i + 6] != '\0')
 		return false;
 	return oh <= 23 && om <= 59;
+}
+
+bool
+text_rfc3339_format(double t, char *buf, size_t len)
+{
+	double whole = floor(t);
+	time_t sec = (time_t)whole;
+	int ms = (int)((t - whole) * 1000.0);
+	struct tm tm;
+	int n;
+
+	if (!(t >= 0 && t < 253402300800.0) || gmtime_r(&sec, &tm) == NULL)
+		return false;
+	n = snprintf(buf, len, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ",
+		     tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour,
+		     tm.tm_min, tm.tm_sec, ms > 999 ? 999 : ms);
+	return n > 0 && (size_t)n < len;
 }

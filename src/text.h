@@ -24,4 +24,9 @@ int text_days_in_month(int year, int month);
  * leap second). */
 bool text_rfc3339_valid(const char *s);
 
+/* Unix seconds as an RFC 3339 date-time in UTC to the millisecond
+ * ("2024-05-01T12:00:00.250Z") into buf (len >= 32); false when out of
+ * range. */
+bool text_rfc3339_format(double t, char *buf, size_t len);
+
 #endif

@@ -1,13 +1,17 @@
 // The console's entry point: sign-in, the navigation the key's scopes
-// allow, and the hash router (#/subscriptions/<id>...).
+// allow, and the hash router (#/subscriptions/<id>...).  The first page a
+// key may see is its landing page: the overview, or the events for a
+// publish key.
 import { api, ApiError, can, clearKey, getKey, session, setKey, setUnauthorizedHandler } from './api.js';
 import { h, pageStatus, show } from './ui.js';
 import * as subs from './subscriptions.js';
 import * as deliveries from './deliveries.js';
 import * as keys from './keys.js';
 import * as events from './events.js';
+import { overview } from './overview.js';
 
 const PAGES = [
+	{ href: '#/overview', label: 'Overview', scope: 'subscribe' },
 	{ href: '#/subscriptions', label: 'Subscriptions', scope: 'subscribe' },
 	{ href: '#/events', label: 'Events', scope: 'publish' },
 	{ href: '#/keys', label: 'Keys', scope: 'admin' },
@@ -15,6 +19,7 @@ const PAGES = [
 
 // [pattern, scope, view]; a view gets the captured segments.
 const ROUTES = [
+	[/^\/overview$/, 'subscribe', () => overview()],
 	[/^\/subscriptions$/, 'subscribe', () => subs.list()],
 	[/^\/subscriptions\/new$/, 'subscribe', () => subs.form(null)],
 	[/^\/subscriptions\/([^/]+)$/, 'subscribe', (id) => subs.detail(id)],

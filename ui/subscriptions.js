@@ -1,7 +1,7 @@
 // Subscriptions: the list, one subscription with its actions and
 // deliveries, and the create/edit form (herald's field errors at the field).
 import { api, ApiError, enc } from './api.js';
-import { badge, busy, clearErrors, confirmAction, copyButton, fieldError, h, notFound, show, when } from './ui.js';
+import { badge, busy, clearErrors, confirmAction, copyButton, failureText, fieldError, h, notFound, show, when } from './ui.js';
 import { deliveriesCard } from './deliveries.js';
 
 // A secret just made (create or rotate), shown once on the next page.
@@ -28,13 +28,16 @@ export async function list() {
 		h('td', { 'data-label': 'Types', class: 'wrap' }, s.types ? s.types.join(', ') : h('span', { class: 'muted' }, 'any')),
 		h('td', { 'data-label': 'Status' }, badge(s.status)),
 		h('td', { 'data-label': 'Backlog' }, s.backlog ? backlogText(s.backlog) : h('span', { class: 'muted' }, 'not sampled yet')),
-		h('td', { 'data-label': 'Created' }, when(s.created_at))));
+		h('td', { 'data-label': 'Last success', class: 'last-success' }, when(s.attempts && s.attempts.last_success_at)),
+		h('td', { 'data-label': 'Last failure', class: 'last-failure' }, s.attempts && s.attempts.last_failure ?
+			h('span', {}, when(s.attempts.last_failure_at), ' ', h('span', { class: 'mono' }, failureText(s.attempts.last_failure))) : when(null))));
 	show('Subscriptions',
 		h('h1', {}, 'Subscriptions'),
 		h('div', { class: 'actions' }, h('a', { class: 'button primary', href: '#/subscriptions/new' }, 'New subscription')),
 		items.length === 0 ? h('p', { class: 'muted' }, 'No subscriptions yet.') :
 			h('div', { class: 'table-wrap' }, h('table', { class: 'responsive', id: 'subscriptions' },
-				h('thead', {}, h('tr', {}, ['Sink', 'Types', 'Status', 'Backlog', 'Created'].map((t) => h('th', { scope: 'col' }, t)))),
+				h('caption', { class: 'muted' }, 'Last success and failure: the attempts this instance made since it started.'),
+				h('thead', {}, h('tr', {}, ['Sink', 'Types', 'Status', 'Backlog', 'Last success', 'Last failure'].map((t) => h('th', { scope: 'col' }, t)))),
 				h('tbody', {}, rows))));
 }
 

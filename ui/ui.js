@@ -39,20 +39,21 @@ export function show(title, ...children) {
 	document.title = title ? `${title} · herald` : 'herald';
 }
 
-// The status line: what the last action did.  An outcome set just
-// before a page change (an action that moves to another page) stays.
-let statusAt = 0;
+// The status line: what the last action did.  It belongs to the page
+// the action was on: a new page clears it, but for an action that moved
+// to that page itself (busy() hands its outcome over).
+let handedOver = null;
 export function setStatus(text, kind) {
 	const s = document.getElementById('status');
-	statusAt = text ? Date.now() : 0;
 	s.textContent = text || '';
 	s.className = 'status' + (kind ? ` ${kind}` : '');
 }
 
-// A new page clears the status line, unless an action just set it.
+// A new page: the outcome handed over to it, else nothing.
 export function pageStatus() {
-	if (Date.now() - statusAt > 1500)
-		setStatus('');
+	const given = handedOver;
+	handedOver = null;
+	setStatus(given ? given.text : '', given ? given.kind : '');
 }
 
 // A modal confirmation: resolves true when confirmed.
@@ -77,12 +78,20 @@ export async function busy(button, working, f) {
 		button.textContent = working;
 	}
 	setStatus(`${working}`, '');
+	const from = location.hash;
+	// an action that set location.hash moves to another page, whose
+	// route() (on hashchange, later) shows the outcome
+	const outcome = (text, kind) => {
+		setStatus(text, kind);
+		if (location.hash !== from)
+			handedOver = { text, kind };
+	};
 	try {
 		const msg = await f();
-		setStatus(msg || '', msg ? 'ok' : '');
+		outcome(msg || '', msg ? 'ok' : '');
 		return true;
 	} catch (e) {
-		setStatus(e.message, 'error');
+		outcome(e.message, 'error');
 		return false;
 	} finally {
 		if (button && button.isConnected) {
@@ -139,6 +148,11 @@ export function when(t) {
 		return h('span', { class: 'muted' }, '—');
 	const d = new Date(t);
 	return h('time', { datetime: t, title: t }, isNaN(d) ? t : d.toLocaleString());
+}
+
+// An attempt's failure ({outcome, status}): "http_5xx 500", "timeout".
+export function failureText(f) {
+	return f.status ? `${f.outcome} ${f.status}` : f.outcome;
 }
 
 // A copy button for a value shown once.

@@ -3,7 +3,9 @@
 # needed), GET /v1/keys/self, and a real browser (Debian's chromium through
 # puppeteer-core, tests/browser) signing in, creating a subscription to a
 # failing sink, reading the attempt log, fixing the sink, replaying, and
-# checking tenant isolation, with no console error and no CSP violation.
+# checking tenant isolation, with no console error and no CSP violation;
+# the subscriptions' recent attempts, GET /v1/stats and the overview's
+# charts and failing subscriptions.
 #
 # Skips (77) without chromium or the npm modules (`npm ci` in tests/browser),
 # unless HERALD_BROWSER_REQUIRED=1, when that fails instead.  Screenshots go
@@ -58,7 +60,8 @@ expect_eq "$(resp_header cache-control)" no-cache "revalidated on every load"
 check "no inline script or style in the page" \
 	bash -c '! grep -qiE "<script>|<script [^>]*>[^<]|<style|style=|onclick=|onload=" <<<"$1"' _ "$RESP"
 
-for f in index.html style.css app.js api.js ui.js subscriptions.js deliveries.js events.js keys.js; do
+for f in index.html style.css app.js api.js ui.js subscriptions.js deliveries.js events.js keys.js \
+	overview.js chart.js; do
 	KEY= api GET "/ui/$f"
 	expect_status 200 "/ui/$f served"
 	case $f in
@@ -132,6 +135,56 @@ expect_status 202 "an event for it"
 wait_until 20 "the list shows tenant B's paused backlog of one" \
 	b_backlog_is '.pending == 1 and .due == 1 and .oldest_due_seconds >= 0'
 
+# ------------------------------------------------- recent attempts, /v1/stats
+
+# An admin's subscription whose sink always fails: the overview lists it
+# first.  The list tells its recent attempts (this instance's, from
+# memory); tenant B's paused one has none.
+sub_create "failing" '{"sink":"'"$RECEIVER_URL"'/down?status=500","types":["t.down"],"delivery":{"retry":{"max_attempts":2,"initial_ms":100,"max_ms":100}}}'
+DOWN_SUB=$SUB_ID
+api POST /v1/events '{"specversion":"1.0","id":"down-1","source":"/down","type":"t.down"}' \
+	-H 'Content-Type: application/cloudevents+json'
+expect_status 202 "an event for the failing sink"
+down_attempts_are() {
+	api GET /v1/subscriptions
+	jq -e --arg id "$DOWN_SUB" '.[] | select(.id == $id) | .attempts |
+		. != null and .recent == 2 and .recent_failed == 2 and
+		.last_success_at == null and (.last_failure_at | test("Z$")) and
+		.last_failure == {"outcome":"http_5xx","status":500}' <<<"$RESP" >/dev/null
+}
+wait_until 20 "the list shows the failing sink's two failed attempts" down_attempts_are
+api GET /v1/subscriptions
+expect_json "[.[] | select(.id == \"$B_SUB\") | .attempts] | .[0]" null \
+	"a subscription with no attempt: attempts null"
+
+api GET /v1/stats
+expect_status 200 "an admin reads the last hour"
+expect_json '[.interval_seconds, .window_seconds] | join(" ")' "10 3600" "every 10 s, an hour by default"
+KEY=$KEY_A api GET /v1/stats
+expect_status 403 "a tenant's key may not read the instance's figures"
+for w in 9 3601 abc -10; do
+	api GET "/v1/stats?window=$w"
+	expect_status 400 "window=$w is refused"
+	expect_json .error invalid_parameter "window=$w: invalid_parameter"
+done
+# The history takes a sample every 10 s: wait for one that holds the two
+# events and the failed attempts above.
+stats_show_traffic() {
+	api GET /v1/stats
+	jq -e '[.intervals[].ingested.accepted] | add >= 2' <<<"$RESP" >/dev/null &&
+		jq -e '[.intervals[].attempts.http_5xx] | add >= 2' <<<"$RESP" >/dev/null
+}
+wait_until 30 "the history holds the events and the failed attempts" stats_show_traffic
+check "the intervals follow one another, each longer than nothing" jq -e '
+	.intervals as $v | ($v | length) >= 1 and
+	all($v[]; .seconds > 0 and .backlog != null) and
+	([range(1; $v | length) | $v[.].at > $v[. - 1].at] | all)' <<<"$RESP"
+check "the backlog in the last interval counts tenant B's paused delivery" \
+	jq -e '.intervals[-1].backlog.due >= 1' <<<"$RESP"
+api GET "/v1/stats?window=10"
+expect_status 200 "the last 10 s"
+check "a 10 s window holds at most two intervals" jq -e '.intervals | length <= 2' <<<"$RESP"
+
 # ---------------------------------------------------------------- the browser
 
 SHOTS=${HERALD_CONSOLE_SHOTS:-$TEST_TMPDIR/screenshots}
@@ -139,7 +192,7 @@ RESULTS=$TEST_TMPDIR/browser.results
 : >"$RESULTS"
 log "chromium: $("$CHROMIUM" --version 2>/dev/null | head -n 1)"
 HERALD_URL=$HERALD_URL RECEIVER_URL=$RECEIVER_URL ADMIN_KEY=$ADMIN_KEY KEY_A=$KEY_A \
-	KEY_P=$KEY_P B_SUB=$B_SUB CHROMIUM=$CHROMIUM RESULTS=$RESULTS SHOTS=$SHOTS \
+	KEY_P=$KEY_P B_SUB=$B_SUB DOWN_SUB=$DOWN_SUB CHROMIUM=$CHROMIUM RESULTS=$RESULTS SHOTS=$SHOTS \
 	HERALD_BROWSER_MODULES=$MODULES \
 	timeout 300 node "$HERALD_SRCDIR/tests/browser/console.mjs" >"$TEST_TMPDIR/browser.log" 2>&1 &&
 	rc=0 || rc=$?
@@ -153,7 +206,7 @@ done <"$RESULTS"
 if [[ $rc -ne 0 ]] && ! grep -q '^not ok' "$RESULTS"; then
 	_not_ok "the browser script ran to its end" "exit $rc: $(tail -n 20 "$TEST_TMPDIR/browser.log")"
 fi
-check "the browser made its checks" test "$(grep -c '^ok' "$RESULTS")" -ge 18
+check "the browser made its checks" test "$(grep -c '^ok' "$RESULTS")" -ge 24
 
 # What the browser did, as the database and the receiver saw it: the
 # receiver got each of the three events twice at the failing URL, once

@@ -111,6 +111,34 @@ START_TEST(test_rfc3339)
 }
 END_TEST
 
+static const struct format_case {
+	double t;
+	const char *want; /* NULL: refused */
+} format_cases[] = {
+	{0, "1970-01-01T00:00:00.000Z"},
+	{1714564800.25, "2024-05-01T12:00:00.250Z"},
+	{951782400.9999, "2000-02-29T00:00:00.999Z"},
+	{1709251199.5, "2024-02-29T23:59:59.500Z"},
+	{-1, NULL},
+	{253402300800.0, NULL}, /* year 10000 */
+};
+
+START_TEST(test_rfc3339_format)
+{
+	const struct format_case *c = &format_cases[_i];
+	char buf[40];
+	bool ok = text_rfc3339_format(c->t, buf, sizeof(buf));
+
+	ck_assert_int_eq(ok, c->want != NULL);
+	if (c->want != NULL) {
+		ck_assert_str_eq(buf, c->want);
+		ck_assert(text_rfc3339_valid(buf));
+	}
+	/* too small a buffer is refused, not cut */
+	ck_assert(!text_rfc3339_format(c->t, buf, 10));
+}
+END_TEST
+
 static Suite *
 text_suite(void)
 {
@@ -121,6 +149,7 @@ text_suite(void)
 	tcase_add_loop_test(tc, test_token_len, 0, NELEM(token_cases));
 	tcase_add_loop_test(tc, test_days_in_month, 0, NELEM(month_cases));
 	tcase_add_loop_test(tc, test_rfc3339, 0, NELEM(rfc3339_cases));
+	tcase_add_loop_test(tc, test_rfc3339_format, 0, NELEM(format_cases));
 	suite_add_tcase(s, tc);
 	return s;
 }
