@@ -19,7 +19,7 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 SRCDIR=$PWD
 
 ALL_TARGETS=(structured batch binary filter config)
-LIB_SOURCES=(xalloc base64 log text mediatype cloudevent filter sinkurl subscription config)
+LIB_SOURCES=(xalloc base64 log text mediatype cloudevent decimal jsonexact datafilter filter sinkurl subscription config)
 FUZZ_FLAGS=(-max_len=65536 -timeout=10 -rss_limit_mb=2048)
 
 say() {

@@ -10,6 +10,8 @@
 #include "keyhead.h"
 #include "cloudevent.h"
 #include "delivery.h"
+#include "filter.h"
+#include "jsonexact.h"
 #include "log.h"
 #include "opevent.h"
 #include "srcscope.h"
@@ -92,16 +94,18 @@ static const struct store_stmt since_start = {
 	1};
 
 /* Candidate events of a replay page: source and types narrow in SQL,
- * sub_matches decides. */
+ * sub_matches decides.  The data comes too when $6 (a data filter
+ * looks at it). */
 static const struct store_stmt events_page = {
 	"deliv_events_page",
-	"SELECT e.seq, e.attrs::text FROM event e"
+	"SELECT e.seq, e.attrs::text, e.data_kind,"
+	"  CASE WHEN $6::bool THEN e.data END FROM event e"
 	" WHERE e.seq > $1"
 	"   AND ($2::timestamptz IS NULL OR e.received_at >= $2::timestamptz)"
 	"   AND ($3::text IS NULL OR e.source = $3)"
 	"   AND ($4::text[] IS NULL OR e.type = ANY ($4::text[]))"
 	" ORDER BY e.seq LIMIT $5",
-	5};
+	6};
 
 /* The sources of the subscription's owner (NULL: no limit), which a
  * replay keeps to as the writers' fan-out does (subcache.c). */
@@ -603,7 +607,7 @@ replay_events(struct api_request *r, struct store_conn *c, const char *sub_id,
 	int types_len = 0;
 	char cursor_s[24], page[24];
 	PGresult *res = NULL;
-	bool ok = false;
+	bool ok = false, with_data = filter_needs_data(sub->filter);
 	int n;
 
 	store_array_init(&types, STORE_OID_TEXT);
@@ -614,9 +618,9 @@ replay_events(struct api_request *r, struct store_conn *c, const char *sub_id,
 	}
 	snprintf(page, sizeof(page), "%d", REPLAY_PAGE);
 	do {
-		const char *values[5];
-		int lengths[5] = {0, 0, 0, types_len, 0};
-		int formats[5] = {0, 0, 0, 1, 0};
+		const char *values[6];
+		int lengths[6] = {0, 0, 0, types_len, 0, 0};
+		int formats[6] = {0, 0, 0, 1, 0, 0};
 		struct keyhead_set ks = {0};
 		struct store_array seqs, keys, parts, locks;
 		const char *uv[5];
@@ -628,6 +632,7 @@ replay_events(struct api_request *r, struct store_conn *c, const char *sub_id,
 		values[2] = sub->source;
 		values[3] = types_param;
 		values[4] = page;
+		values[5] = with_data ? "true" : "false";
 		res = store_exec(c, &events_page, values, lengths, formats);
 		if (!api_db_ok(r, c, res, PGRES_TUPLES_OK, events_page.name))
 			goto out;
@@ -640,11 +645,23 @@ replay_events(struct api_request *r, struct store_conn *c, const char *sub_id,
 		for (int i = 0; i < n; i++) {
 			int64_t seq = strtoll(PQgetvalue(res, i, 0), NULL, 10);
 			struct cloudevent ev;
+			unsigned char *data = NULL;
+			size_t data_len = 0;
 			const char *key;
+			int rc;
 
-			/* matching needs the attributes only */
-			if (ce_from_stored(PQgetvalue(res, i, 1), NULL, 0,
-					   CE_DATA_NONE, &ev) != 0) {
+			/* matching needs the attributes, and the data only
+			 * for a data filter */
+			if (with_data && !PQgetisnull(res, i, 3))
+				data = PQunescapeBytea(
+					(const unsigned char *)PQgetvalue(res, i, 3),
+					&data_len);
+			rc = ce_from_stored(PQgetvalue(res, i, 1), data, data_len,
+					    data != NULL ?
+					    (enum ce_data_kind)atoi(PQgetvalue(res, i, 2)) :
+					    CE_DATA_NONE, &ev);
+			PQfreemem(data);
+			if (rc != 0) {
 				log_with(LOG_WARN, &(struct log_ids){
 						 .subscription = r->params[0],
 						 .seq = seq},
@@ -656,7 +673,7 @@ replay_events(struct api_request *r, struct store_conn *c, const char *sub_id,
 			if ((!srcscope_limited(owner) ||
 			     (!opevent_source_reserved(ev.source) &&
 			      srcscope_allows(owner, ev.source))) &&
-			    sub_matches(sub, &ev)) {
+			    sub_matches(sub, &ev, NULL)) {
 				key = sub_ordering_key(sub, &ev);
 				store_array_add_int(&seqs, seq);
 				store_array_add(&keys, key, key ? strlen(key) : 0);
@@ -746,7 +763,7 @@ api_deliveries_replay(struct api_request *r)
 	} else {
 		memset(&err, 0, sizeof(err));
 		err.index = -1;
-		stored = cJSON_Parse(config);
+		stored = jsonexact_parse(config, strlen(config));
 		if (stored == NULL || sub_parse(stored, &sub, &err) != 0) {
 			api_reply_error(r, MHD_HTTP_INTERNAL_SERVER_ERROR, "internal",
 					"stored subscription is unreadable");
