@@ -276,6 +276,17 @@ compile_test(const cJSON *m, struct df_test *t, const char *path,
 	return 0;
 }
 
+/* true when a member before m in obj has m's name: stored as jsonb,
+ * only the last would survive, so a filter must not repeat a name. */
+static bool
+named_before(const cJSON *obj, const cJSON *m)
+{
+	for (const cJSON *p = obj->child; p != NULL && p != m; p = p->next)
+		if (strcmp(p->string, m->string) == 0)
+			return true;
+	return false;
+}
+
 /* {"<operator>": <operand>, ...} under one pointer. */
 static int
 compile_pointer(const cJSON *m, struct df_pointer *p, const char *path,
@@ -296,6 +307,9 @@ compile_pointer(const cJSON *m, struct df_pointer *p, const char *path,
 			    "object of operators", m->string);
 	p->tests = xcalloc((size_t)n, sizeof(*p->tests));
 	cJSON_ArrayForEach(t, m) {
+		if (named_before(m, t))
+			return fail(err, path, m->string, t->string,
+				    "operator %.32s is given twice", t->string);
 		if (compile_test(t, &p->tests[i], path, m->string, err) < 0)
 			return -1;
 		p->ntests = ++i;
@@ -320,6 +334,11 @@ datafilter_compile(const cJSON *spec, const char *path,
 	df = xcalloc(1, sizeof(*df));
 	df->ptrs = xcalloc((size_t)n, sizeof(*df->ptrs));
 	cJSON_ArrayForEach(m, spec) {
+		if (named_before(spec, m)) {
+			datafilter_free(df);
+			return fail(err, path, m->string, NULL,
+				    "pointer \"%.64s\" is given twice", m->string);
+		}
 		df->nptrs = ++i;
 		if (compile_pointer(m, &df->ptrs[i - 1], path, err) < 0) {
 			datafilter_free(df);

@@ -266,6 +266,8 @@ static const struct {
 	{"[{\"data\":{\"/x\":{\"eq\":[1,1e-1001]}}}]", "filters[0].data./x.eq"},
 	{"[{\"data\":{\"/x\":{\"gt\":01}}}]", "filters[0].data./x.gt"},
 	{"[{\"data\":{\"/x\":{\"eq\":1.}}}]", "filters[0].data./x.eq"},
+	{"[{\"data\":{\"/x\":{\"lte\":1,\"gt\":0,\"lte\":2}}}]", "filters[0].data./x.lte"},
+	{"[{\"data\":{\"/x\":{\"eq\":1},\"/y\":{\"eq\":1},\"/x\":{\"eq\":2}}}]", "filters[0].data./x"},
 	{"[{\"exact\":{\"type\":\"t\"}},{\"all\":[{\"data\":{\"/ok\":{\"eq\":1}}},"
 	 "{\"not\":{\"data\":{\"/x\":{\"eq\":1,\"bad\":2}}}}]}]",
 	 "filters[1].all[1].not.data./x.bad"},
