@@ -19,8 +19,8 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 SRCDIR=$PWD
 
 ALL_TARGETS=(structured batch binary filter config httpcheck)
-LIB_SOURCES=(xalloc base64 log text mediatype cloudevent filter sinkurl subscription config
-	httpcheck)
+LIB_SOURCES=(xalloc base64 log text mediatype cloudevent decimal jsonexact datafilter filter
+	sinkurl subscription config httpcheck)
 FUZZ_FLAGS=(-max_len=65536 -timeout=10 -rss_limit_mb=2048)
 
 say() {

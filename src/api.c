@@ -19,6 +19,7 @@
 #include "cloudevent.h"
 #include "httpcheck.h"
 #include "keylimit.h"
+#include "jsonexact.h"
 #include "log.h"
 #include "metrics.h"
 #include "monotime.h"
@@ -245,7 +246,8 @@ api_body_json(struct api_request *r)
 				"the body is not valid UTF-8");
 		return NULL;
 	}
-	j = cJSON_ParseWithLength(r->body, r->body_len);
+	/* numbers keep their text: data filters compare them exactly */
+	j = jsonexact_parse(r->body, r->body_len);
 	if (j == NULL) {
 		api_reply_error(r, MHD_HTTP_BAD_REQUEST, "invalid_json",
 				"the body is not valid JSON");

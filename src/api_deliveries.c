@@ -7,6 +7,8 @@
 #include "api_deliveries.h"
 #include "keyhead.h"
 #include "delivery.h"
+#include "filter.h"
+#include "jsonexact.h"
 #include "log.h"
 
 #define LIST_DEFAULT 100

@@ -10,6 +10,7 @@
 
 #include "bulkop.h"
 #include "delivery.h"
+#include "jsonexact.h"
 #include "replay.h"
 #include "subscription.h"
 #include "text.h"
@@ -299,7 +300,7 @@ dry_run(struct api_request *r, struct store_conn *c, const struct replay_req *q,
 	} else {
 		memset(&err, 0, sizeof(err));
 		err.index = -1;
-		stored = cJSON_Parse(config);
+		stored = jsonexact_parse(config, strlen(config));
 		if (stored == NULL || sub_parse(stored, &sub, &err) != 0) {
 			api_reply_error(r, MHD_HTTP_INTERNAL_SERVER_ERROR, "internal",
 					"stored subscription is unreadable");

@@ -7,6 +7,7 @@
 
 #include "api_subscriptions.h"
 #include "backlog.h"
+#include "jsonexact.h"
 #include "subhealth.h"
 #include "log.h"
 #include "signature.h"
@@ -99,7 +100,8 @@ one_row_missing(struct api_request *r, const char *what, int n)
 static cJSON *
 row_json(PGresult *res, int row)
 {
-	cJSON *stored = cJSON_Parse(PQgetvalue(res, row, 1));
+	cJSON *stored = jsonexact_parse(PQgetvalue(res, row, 1),
+					 (size_t)PQgetlength(res, row, 1));
 	cJSON *out = cJSON_CreateObject(), *item, *o = NULL;
 	struct subscription sub;
 	struct herald_error err;
@@ -162,6 +164,8 @@ validate(struct api_request *r, const cJSON *body, char **config,
 			   !cJSON_IsNull(cJSON_GetObjectItemCaseSensitive(body, "status"));
 	j = cJSON_Duplicate(body, true);
 	cJSON_DeleteItemFromObjectCaseSensitive(j, "status");
+	/* data filters compare their numbers exactly: keep every digit */
+	jsonexact_keep(cJSON_GetObjectItemCaseSensitive(j, "filters"));
 	*config = cJSON_PrintUnformatted(j);
 	cJSON_Delete(j);
 	sub_free(&sub);
@@ -367,7 +371,8 @@ load_for_update(struct api_request *r, struct store_conn *c, const char *tenant,
 		api_reply_no_subscription(r);
 		goto out;
 	}
-	cur = cJSON_Parse(PQgetvalue(res, 0, 1));
+	cur = jsonexact_parse(PQgetvalue(res, 0, 1),
+			      (size_t)PQgetlength(res, 0, 1));
 	snprintf(status, statuslen, "%s", PQgetvalue(res, 0, 2));
 	if (cur == NULL)
 		api_reply_error(r, MHD_HTTP_INTERNAL_SERVER_ERROR, "internal",

@@ -14,6 +14,7 @@
 
 #include <cJSON.h>
 
+#include "jsonexact.h"
 #include "log.h"
 #include "replay.h"
 #include "store.h"
@@ -227,7 +228,8 @@ chunk(struct bulkop *b)
 	if (q.kind == REPLAY_EVENTS) {
 		memset(&err, 0, sizeof(err));
 		err.index = -1;
-		config = cJSON_Parse(PQgetvalue(r, 0, O_CONFIG));
+		config = jsonexact_parse(PQgetvalue(r, 0, O_CONFIG),
+					 strlen(PQgetvalue(r, 0, O_CONFIG)));
 		if (config == NULL || sub_parse(config, &sub, &err) != 0) {
 			give_up(b, "the stored subscription is unreadable");
 			cJSON_Delete(config);

@@ -5,6 +5,7 @@
 
 #include "dispatch_core.h"
 #include "keyhead.h"
+#include "jsonexact.h"
 #include "log.h"
 #include "metrics.h"
 #include "monotime.h"
@@ -153,7 +154,8 @@ db_subs_load(struct dispatch *d, char **ids, size_t n)
 		struct dsub *s = jobs_sub_find(d, id);
 		struct subscription sub;
 		struct herald_error err;
-		cJSON *config = cJSON_Parse(PQgetvalue(r, i, 1));
+		cJSON *config = jsonexact_parse(PQgetvalue(r, i, 1),
+						(size_t)PQgetlength(r, i, 1));
 		int64_t now = monotime_us();
 
 		if (config == NULL || sub_parse(config, &sub, &err) != 0) {

@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "cloudevent.h"
+#include "datafilter.h"
 #include "xalloc.h"
 
 /*
@@ -18,10 +19,12 @@
  *   {"all": [<expression>, ...]}
  *   {"any": [<expression>, ...]}
  *   {"not": <expression>}
+ *   {"data":   {"<JSON Pointer>": {"<operator>": <operand>, ...}, ...}}
  *
  * Attribute names are [a-z0-9]+, values non-empty strings; comparisons are
  * case-sensitive on the attribute's canonical string form (integers in
- * decimal, booleans "true"/"false").  An absent attribute never matches
+ * decimal, booleans "true"/"false").  The data dialect tests the event's
+ * JSON data (datafilter.c).  An absent attribute never matches
  * exact, prefix or suffix, so "not" of such a filter matches.  The "sql"
  * dialect is not supported.  A top-level expression has depth 1; anything
  * deeper than FILTER_MAX_DEPTH is refused, which also bounds the recursion
@@ -43,6 +46,7 @@ enum filter_kind {
 	FILTER_ALL,       /* every child matches */
 	FILTER_ANY,       /* at least one child matches */
 	FILTER_NOT,       /* the single child does not match */
+	FILTER_DATA,      /* the event's JSON data passes data's tests */
 };
 
 struct filter {
@@ -52,6 +56,7 @@ struct filter {
 	size_t value_len;
 	struct filter *kids; /* all/any: nkids children; not: exactly one */
 	size_t nkids;
+	struct datafilter *data; /* data: the compiled tests */
 };
 
 /* The JSON path of the expression being compiled, for error messages. */
@@ -113,6 +118,8 @@ free_node(struct filter *f)
 	for (i = 0; i < f->nkids; i++)
 		free_node(&f->kids[i]);
 	free(f->kids);
+	datafilter_free(f->data);
+	f->data = NULL;
 	f->attr = NULL;
 	f->value = NULL;
 	f->kids = NULL;
@@ -214,6 +221,9 @@ compile_expr(const cJSON *expr, struct filter *out, struct path *p, int depth,
 		out->kids = xcalloc(1, sizeof(*out->kids));
 		out->nkids = 1;
 		rc = compile_expr(d, out->kids, p, depth + 1, err);
+	} else if (strcmp(key, "data") == 0) {
+		out->kind = FILTER_DATA;
+		rc = datafilter_compile(d, p->buf, &out->data, err);
 	} else if (strcmp(key, "sql") == 0) {
 		rc = fail(err, p, "the sql filter dialect is not supported");
 	} else {
@@ -296,34 +306,59 @@ match_leaf(const struct filter *f, const struct cloudevent *ev)
 }
 
 static bool
-match_node(const struct filter *f, const struct cloudevent *ev)
+match_node(const struct filter *f, const struct cloudevent *ev,
+	   struct datafilter_view *view)
 {
 	size_t i;
 
 	switch (f->kind) {
 	case FILTER_ALL:
 		for (i = 0; i < f->nkids; i++)
-			if (!match_node(&f->kids[i], ev))
+			if (!match_node(&f->kids[i], ev, view))
 				return false;
 		return true;
 	case FILTER_ANY:
 		for (i = 0; i < f->nkids; i++)
-			if (match_node(&f->kids[i], ev))
+			if (match_node(&f->kids[i], ev, view))
 				return true;
 		return false;
 	case FILTER_NOT:
-		return !match_node(&f->kids[0], ev);
+		return !match_node(&f->kids[0], ev, view);
+	case FILTER_DATA:
+		return datafilter_match(f->data, view);
 	default:
 		return match_leaf(f, ev);
 	}
 }
 
 bool
-filter_match(const struct filter *f, const struct cloudevent *ev)
+filter_match(const struct filter *f, const struct cloudevent *ev,
+	     struct datafilter_view *view)
 {
+	struct datafilter_view own;
+	bool m;
+
 	if (f == NULL)
 		return true;
-	return match_node(f, ev);
+	if (view != NULL)
+		return match_node(f, ev, view);
+	datafilter_view_init(&own, ev);
+	m = match_node(f, ev, &own);
+	datafilter_view_free(&own);
+	return m;
+}
+
+bool
+filter_needs_data(const struct filter *f)
+{
+	if (f == NULL)
+		return false;
+	if (f->kind == FILTER_DATA)
+		return true;
+	for (size_t i = 0; i < f->nkids; i++)
+		if (filter_needs_data(&f->kids[i]))
+			return true;
+	return false;
 }
 
 void

@@ -10,7 +10,16 @@
 int filter_compile(const cJSON *filters, struct filter **out,
 		   struct herald_error *err);
 
-bool filter_match(const struct filter *f, const struct cloudevent *ev);
+struct datafilter_view;
+
+/* view: the event's data, parsed lazily and shared across the filters
+ * matched against the same event (datafilter.h); NULL makes one for
+ * this call. */
+bool filter_match(const struct filter *f, const struct cloudevent *ev,
+		  struct datafilter_view *view);
+
+/* true when the filter looks at the event's data (a "data" expression). */
+bool filter_needs_data(const struct filter *f);
 
 void filter_free(struct filter *f);
 

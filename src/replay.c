@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "cloudevent.h"
+#include "filter.h"
 #include "keyhead.h"
 #include "log.h"
 #include "opevent.h"
@@ -33,11 +34,13 @@
 	"CASE WHEN e.source = '/herald' THEN (SELECT a.tenant FROM subscription a" \
 	"   WHERE a.id::text = e.attrs->>'subject') END"
 
+/* The data comes too when $7 (a data filter looks at it). */
 static const struct store_stmt events_page = {
 	"replay_events_page",
-	"SELECT e.seq, e.attrs::text, " ABOUT_TENANT " FROM event e" EVENTS_WHERE
+	"SELECT e.seq, e.attrs::text, " ABOUT_TENANT ", e.data_kind,"
+	"  CASE WHEN $7::bool THEN e.data END FROM event e" EVENTS_WHERE
 	" ORDER BY e.seq LIMIT $6",
-	6};
+	7};
 
 static const struct store_stmt events_count = {
 	"replay_events_count",
@@ -47,9 +50,10 @@ static const struct store_stmt events_count = {
 
 static const struct store_stmt events_pending_page = {
 	"replay_events_pending_page",
-	"SELECT e.seq, e.attrs::text, " ABOUT_TENANT ", EXISTS " PENDING_ONE
+	"SELECT e.seq, e.attrs::text, " ABOUT_TENANT ", EXISTS " PENDING_ONE ","
+	"  e.data_kind, CASE WHEN $8::bool THEN e.data END"
 	" FROM event e" EVENTS_WHERE " ORDER BY e.seq LIMIT $7",
-	7};
+	8};
 
 static const struct store_stmt owner_load = {
 	"replay_owner",
@@ -102,8 +106,8 @@ returned_count(PGresult *res)
 struct events_params {
 	char cursor[24], upper[24];
 	struct store_array types;
-	const char *values[7];
-	int lengths[7], formats[7];
+	const char *values[8];
+	int lengths[8], formats[8];
 };
 
 static void
@@ -176,14 +180,29 @@ owner_may_see(const struct replay_owner *o, const struct cloudevent *ev,
 	       srcscope_allows(o->sources, ev->source);
 }
 
-/* Row i's attributes as an event for matching; false (logged) when
- * unreadable, which a replay skips. */
+/* Row i's attributes (column 1) as an event for matching, with its data
+ * (data_kind in column kind_col, the data after it) when the subscription's
+ * filter looks at the data; false (logged) when unreadable, which a replay
+ * skips. */
 static bool
-row_event(PGresult *res, int i, const char *sub_id, struct cloudevent *ev)
+row_event(PGresult *res, int i, const struct replay_range *q, int kind_col,
+	  struct cloudevent *ev)
 {
-	if (ce_from_stored(PQgetvalue(res, i, 1), NULL, 0, CE_DATA_NONE, ev) == 0)
+	unsigned char *data = NULL;
+	size_t len = 0;
+	int rc;
+
+	if (!PQgetisnull(res, i, kind_col + 1))
+		data = PQunescapeBytea((const unsigned char *)
+				       PQgetvalue(res, i, kind_col + 1), &len);
+	rc = ce_from_stored(PQgetvalue(res, i, 1), data, len,
+			    data != NULL ?
+			    (enum ce_data_kind)atoi(PQgetvalue(res, i, kind_col)) :
+			    CE_DATA_NONE, ev);
+	PQfreemem(data);
+	if (rc == 0)
 		return true;
-	log_with(LOG_WARN, &(struct log_ids){.subscription = sub_id,
+	log_with(LOG_WARN, &(struct log_ids){.subscription = q->sub_id,
 					      .seq = strtoll(PQgetvalue(res, i, 0),
 							     NULL, 10)},
 		 "replay: an unreadable event is skipped");
@@ -205,6 +224,7 @@ chunk_events(struct store_conn *c, const struct replay_range *q, int limit,
 	events_params(&p, q, q->cursor);
 	snprintf(lim, sizeof(lim), "%d", limit);
 	p.values[5] = lim;
+	p.values[6] = filter_needs_data(q->sub->filter) ? "true" : "false";
 	res = store_exec(c, &events_page, p.values, p.lengths, p.formats);
 	store_array_free(&p.types);
 	s = store_check(c, res, PGRES_TUPLES_OK, events_page.name);
@@ -224,10 +244,10 @@ chunk_events(struct store_conn *c, const struct replay_range *q, int limit,
 		struct cloudevent ev;
 		const char *key;
 
-		if (!row_event(res, i, q->sub_id, &ev))
+		if (!row_event(res, i, q, 3, &ev))
 			continue;
 		if (owner_may_see(q->owner, &ev, res, i, 2) &&
-		    sub_matches(q->sub, &ev)) {
+		    sub_matches(q->sub, &ev, NULL)) {
 			key = sub_ordering_key(q->sub, &ev);
 			store_array_add_int(&seqs, seq);
 			store_array_add(&keys, key, key ? strlen(key) : 0);
@@ -365,6 +385,7 @@ count_events(struct store_conn *c, const struct replay_range *q,
 		events_params(&p, q, cursor);
 		p.values[5] = q->sub_id;
 		p.values[6] = lim;
+		p.values[7] = filter_needs_data(q->sub->filter) ? "true" : "false";
 		res = store_exec(c, &events_pending_page, p.values, p.lengths,
 				 p.formats);
 		store_array_free(&p.types);
@@ -378,10 +399,10 @@ count_events(struct store_conn *c, const struct replay_range *q,
 			struct cloudevent ev;
 
 			if (strcmp(PQgetvalue(res, i, 3), "t") == 0 ||
-			    !row_event(res, i, q->sub_id, &ev))
+			    !row_event(res, i, q, 4, &ev))
 				continue;
 			if (owner_may_see(q->owner, &ev, res, i, 2) &&
-			    sub_matches(q->sub, &ev))
+			    sub_matches(q->sub, &ev, NULL))
 				(*count)++;
 			ce_free(&ev);
 		}

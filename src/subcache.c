@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "fnv1a.h"
+#include "jsonexact.h"
 #include "log.h"
 #include "opevent.h"
 #include "srcscope.h"
@@ -200,7 +201,8 @@ subcache_refresh(struct subcache *sc, struct store_conn *c)
 				 "are invalid");
 			continue;
 		}
-		config = cJSON_Parse(PQgetvalue(r, i, 1));
+		config = jsonexact_parse(PQgetvalue(r, i, 1),
+					 (size_t)PQgetlength(r, i, 1));
 		if (config == NULL || sub_parse(config, &e->sub, &err) != 0) {
 			log_with(LOG_ERROR, &(struct log_ids){
 					 .subscription = PQgetvalue(r, i, 0)},
@@ -264,6 +266,7 @@ may_see(const struct entry *e, const struct cloudevent *ev,
 
 void
 subcache_match(const struct subcache *sc, const struct cloudevent *ev,
+	       struct datafilter_view *view,
 	       void (*fn)(void *arg, const char *sub_id,
 			  const struct subscription *sub),
 	       void *arg)
@@ -275,11 +278,11 @@ subcache_match(const struct subcache *sc, const struct cloudevent *ev,
 	if (b != NULL)
 		for (size_t i = 0; i < b->n; i++)
 			if (may_see(b->subs[i], ev, about, own) &&
-			    sub_matches(&b->subs[i]->sub, ev))
+			    sub_matches(&b->subs[i]->sub, ev, view))
 				fn(arg, b->subs[i]->id, &b->subs[i]->sub);
 	for (size_t i = 0; i < sc->nany; i++)
 		if (may_see(sc->any[i], ev, about, own) &&
-		    sub_matches(&sc->any[i]->sub, ev))
+		    sub_matches(&sc->any[i]->sub, ev, view))
 			fn(arg, sc->any[i]->id, &sc->any[i]->sub);
 }
 

@@ -8,6 +8,8 @@
 #include "herald.h"
 #include "store.h"
 
+struct datafilter_view;
+
 struct subcache;
 
 struct subcache *subcache_new(void);
@@ -24,8 +26,10 @@ HERALD_MUST_CHECK enum store_status subcache_refresh(struct subcache *sc,
  * tested.  An operational event (source OPEVENT_SOURCE) matches only
  * subscriptions of its subject's tenant and of admin keys; any other
  * event, only subscriptions whose owner's key has no sources or has one
- * covering the event's source. */
+ * covering the event's source.  view holds the event's data, parsed
+ * only if a data filter asks for it and then once (datafilter.h). */
 void subcache_match(const struct subcache *sc, const struct cloudevent *ev,
+		    struct datafilter_view *view,
 		    void (*fn)(void *arg, const char *sub_id,
 			       const struct subscription *sub),
 		    void *arg);

@@ -9,6 +9,7 @@
 #include <strings.h>
 
 #include "filter.h"
+#include "jsonexact.h"
 #include "sinkurl.h"
 #include "text.h"
 #include "xalloc.h"
@@ -639,9 +640,12 @@ sub_to_json(const struct subscription *sub, bool with_credential)
 		for (i = 0; i < sub->ntypes; i++)
 			cJSON_AddItemToArray(a, cJSON_CreateString(sub->types[i]));
 	}
-	if (sub->filters != NULL)
-		cJSON_AddItemToObject(o, "filters",
-				      cJSON_Duplicate(sub->filters, true));
+	if (sub->filters != NULL) {
+		/* numbers as written: data filters compare them exactly */
+		a = cJSON_Duplicate(sub->filters, true);
+		jsonexact_keep(a);
+		cJSON_AddItemToObject(o, "filters", a);
+	}
 	if (sub->nheaders > 0) {
 		h = cJSON_AddObjectToObject(cJSON_AddObjectToObject(o, "protocolsettings"),
 					    "headers");
@@ -750,7 +754,8 @@ sub_merge_patch(const cJSON *current, const cJSON *patch,
 }
 
 bool
-sub_matches(const struct subscription *sub, const struct cloudevent *ev)
+sub_matches(const struct subscription *sub, const struct cloudevent *ev,
+	    struct datafilter_view *view)
 {
 	size_t i;
 
@@ -766,7 +771,7 @@ sub_matches(const struct subscription *sub, const struct cloudevent *ev)
 		if (i == sub->ntypes)
 			return false;
 	}
-	return filter_match(sub->filter, ev);
+	return filter_match(sub->filter, ev, view);
 }
 
 const char *

@@ -20,8 +20,13 @@ cJSON *sub_to_json(const struct subscription *sub, bool with_credential);
 cJSON *sub_merge_patch(const cJSON *current, const cJSON *patch,
 		       struct herald_error *err);
 
-/* true when the event matches source, types and filters. */
-bool sub_matches(const struct subscription *sub, const struct cloudevent *ev);
+struct datafilter_view;
+
+/* true when the event matches source, types and filters.  view: the
+ * event's data, parsed at most once for all the subscriptions matched
+ * against it (datafilter.h); NULL makes one for this call. */
+bool sub_matches(const struct subscription *sub, const struct cloudevent *ev,
+		 struct datafilter_view *view);
 
 /* The delivery ordering key for this event, or NULL when unordered.
  * SUB_ORDER_GLOBAL yields "". */

@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "datafilter.h"
 #include "keyhead.h"
 #include "log.h"
 #include "metrics.h"
@@ -429,9 +430,14 @@ commit_group(struct writer_thread *t, struct item *items, size_t n)
 		goto rollback;
 	/* match first, so that the keys are locked before any seq is drawn */
 	for (size_t k = 0; k < nleaders; k++) {
+		const struct cloudevent *ev =
+			&leaders[k]->in->evs[leaders[k]->idx];
+		struct datafilter_view data; /* parsed once, if a filter asks */
+
 		plan.cur = leaders[k];
-		subcache_match(t->subs, &leaders[k]->in->evs[leaders[k]->idx],
-			       add_match, &plan);
+		datafilter_view_init(&data, ev);
+		subcache_match(t->subs, ev, &data, add_match, &plan);
+		datafilter_view_free(&data);
 	}
 	if ((s = keyhead_lock(&plan.heads, t->conn)) != STORE_OK)
 		goto rollback;

@@ -1,4 +1,4 @@
-/* libFuzzer target: subscription filters (compile, match) and subscription bodies. */
+/* libFuzzer target: subscription filters (compile, match, the data dialect) and subscription bodies. */
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -6,7 +6,9 @@
 #include <string.h>
 
 #include "cloudevent.h"
+#include "datafilter.h"
 #include "filter.h"
+#include "jsonexact.h"
 #include "subscription.h"
 
 /*
@@ -14,7 +16,11 @@
  * subscription body when it is an object, and, whatever it is, placed as
  * "filters" in an otherwise valid subscription, which must then parse
  * exactly when the filters compile.  Every accepted subscription must
- * survive its stored form (sub_to_json, then sub_parse) unchanged.
+ * survive its stored form (sub_to_json, then sub_parse) unchanged.  The
+ * input is parsed as the API parses bodies, numbers keeping their text,
+ * so data filters see exact operands; matching with one data view shared
+ * by all filters of an event must agree with a view per match, and
+ * filters that do not look at the data must never parse it.
  */
 
 #define SINK "https://sink.example/hook"
@@ -38,6 +44,20 @@ static const char *const event_texts[] = {
 	"{\"specversion\":\"1.0\",\"id\":\"3\",\"source\":\"/caf\\u00e9\","
 	"\"type\":\"t\",\"subject\":\"\\u00e9t\\u00e9\",\"ext0\":\"\","
 	"\"datacontenttype\":\"text/plain\",\"data\":\"hello\"}",
+	/* JSON data of every shape, with numbers doubles cannot hold */
+	"{\"specversion\":\"1.0\",\"id\":\"4\",\"source\":\"/d\","
+	"\"type\":\"t\",\"data\":{\"changed\":[\"address\",\"email\"],"
+	"\"customer\":{\"tier\":\"gold\",\"id\":\"c-1\"},\"total\":100,"
+	"\"n\":9007199254740993,\"x\":1.10e-3,\"h\":-1e400,"
+	"\"a/b\":{\"m~n\":[0,[1,{\"\":null}],true,false]},\"s\":\"\u00e9\","
+	"\"dup\":1,\"dup\":\"2\"}}",
+	"{\"specversion\":\"1.0\",\"id\":\"5\",\"source\":\"/d\","
+	"\"type\":\"t\",\"datacontenttype\":\"application/x+json\","
+	"\"data\":[1,\"1\",1.0,[],{},null,123456789012345678901234567890]}",
+	"{\"specversion\":\"1.0\",\"id\":\"6\",\"source\":\"/d\","
+	"\"type\":\"t\",\"data\":-0.0}",
+	"{\"specversion\":\"1.0\",\"id\":\"7\",\"source\":\"/d\","
+	"\"type\":\"t\",\"data_base64\":\"eyJhIjoxfQ==\"}",
 };
 
 #define NEVENTS (sizeof(event_texts) / sizeof(event_texts[0]))
@@ -85,8 +105,23 @@ check_filter(const cJSON *json, bool *matched)
 			    err.field);
 		return -1;
 	}
-	for (i = 0; i < NEVENTS; i++)
-		matched[i] = filter_match(f, &events[i]);
+	for (i = 0; i < NEVENTS; i++) {
+		struct datafilter_view v;
+		bool again;
+
+		matched[i] = filter_match(f, &events[i], NULL);
+		/* a shared view: the same answer, parsed only when asked */
+		datafilter_view_init(&v, &events[i]);
+		if (filter_match(f, &events[i], &v) != matched[i])
+			die("a shared data view matches differently", NULL);
+		if (v.parsed && !filter_needs_data(f))
+			die("data parsed for a filter that does not need it",
+			    NULL);
+		again = filter_match(f, &events[i], &v);
+		if (again != matched[i])
+			die("a reused data view matches differently", NULL);
+		datafilter_view_free(&v);
+	}
 	filter_free(f);
 	return 0;
 }
@@ -111,8 +146,8 @@ check_subscription(const struct subscription *sub, const cJSON *patch)
 	if (!cJSON_Compare(stored, stored2, true))
 		die("stored subscription changed on a round trip", NULL);
 	for (i = 0; i < NEVENTS; i++) {
-		if (sub_matches(sub, &events[i]) !=
-		    sub_matches(&again, &events[i]))
+		if (sub_matches(sub, &events[i], NULL) !=
+		    sub_matches(&again, &events[i], NULL))
 			die("stored subscription matches differently", NULL);
 		if (sub_ordering_key(sub, &events[i]) == NULL &&
 		    sub->delivery.ordering == SUB_ORDER_GLOBAL)
@@ -142,7 +177,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	size_t i;
 
 	load_events();
-	json = cJSON_ParseWithLength((const char *)data, size);
+	json = jsonexact_parse((const char *)data, size);
 	if (json == NULL)
 		return 0;
 
@@ -164,7 +199,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			die("subscription took filters that do not compile",
 			    NULL);
 		for (i = 0; i < NEVENTS; i++)
-			if (sub_matches(&sub, &events[i]) != matched[i])
+			if (sub_matches(&sub, &events[i], NULL) != matched[i])
 				die("subscription and filter disagree", NULL);
 		check_subscription(&sub, json);
 		sub_free(&sub);

@@ -821,12 +821,12 @@ START_TEST(test_filter_depth)
 	make_event("{'a':'b'}", &ev);
 	j = nested_nots(31);
 	ck_assert_int_eq(filter_compile(j, &f, &err), 0);
-	ck_assert(!filter_match(f, &ev));
+	ck_assert(!filter_match(f, &ev, NULL));
 	filter_free(f);
 	cJSON_Delete(j);
 	j = nested_nots(30);
 	ck_assert_int_eq(filter_compile(j, &f, &err), 0);
-	ck_assert(filter_match(f, &ev));
+	ck_assert(filter_match(f, &ev, NULL));
 	filter_free(f);
 	cJSON_Delete(j);
 	cJSON_Delete(ev.attrs);
@@ -940,7 +940,7 @@ START_TEST(test_filter_match)
 
 	make_event(event_named(filter_cases[_i].event), &ev);
 	ck_assert_int_eq(filter_compile(j, &f, &err), 0);
-	ck_assert_msg(filter_match(f, &ev) == filter_cases[_i].match,
+	ck_assert_msg(filter_match(f, &ev, NULL) == filter_cases[_i].match,
 		      "%s on %s", filter_cases[_i].filters,
 		      filter_cases[_i].event ? filter_cases[_i].event : "full");
 	filter_free(f);
@@ -984,7 +984,7 @@ START_TEST(test_sub_matches)
 
 	ck_assert_int_eq(parse_sq(body, &s, &err), 0);
 	make_event(event_named(match_cases[_i].event), &ev);
-	ck_assert_msg(sub_matches(&s, &ev) == match_cases[_i].match, "case %d", _i);
+	ck_assert_msg(sub_matches(&s, &ev, NULL) == match_cases[_i].match, "case %d", _i);
 	cJSON_Delete(ev.attrs);
 	sub_free(&s);
 }
