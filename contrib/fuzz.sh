@@ -3,7 +3,7 @@
 #
 # Usage: contrib/fuzz.sh [SECONDS] [TARGET...]
 #   SECONDS  how long each target fuzzes (default 60; 0 = build and replay only)
-#   TARGET   structured, batch, binary, filter, config (default: all of them)
+#   TARGET   structured, batch, binary, filter, cesql, config (default: all of them)
 # Environment:
 #   HERALD_FUZZ_DIR  build and scratch directory (default /tmp/herald-fuzz);
 #                    never inside the source tree
@@ -18,8 +18,9 @@ set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 SRCDIR=$PWD
 
-ALL_TARGETS=(structured batch binary filter config)
-LIB_SOURCES=(xalloc base64 log text mediatype cloudevent filter sinkurl subscription config)
+ALL_TARGETS=(structured batch binary filter cesql config)
+LIB_SOURCES=(xalloc base64 log text mediatype cloudevent cesql_lex cesql_parse cesql_eval filter
+	sinkurl subscription config)
 FUZZ_FLAGS=(-max_len=65536 -timeout=10 -rss_limit_mb=2048)
 
 say() {

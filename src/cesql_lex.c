@@ -97,7 +97,8 @@ lex_word(struct cesql_lexer *lx, struct cesql_token *tok)
 			return;
 		}
 	tok->kind = TOK_NAME;
-	tok->text = xmemdup(p, n + 1);
+	tok->text = xmalloc(n + 1); /* the text need not be NUL-terminated */
+	memcpy(tok->text, p, n);
 	tok->text[n] = '\0';
 	tok->len = n;
 	advance(lx, n);

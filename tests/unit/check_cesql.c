@@ -426,6 +426,17 @@ START_TEST(test_limits)
 	s = repeat("'", "x", CESQL_MAX_LENGTH - 1, "'");
 	ck_assert(!compiles(s, strlen(s)));
 	free(s);
+	/* the text need not be NUL-terminated (valgrind sees a read past it) */
+	s = malloc(8);
+	ck_assert_ptr_nonnull(s);
+	memcpy(s, "TRUE", 4);
+	ck_assert(compiles(s, 4));
+	memcpy(s, "x IN (y)", 8);
+	ck_assert(compiles(s, 8));
+	memcpy(s, "'abc'", 5);
+	ck_assert(compiles(s, 5));
+	ck_assert(!compiles(s, 4));
+	free(s);
 	/* a NUL inside the given length is refused */
 	ck_assert(!compiles("TRUE\0", 5));
 	ck_assert(compiles("TRUE\0", 4));
