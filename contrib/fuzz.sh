@@ -3,7 +3,7 @@
 #
 # Usage: contrib/fuzz.sh [SECONDS] [TARGET...]
 #   SECONDS  how long each target fuzzes (default 60; 0 = build and replay only)
-#   TARGET   structured, batch, binary, filter, config, httpcheck (default: all)
+#   TARGET   structured, batch, binary, filter, cesql, config, httpcheck (default: all)
 # Environment:
 #   HERALD_FUZZ_DIR  build and scratch directory (default /tmp/herald-fuzz);
 #                    never inside the source tree
@@ -18,9 +18,9 @@ set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 SRCDIR=$PWD
 
-ALL_TARGETS=(structured batch binary filter config httpcheck)
-LIB_SOURCES=(xalloc base64 log text mediatype cloudevent decimal jsonexact datafilter filter
-	sinkurl subscription config httpcheck)
+ALL_TARGETS=(structured batch binary filter cesql config httpcheck)
+LIB_SOURCES=(xalloc base64 log text mediatype cloudevent decimal jsonexact datafilter
+	cesql_lex cesql_parse cesql_eval filter sinkurl subscription config httpcheck)
 FUZZ_FLAGS=(-max_len=65536 -timeout=10 -rss_limit_mb=2048)
 
 say() {

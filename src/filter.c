@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "cesql.h"
 #include "cloudevent.h"
 #include "datafilter.h"
 #include "xalloc.h"
@@ -20,13 +21,17 @@
  *   {"any": [<expression>, ...]}
  *   {"not": <expression>}
  *   {"data":   {"<JSON Pointer>": {"<operator>": <operand>, ...}, ...}}
+ *   {"sql":    "<CESQL v1 expression>"}
  *
  * Attribute names are [a-z0-9]+, values non-empty strings; comparisons are
  * case-sensitive on the attribute's canonical string form (integers in
  * decimal, booleans "true"/"false").  The data dialect tests the event's
  * JSON data (datafilter.c).  An absent attribute never matches
- * exact, prefix or suffix, so "not" of such a filter matches.  The "sql"
- * dialect is not supported.  A top-level expression has depth 1; anything
+ * exact, prefix or suffix, so "not" of such a filter matches.  An "sql"
+ * expression (cesql.h) matches when it yields true without an error; it is
+ * compiled here, once, and refused when it does not parse, calls a
+ * function that does not exist or cannot yield a boolean.  A top-level
+ * expression has depth 1; anything
  * deeper than FILTER_MAX_DEPTH is refused, which also bounds the recursion
  * of filter_match.
  *
@@ -47,6 +52,7 @@ enum filter_kind {
 	FILTER_ANY,       /* at least one child matches */
 	FILTER_NOT,       /* the single child does not match */
 	FILTER_DATA,      /* the event's JSON data passes data's tests */
+	FILTER_SQL,       /* the CESQL expression yields true */
 };
 
 struct filter {
@@ -57,6 +63,7 @@ struct filter {
 	struct filter *kids; /* all/any: nkids children; not: exactly one */
 	size_t nkids;
 	struct datafilter *data; /* data: the compiled tests */
+	struct cesql *sql;   /* sql: the compiled expression */
 };
 
 /* The JSON path of the expression being compiled, for error messages. */
@@ -120,6 +127,8 @@ free_node(struct filter *f)
 	free(f->kids);
 	datafilter_free(f->data);
 	f->data = NULL;
+	cesql_free(f->sql);
+	f->sql = NULL;
 	f->attr = NULL;
 	f->value = NULL;
 	f->kids = NULL;
@@ -176,6 +185,26 @@ compile_list(const cJSON *v, struct filter *out, struct path *p, int depth,
 	return 0;
 }
 
+/* sql: a CESQL expression in a string, refused with the column at fault. */
+static int
+compile_sql(const cJSON *v, struct filter *out, struct path *p,
+	    struct herald_error *err)
+{
+	char msg[160];
+	size_t column = 0;
+
+	if (!cJSON_IsString(v) || v->valuestring[0] == '\0')
+		return fail(err, p, "%s must be a non-empty string holding a CESQL expression",
+			    p->buf);
+	out->sql = cesql_compile(v->valuestring, strlen(v->valuestring),
+				 &column, msg, sizeof(msg));
+	if (out->sql == NULL ||
+	    cesql_check_filter(out->sql, &column, msg, sizeof(msg)) < 0)
+		return fail(err, p, "sql expression, column %zu: %s", column,
+			    msg);
+	return 0;
+}
+
 static int
 compile_expr(const cJSON *expr, struct filter *out, struct path *p, int depth,
 	     struct herald_error *err)
@@ -225,7 +254,8 @@ compile_expr(const cJSON *expr, struct filter *out, struct path *p, int depth,
 		out->kind = FILTER_DATA;
 		rc = datafilter_compile(d, p->buf, &out->data, err);
 	} else if (strcmp(key, "sql") == 0) {
-		rc = fail(err, p, "the sql filter dialect is not supported");
+		out->kind = FILTER_SQL;
+		rc = compile_sql(d, out, p, err);
 	} else {
 		rc = fail(err, p, "unrecognized filter dialect \"%.32s\"", key);
 	}
@@ -326,6 +356,8 @@ match_node(const struct filter *f, const struct cloudevent *ev,
 		return !match_node(&f->kids[0], ev, view);
 	case FILTER_DATA:
 		return datafilter_match(f->data, view);
+	case FILTER_SQL:
+		return cesql_match(f->sql, ev);
 	default:
 		return match_leaf(f, ev);
 	}

@@ -220,7 +220,7 @@ invalid=(
 	'delivery.bogus|{'"$S"',"delivery":{"bogus":1}}|unknown delivery field'
 	'filters*|{'"$S"',"filters":[{"regex":{"type":"x"}}]}|filter with an unknown dialect'
 	'filters*|{'"$S"',"filters":[{"exact":{}}]}|filter with an empty exact object'
-	'filters*|{'"$S"',"filters":[{"sql":"type = '"'x'"'"}]}|filter in the sql dialect'
+	'filters*|{'"$S"',"filters":[{"sql":"type = "}]}|sql filter that does not parse'
 	'types|{'"$S"',"types":"t"}|types not an array'
 	'delivery.retry.max_attempts|{'"$S"',"delivery":{"retry":{"max_attempts":0}}}|delivery.retry.max_attempts 0'
 	'delivery.rate|{'"$S"',"delivery":{"rate":-1}}|delivery.rate -1'

@@ -1,0 +1,1 @@
+priority * 2 + 1 > -10 OR big + 1 = 0

@@ -1,0 +1,1 @@
+INT(num) / 0 = 0 AND BOOL(flag) AND IS_INT('+7') AND NOT IS_BOOL(empty)

@@ -1,0 +1,1 @@
+NOT (missing = 1) OR nope(1, 2)

@@ -1,0 +1,1 @@
+subject NOT IN ('a', "eu/42", 3) XOR urgent

@@ -1,0 +1,1 @@
+type LIKE 'com.example.%' AND EXISTS partitionkey

@@ -1,0 +1,1 @@
+((((TRUE)))) AND --5 = 5 AND 'it''s' = "it's"

@@ -1,0 +1,1 @@
+CONCAT_WS('-', LOWER(type), UPPER(subject), TRIM(' x '), STRING(priority)) LIKE '%\_%'

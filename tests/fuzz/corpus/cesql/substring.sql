@@ -1,0 +1,1 @@
+SUBSTRING(source, -5, 3) = LEFT(RIGHT(id, 2), 1) AND LENGTH(pct) <> ABS(small)
