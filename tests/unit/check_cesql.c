@@ -567,7 +567,7 @@ START_TEST(test_filter)
 	rc = filter_compile(json, &f, &err);
 	ck_assert_msg((rc == 0) == c->compiles, "%s: %s", c->filters, err.message);
 	if (rc == 0) {
-		ck_assert_msg(filter_match(f, ev) == c->matches, "%s", c->filters);
+		ck_assert_msg(filter_match(f, ev, NULL) == c->matches, "%s", c->filters);
 	} else {
 		ck_assert_str_eq(err.code, "invalid_filter");
 		ck_assert_str_eq(err.field, c->field);
