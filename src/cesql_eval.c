@@ -327,35 +327,90 @@ like_char(const char *s, size_t slen, size_t *si, const char *p, size_t plen,
 }
 
 /*
+ * The literal bytes that p must match first from pi (escapes undone, up to
+ * the next unescaped '%' or '_'), into buf (plen bytes); their count.
+ */
+static size_t
+like_literal(const char *p, size_t plen, size_t pi, char *buf)
+{
+	size_t n = 0;
+
+	while (pi < plen && p[pi] != '%' && p[pi] != '_') {
+		if (p[pi] == '\\' && pi + 1 < plen &&
+		    (p[pi + 1] == '%' || p[pi + 1] == '_'))
+			pi++;
+		buf[n++] = p[pi++];
+	}
+	return n;
+}
+
+/* The first character boundary at or after from where s holds lit;
+ * slen when there is none. */
+static size_t
+like_find(const char *s, size_t slen, size_t from, const char *lit,
+	  size_t litlen)
+{
+	while (from < slen) {
+		const char *at = memmem(s + from, slen - from, lit, litlen);
+
+		if (at == NULL)
+			return slen;
+		from = (size_t)(at - s);
+		if (is_lead(s[from]))
+			return from;
+		from++;
+	}
+	return slen;
+}
+
+/*
  * Match with backtracking to the last '%' only, which is enough for '%'
- * (any run) and '_' (one character): O(len(s) * len(p)) at worst, no
- * exponential blow-up.
+ * (any run) and '_' (one character): no exponential blow-up.  The last
+ * '%' moves straight to the next place where the whole literal text after
+ * it stands (memmem, linear), not one character at a time: a literal
+ * pattern on a long attribute costs about their sum, not their product.
+ * A '_' after the literal can still make it try every place the literal
+ * stands: len(s) times the pattern's length at worst.
  */
 static bool
 like_match(const char *s, size_t slen, const char *p, size_t plen)
 {
-	size_t si = 0, pi = 0, star_p = SIZE_MAX, star_s = 0;
+	size_t si = 0, pi = 0, star_p = SIZE_MAX, star_s = 0, litlen = 0;
+	char *lit = xmalloc(plen + 1);
+	bool matched = false;
 
 	while (si < slen) {
 		if (pi < plen && p[pi] == '%') {
 			star_p = ++pi;
-			star_s = si;
+			litlen = like_literal(p, plen, star_p, lit);
+			star_s = litlen > 0 ? like_find(s, slen, si, lit, litlen) : si;
+			if (star_s == slen && litlen > 0)
+				goto out; /* the text after it is nowhere */
+			si = star_s;
 			continue;
 		}
 		if (pi < plen && like_char(s, slen, &si, p, plen, &pi))
 			continue;
 		if (star_p == SIZE_MAX)
-			return false;
+			goto out;
 		/* let the last % take one more character */
 		star_s++;
 		while (star_s < slen && !is_lead(s[star_s]))
 			star_s++;
+		if (litlen > 0) {
+			star_s = like_find(s, slen, star_s, lit, litlen);
+			if (star_s == slen)
+				goto out;
+		}
 		si = star_s;
 		pi = star_p;
 	}
 	while (pi < plen && p[pi] == '%')
 		pi++;
-	return pi == plen;
+	matched = pi == plen;
+out:
+	free(lit);
+	return matched;
 }
 
 /* ---- functions ---- */
