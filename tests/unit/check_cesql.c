@@ -600,6 +600,11 @@ cesql_suite(void)
 	Suite *s = suite_create("cesql");
 	TCase *tc = tcase_create("cesql");
 
+	/* the limit cases parse expressions of thousands of levels and
+	 * megabytes of text: seconds under AddressSanitizer on a busy
+	 * machine, where Check's default of 4 s is too short */
+	tcase_set_timeout(tc, 60);
+
 	tcase_add_loop_test(tc, test_eval, 0, NELEM(evals));
 	tcase_add_loop_test(tc, test_parse_error, 0, NELEM(parse_errors));
 	tcase_add_test(tc, test_limits);
