@@ -70,6 +70,12 @@ runner_waits() {
 	[[ $(db_psql "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted") -ge 1 ]]
 }
 
+# a cancel waits for the row the chunk in progress holds
+cancel_waits() {
+	[[ $(db_psql "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()
+		AND wait_event_type = 'Lock' AND query LIKE 'UPDATE bulk_operation o SET state = ''cancelled''%'") -ge 1 ]]
+}
+
 # start_replay DESC SUB: POST a from_seq replay over the history; 202 with
 # the operation; sets OP.
 start_replay() {
@@ -126,10 +132,21 @@ api GET "/v1/subscriptions/$SUB_A/operations"
 expect_json '.items | length' 0 "dry run: no operation recorded"
 expect_eq "$(rows_of "$SUB_A")" 0 "dry run: nothing enqueued"
 
+# the baseline: the slowest of 5 single publishes (one short transaction
+# each, as recording the operation is) on this machine, now
+BASE=0
+for i in 1 2 3 4 5; do
+	api POST /v1/events '{"specversion":"1.0","id":"before-'"$i"'","source":"/test/bulk","type":"t.other"}' \
+		-H 'Content-Type: application/cloudevents+json'
+	[[ $STATUS == 202 ]] || die "publish before the replay: $STATUS"
+	BASE=$(awk -v a="$BASE" -v b="$ELAPSED" 'BEGIN { print (b > a ? b : a) }')
+done
 start_replay "replay of $N" "$SUB_A"
 OP_A=$OP
-check "the replay is answered within 100 ms ($ELAPSED s), whatever the history" \
-	awk -v t="$ELAPSED" 'BEGIN { exit !(t < 0.1) }'
+# 100 ms above what a one-row write takes now: the answer does not wait for
+# the 40,000 (the dry run that counts them is allowed 2 s)
+check "the replay is answered within 100 ms of a single publish ($ELAPSED s; publish $BASE s), whatever the history" \
+	awk -v t="$ELAPSED" -v b="$BASE" 'BEGIN { exit !(t < b + 0.1) }'
 expect_json '.kind' replay "kind replay"
 expect_json '.subscription' "$SUB_A" "names its subscription"
 expect_json '.params.from_seq' "$FIRST" "params as given"
@@ -143,9 +160,9 @@ for i in 1 2 3 4 5 6 7 8 9 10; do
 	api POST /v1/events '{"specversion":"1.0","id":"during-'"$i"'","source":"/test/bulk","type":"t.other"}' \
 		-H 'Content-Type: application/cloudevents+json'
 	[[ $STATUS == 202 ]] || die "publish during the replay: $STATUS"
-	awk -v t="$ELAPSED" 'BEGIN { exit !(t < 1) }' || slow=$((slow + 1))
+	awk -v t="$ELAPSED" -v b="$BASE" 'BEGIN { exit !(t < b + 1) }' || slow=$((slow + 1))
 done
-expect_eq "$slow" 0 "10 publishes during the replay, each answered within 1 s"
+expect_eq "$slow" 0 "10 publishes during the replay, each answered within 1 s of the slowest before it ($BASE s)"
 log "operation A was $(op_field "$SUB_A" "$OP_A" state) at the last publish"
 
 wait_until 120 "replay of $N: succeeded" op_state_is "$SUB_A" "$OP_A" succeeded
@@ -248,13 +265,17 @@ blocked_at_half "cancel" "$SUB_C" "$OP_C"
 # the cancel waits for the chunk in progress, which waits for the key
 api POST "/v1/subscriptions/$SUB_C/operations/$OP_C/cancel" >/dev/null &
 CANCEL_PID=$!
-sleep 0.5
+wait_until 10 "cancel: the cancel waits for the chunk" cancel_waits
 release_key
 wait "$CANCEL_PID" || true
 wait_until 10 "cancel: the operation is cancelled" op_row_state_is "$SUB_C" "$OP_C" cancelled
 CANCELLED_AT=$(op_field "$SUB_C" "$OP_C" enqueued)
 check "cancel: stopped before the end ($CANCELLED_AT of $N)" test "$CANCELLED_AT" -lt "$N"
-sleep 1
+# the one runner takes a later operation only once it has left this one
+api POST "/v1/subscriptions/$SUB_C/replay" '{"state":"failed"}'
+expect_status 202 "cancel: a later operation recorded"
+OP_C2=$(printf '%s' "$RESP" | jq -r '.id')
+wait_until 30 "cancel: the runner went on to the later operation" op_row_state_is "$SUB_C" "$OP_C2" succeeded
 expect_eq "$(op_field "$SUB_C" "$OP_C" enqueued)" "$CANCELLED_AT" "cancel: nothing more is enqueued"
 expect_eq "$(rows_of "$SUB_C")" "$CANCELLED_AT" "cancel: what was enqueued stays enqueued"
 

@@ -147,9 +147,12 @@ log "healthy subscription done $(($(now_ms) - T0)) ms after publishing"
 R=$(reqs /two-ok)
 expect_eq "$(fifo_violations "$R" 5)" "" "two: healthy subscription in order per key"
 expect_eq "$(count_state "$TWO_FAIL" pending)" 20 "two: the failing subscription still has all 20 pending"
-check "two: the failing sink is being retried (>= 2 requests)" receiver_has /two-fail 2
-expect_eq "$(reqs /two-fail | jq -c '[.[].key] | unique')" '["k0","k1","k2","k3"]' \
-	"two: the failing sink saw the head of each of the 4 keys"
+# (the healthy one may finish before the failing one has sent every head)
+two_fail_heads() {
+	[[ $(reqs /two-fail | jq -c '[.[].key] | unique') == '["k0","k1","k2","k3"]' ]]
+}
+wait_until 10 "two: the failing sink saw the head of each of the 4 keys" two_fail_heads
+check "two: the failing sink is being retried (>= 5 requests)" poll_until 10 receiver_has /two-fail 5
 expect_eq "$(reqs /two-fail | jq -c '[.[].seq] | unique')" '[0]' \
 	"two: the failing sink saw only each key's first event (the rest wait behind it)"
 api DELETE "/v1/subscriptions/$TWO_FAIL"
@@ -200,8 +203,12 @@ publish "subject" "$(jq -cn '[range(0;10) as $i | {specversion: "1.0", id: "subj
 wait_until 15 "subject: all 10 delivered" state_is "$SUBJ_SUB" succeeded 10
 R=$(reqs /subj)
 expect_eq "$(fifo_violations "$R" 5)" "" "subject: in order per subject"
-expect_eq "$(stat_field /subj max_concurrent)" 2 \
-	"subject: the two subjects went in parallel (max_concurrent 2), though the partitionkey is shared"
+# one request per subject at a time is the bound; that the two subjects
+# overlapped at all is what keying by the shared partitionkey would forbid
+MC=$(stat_field /subj max_concurrent)
+check "subject: at most one request per subject in flight (max_concurrent $MC <= 2)" test "$MC" -le 2
+check "subject: the two subjects went in parallel (max_concurrent $MC >= 2), though the partitionkey is shared" \
+	test "$MC" -ge 2
 expect_eq "$(printf '%s' "$R" | jq -c '[group_by(.key)[] | [range(1; length) as $j | .[$j].t - .[$j - 1].t] | min >= 140] | all')" \
 	true "subject: within a subject each request came after the previous one's 150 ms answer"
 

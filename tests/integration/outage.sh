@@ -249,14 +249,14 @@ expect_eq "$stale_503" 0 "authenticated reads after a quick restart answer 200 (
 SRC_LOAD=/outage/load/$RUN
 LOAD_DIR=$TEST_TMPDIR/load
 mkdir -p "$LOAD_DIR"
-LOAD_SECONDS=5
+LOAD_SECONDS=60
 WORKERS=8
 
-# worker K: publish until the deadline; one line per request:
-# "<status> <id> <body>".
+# worker K: publish until told to stop (or the deadline); one line per
+# request: "<status> <id> <body>".
 worker() {
 	local k=$1 deadline=$2 i=0 id out code body
-	while (($(now_ms) < deadline && i < 5000)); do
+	while [[ ! -e $LOAD_DIR/stop ]] && (($(now_ms) < deadline && i < 5000)); do
 		i=$((i + 1))
 		id=w$k-$i
 		out=$(curl -s --max-time 10 -w '\n%{http_code}' \
@@ -277,9 +277,17 @@ for k in $(seq 1 $WORKERS); do
 	worker "$k" "$deadline" &
 	wpids+=($!)
 done
-sleep 1.5
+# load_saw PATTERN: some request of the load got a status matching PATTERN
+load_saw() {
+	cat "$LOAD_DIR"/w* 2>/dev/null | awk -v p="$1" '$1 ~ p { f = 1 } END { exit !f }'
+}
+# stop PostgreSQL once the load is being accepted, and the load once it
+# has been refused: both sides of the outage are seen, however slow
+poll_until 30 load_saw '^2' || log "no publish of the load accepted in 30 s"
 pg_stop || die "cannot stop PostgreSQL under load"
 log "PostgreSQL stopped under load"
+poll_until 30 load_saw '^[^2]' || log "no publish of the load refused in 30 s"
+touch "$LOAD_DIR/stop"
 for p in "${wpids[@]}"; do
 	wait "$p"
 done
