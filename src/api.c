@@ -288,6 +288,35 @@ api_reply_no_subscription(struct api_request *r)
 			r->params[0]);
 }
 
+static const struct store_stmt find_subscription = {
+	"api_find_subscription",
+	"SELECT s.config::text FROM subscription s"
+	" WHERE s.id = $1 AND ($2::bigint IS NULL OR s.tenant = $2)",
+	2};
+
+int
+api_find_subscription(struct api_request *r, struct store_conn *c,
+		      char **config)
+{
+	char tbuf[24];
+	const char *values[2] = {r->params[0], api_tenant(r, tbuf, sizeof(tbuf))};
+	PGresult *res = store_exec(c, &find_subscription, values, NULL, NULL);
+	int rc;
+
+	if (!api_db_ok(r, c, res, PGRES_TUPLES_OK, find_subscription.name)) {
+		rc = -1;
+	} else if (PQntuples(res) == 0) {
+		api_reply_no_subscription(r);
+		rc = 0;
+	} else {
+		if (config)
+			*config = xstrdup(PQgetvalue(res, 0, 0));
+		rc = 1;
+	}
+	PQclear(res);
+	return rc;
+}
+
 bool
 api_path_subscription(struct api_request *r)
 {

@@ -19,12 +19,6 @@
 	STORE_RFC3339("d.next_attempt_at") ", d.last_status, d.last_error"
 
 /* $2 is the caller's tenant, or NULL for an admin, who sees every tenant. */
-static const struct store_stmt get_sub = {
-	"deliv_get_sub",
-	"SELECT 1 FROM subscription s"
-	" WHERE s.id = $1 AND ($2::bigint IS NULL OR s.tenant = $2)",
-	2};
-
 static const struct store_stmt list_deliveries = {
 	"deliv_list",
 	"SELECT " DELIVERY_COLUMNS
@@ -84,30 +78,6 @@ path_seq(struct api_request *r, char *buf, size_t len)
 	return false;
 }
 
-/*
- * Check that the subscription exists and is the caller's.  Returns 1
- * (found), 0 (404 replied) or -1 (a database failure replied).
- */
-static int
-find_sub(struct api_request *r, struct store_conn *c)
-{
-	char tbuf[24];
-	const char *values[2] = {r->params[0], api_tenant(r, tbuf, sizeof(tbuf))};
-	PGresult *res = store_exec(c, &get_sub, values, NULL, NULL);
-	int rc;
-
-	if (!api_db_ok(r, c, res, PGRES_TUPLES_OK, get_sub.name)) {
-		rc = -1;
-	} else if (PQntuples(res) == 0) {
-		api_reply_no_subscription(r);
-		rc = 0;
-	} else {
-		rc = 1;
-	}
-	PQclear(res);
-	return rc;
-}
-
 /* One row of DELIVERY_COLUMNS as the API shows it. */
 static cJSON *
 delivery_json(PGresult *res, int row)
@@ -154,7 +124,7 @@ api_deliveries_list(struct api_request *r)
 		return;
 	if ((c = api_db(r)) == NULL)
 		return;
-	if (find_sub(r, c) != 1)
+	if (api_find_subscription(r, c, NULL) != 1)
 		goto out;
 	snprintf(after_s, sizeof(after_s), "%lld", after);
 	snprintf(limit_s, sizeof(limit_s), "%lld", limit);
@@ -193,7 +163,7 @@ api_deliveries_get(struct api_request *r)
 		return;
 	if ((c = api_db(r)) == NULL)
 		return;
-	if (find_sub(r, c) != 1)
+	if (api_find_subscription(r, c, NULL) != 1)
 		goto out;
 	values[0] = r->params[0];
 	values[1] = seq;
@@ -253,7 +223,7 @@ api_deliveries_retry(struct api_request *r)
 		/* tell an unknown subscription from an unknown delivery */
 		PQclear(res);
 		res = NULL;
-		if (find_sub(r, c) == 1)
+		if (api_find_subscription(r, c, NULL) == 1)
 			delivery_not_found(r);
 		goto out;
 	}

@@ -147,6 +147,12 @@ const char *api_tenant(struct api_request *r, char *buf, size_t len);
 /* true when s is a UUID in its 8-4-4-4-12 hex form. */
 bool api_is_uuid(const char *s);
 
+/* The subscription of the path's id (r->params[0]) when it exists and is
+ * the caller's: 1, with its stored config (malloc'd) in *config unless
+ * config is NULL; 0 (404 replied) or -1 (a database failure replied). */
+int api_find_subscription(struct api_request *r, struct store_conn *c,
+			  char **config);
+
 /* 404: no subscription with the path's id (r->params[0]). */
 void api_reply_no_subscription(struct api_request *r);
 

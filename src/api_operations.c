@@ -35,12 +35,6 @@ enum { C_ID, C_KIND, C_STATE, C_SUB, C_PARAMS, C_SELECTED, C_ENQUEUED,
        C_CREATED, C_STARTED, C_FINISHED, C_ERROR };
 
 /* $2 is the caller's tenant, or NULL for an admin, who sees every tenant. */
-static const struct store_stmt get_sub = {
-	"ops_get_sub",
-	"SELECT s.config::text FROM subscription s"
-	" WHERE s.id = $1 AND ($2::bigint IS NULL OR s.tenant = $2)",
-	2};
-
 /* The first seq received at or after a time; the cast also validates it. */
 static const struct store_stmt since_start = {
 	"ops_since_start",
@@ -99,30 +93,6 @@ path_op(struct api_request *r, char *buf, size_t len)
 		return true;
 	op_not_found(r);
 	return false;
-}
-
-/* The subscription's config (malloc'd) when it exists and is the
- * caller's: 1; 0 (404 replied) or -1 (a database failure replied). */
-static int
-find_sub(struct api_request *r, struct store_conn *c, char **config)
-{
-	char tbuf[24];
-	const char *values[2] = {r->params[0], api_tenant(r, tbuf, sizeof(tbuf))};
-	PGresult *res = store_exec(c, &get_sub, values, NULL, NULL);
-	int rc;
-
-	if (!api_db_ok(r, c, res, PGRES_TUPLES_OK, get_sub.name)) {
-		rc = -1;
-	} else if (PQntuples(res) == 0) {
-		api_reply_no_subscription(r);
-		rc = 0;
-	} else {
-		if (config)
-			*config = xstrdup(PQgetvalue(res, 0, 0));
-		rc = 1;
-	}
-	PQclear(res);
-	return rc;
 }
 
 /* One row of OP_COLUMNS as the API shows it. */
@@ -427,7 +397,7 @@ api_operations_replay(struct api_request *r)
 	memset(&q, 0, sizeof(q));
 	if (!replay_parse(r, body, &q) || (c = api_db(r)) == NULL)
 		goto out;
-	if (find_sub(r, c, &config) != 1)
+	if (api_find_subscription(r, c, &config) != 1)
 		goto out;
 	if (q.what == WHAT_SINCE) {
 		cursor = since_cursor(r, c, q.since);
@@ -467,7 +437,7 @@ api_operations_get(struct api_request *r)
 		/* answered */
 	} else if (PQntuples(res) == 0) {
 		/* tell an unknown subscription from an unknown operation */
-		if (find_sub(r, c, NULL) == 1)
+		if (api_find_subscription(r, c, NULL) == 1)
 			op_not_found(r);
 	} else {
 		api_reply_json(r, MHD_HTTP_OK, op_json(res, 0));
@@ -494,7 +464,7 @@ api_operations_list(struct api_request *r)
 		return;
 	if ((c = api_db(r)) == NULL)
 		return;
-	if (find_sub(r, c, NULL) != 1)
+	if (api_find_subscription(r, c, NULL) != 1)
 		goto out;
 	snprintf(before_s, sizeof(before_s), "%lld", before);
 	snprintf(limit_s, sizeof(limit_s), "%lld", limit);
@@ -548,7 +518,7 @@ api_operations_cancel(struct api_request *r)
 	if (!api_db_ok(r, c, res, PGRES_TUPLES_OK, get_op.name))
 		goto out;
 	if (PQntuples(res) == 0) {
-		if (find_sub(r, c, NULL) == 1)
+		if (api_find_subscription(r, c, NULL) == 1)
 			op_not_found(r);
 	} else {
 		api_reply_error(r, MHD_HTTP_CONFLICT, "conflict",
