@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "log.h"
+#include "metrics.h"
 #include "store.h"
 #include "xalloc.h"
 
@@ -63,6 +64,13 @@ static const struct store_stmt try_lock = {
 static const struct store_stmt maintain = {
 	"partition_maintain",
 	"SELECT herald_partition_maintain($1::interval)", 1};
+
+static const struct store_stmt catalog = {
+	"partition_catalog",
+	"SELECT count(*),"
+	" coalesce(extract(epoch FROM now() - min(opened_at))::int8, 0)"
+	" FROM herald_partition WHERE opened_at IS NOT NULL",
+	0};
 
 static const struct store_stmt drop_one = {
 	"partition_drop", "SELECT herald_partition_drop($1::interval)", 1};
@@ -185,8 +193,21 @@ drop_once(struct partition *p)
 	}
 	log_info("partition: partition %s dropped (past the retention of %s)",
 		 PQgetvalue(r, 0, 0), p->keep);
+	metrics_storage_dropped();
 	PQclear(r);
 	return 1;
+}
+
+/* The partitions kept, for the metrics (every instance reads them). */
+static void
+read_catalog(struct partition *p)
+{
+	PGresult *r = store_exec(p->conn, &catalog, NULL, NULL, NULL);
+
+	if (store_check(p->conn, r, PGRES_TUPLES_OK, catalog.name) == STORE_OK)
+		metrics_storage(strtol(PQgetvalue(r, 0, 0), NULL, 10),
+				strtol(PQgetvalue(r, 0, 1), NULL, 10));
+	PQclear(r);
 }
 
 /* Sleep ms, or until partition_stop. */
@@ -217,6 +238,8 @@ partition_main(void *arg)
 			if (d <= 0)
 				break;
 		}
+		if (ok)
+			read_catalog(p);
 		pause_for(p, ok ? p->tick_ms : PAUSE_MS);
 	}
 	return NULL;

@@ -86,6 +86,12 @@ enough_drops() { (($(dropped) >= ROUNDS)); }
 wait_until 30 "at least $ROUNDS partitions dropped" enough_drops
 api GET "/v1/events/$first_b_seq"
 expect_status 404 "a delivered event past the retention is gone"
+api GET /metrics
+expect_status 200 "metrics scraped"
+drops_metric=$(awk '$1 == "herald_storage_partitions_dropped_total" { print $2 }' <<<"$RESP")
+check "the metrics count the drops ($drops_metric)" test "${drops_metric:-0}" -ge "$ROUNDS"
+kept_metric=$(awk '$1 == "herald_storage_partitions" { print $2 }' <<<"$RESP")
+check "and the partitions kept ($kept_metric)" test "${kept_metric:-0}" -ge "$ROUNDS"
 for ((r = 1; r <= ROUNDS; r++)); do
 	api GET "/v1/events/${a_seq[r]}"
 	expect_status 200 "round $r: the paused subscription's event is kept"
