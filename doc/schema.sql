@@ -144,6 +144,15 @@ END
 $$;
 
 CREATE FUNCTION public.herald_dispatch_writeback(r_sub text[], r_seq bigint[], r_state text[], r_attempts integer[], r_delay bigint[], r_status integer[], r_error text[], r_at bigint[], r_latency integer[], r_head text[], gone text[], key_locks bigint[], key_sub text[], key_key text[]) RETURNS void
+    LANGUAGE sql
+    AS $$
+    SELECT herald_dispatch_writeback(r_sub, r_seq, r_state, r_attempts,
+                                     r_delay, r_status, r_error, r_at,
+                                     r_latency, r_head, '{}'::text[], gone,
+                                     key_locks, key_sub, key_key);
+$$;
+
+CREATE FUNCTION public.herald_dispatch_writeback(r_sub text[], r_seq bigint[], r_state text[], r_attempts integer[], r_delay bigint[], r_status integer[], r_error text[], r_at bigint[], r_latency integer[], r_head text[], r_sink text[], gone text[], key_locks bigint[], key_sub text[], key_key text[]) RETURNS void
     LANGUAGE plpgsql
     AS $$
 DECLARE
@@ -157,9 +166,10 @@ BEGIN
         UPDATE delivery d
            SET state = u.st, attempts = u.a,
                next_attempt_at = now() + u.dl * interval '1 millisecond',
-               last_status = u.code, last_error = u.err, updated_at = now()
+               last_status = u.code, last_error = u.err, last_sink = u.sk,
+               updated_at = now()
           FROM unnest(r_sub, r_seq, r_state, r_attempts, r_delay, r_status,
-                      r_error) AS u(s, q, st, a, dl, code, err)
+                      r_error, r_sink) AS u(s, q, st, a, dl, code, err, sk)
          WHERE d.subscription_id = u.s::uuid AND d.seq = u.q
      RETURNING d.subscription_id, d.seq, d.state, d.attempts,
                d.last_status, d.last_error)
@@ -174,11 +184,11 @@ BEGIN
 
     -- (a delivery deleted meanwhile, with its subscription, logs nothing)
     INSERT INTO attempt (subscription_id, seq, at, status, latency_ms,
-                         error, response_head)
+                         error, response_head, sink)
     SELECT u.s::uuid, u.q, to_timestamp(u.t / 1000.0), u.code, u.ms, u.err,
-           u.head
-      FROM unnest(r_sub, r_seq, r_at, r_status, r_latency, r_error, r_head)
-           AS u(s, q, t, code, ms, err, head)
+           u.head, u.sk
+      FROM unnest(r_sub, r_seq, r_at, r_status, r_latency, r_error, r_head,
+                  r_sink) AS u(s, q, t, code, ms, err, head, sk)
      WHERE EXISTS (SELECT 1 FROM delivery d
                     WHERE d.subscription_id = u.s::uuid AND d.seq = u.q);
 
@@ -324,7 +334,8 @@ CREATE TABLE public.attempt (
     status integer,
     latency_ms integer,
     error text,
-    response_head text
+    response_head text,
+    sink text
 );
 
 CREATE SEQUENCE public.attempt_id_seq
@@ -381,6 +392,7 @@ CREATE TABLE public.delivery (
     last_status integer,
     last_error text,
     updated_at timestamp with time zone DEFAULT now() NOT NULL,
+    last_sink text,
     CONSTRAINT delivery_state_check CHECK ((state = ANY (ARRAY['pending'::text, 'succeeded'::text, 'failed'::text])))
 );
 
