@@ -147,6 +147,15 @@ END
 $$;
 
 CREATE FUNCTION public.herald_dispatch_writeback(r_sub text[], r_seq bigint[], r_state text[], r_attempts integer[], r_delay bigint[], r_status integer[], r_error text[], r_at bigint[], r_latency integer[], r_head text[], gone text[], key_locks bigint[], key_sub text[], key_key text[]) RETURNS void
+    LANGUAGE sql
+    AS $$
+    SELECT herald_dispatch_writeback(r_sub, r_seq, r_state, r_attempts,
+                                     r_delay, r_status, r_error, r_at,
+                                     r_latency, r_head, '{}'::text[], gone,
+                                     key_locks, key_sub, key_key);
+$$;
+
+CREATE FUNCTION public.herald_dispatch_writeback(r_sub text[], r_seq bigint[], r_state text[], r_attempts integer[], r_delay bigint[], r_status integer[], r_error text[], r_at bigint[], r_latency integer[], r_head text[], r_sink text[], gone text[], key_locks bigint[], key_sub text[], key_key text[]) RETURNS void
     LANGUAGE plpgsql
     AS $$
 DECLARE
@@ -160,9 +169,10 @@ BEGIN
         UPDATE delivery d
            SET state = u.st, attempts = u.a,
                next_attempt_at = now() + u.dl * interval '1 millisecond',
-               last_status = u.code, last_error = u.err, updated_at = now()
+               last_status = u.code, last_error = u.err, last_sink = u.sk,
+               updated_at = now()
           FROM unnest(r_sub, r_seq, r_state, r_attempts, r_delay, r_status,
-                      r_error) AS u(s, q, st, a, dl, code, err)
+                      r_error, r_sink) AS u(s, q, st, a, dl, code, err, sk)
          WHERE d.subscription_id = u.s::uuid AND d.seq = u.q
      RETURNING d.subscription_id, d.seq, d.state, d.attempts,
                d.last_status, d.last_error)
@@ -177,11 +187,11 @@ BEGIN
 
     -- (a delivery deleted meanwhile, with its subscription, logs nothing)
     INSERT INTO attempt (subscription_id, seq, at, status, latency_ms,
-                         error, response_head)
+                         error, response_head, sink)
     SELECT u.s::uuid, u.q, to_timestamp(u.t / 1000.0), u.code, u.ms, u.err,
-           u.head
-      FROM unnest(r_sub, r_seq, r_at, r_status, r_latency, r_error, r_head)
-           AS u(s, q, t, code, ms, err, head)
+           u.head, u.sk
+      FROM unnest(r_sub, r_seq, r_at, r_status, r_latency, r_error, r_head,
+                  r_sink) AS u(s, q, t, code, ms, err, head, sk)
      WHERE EXISTS (SELECT 1 FROM delivery d
                     WHERE d.subscription_id = u.s::uuid AND d.seq = u.q);
 
@@ -479,7 +489,8 @@ CREATE TABLE public.attempt (
     status integer,
     latency_ms integer,
     error text,
-    response_head text
+    response_head text,
+    sink text
 )
 PARTITION BY RANGE (seq);
 
@@ -500,7 +511,8 @@ CREATE TABLE public.attempt_p0 (
     status integer,
     latency_ms integer,
     error text,
-    response_head text
+    response_head text,
+    sink text
 );
 
 CREATE TABLE public.attempt_p1 (
@@ -512,6 +524,7 @@ CREATE TABLE public.attempt_p1 (
     latency_ms integer,
     error text,
     response_head text,
+    sink text,
     CONSTRAINT attempt_p1_seq_check CHECK (((seq >= '4294967296'::bigint) AND (seq < '8589934592'::bigint)))
 );
 
@@ -560,6 +573,7 @@ CREATE TABLE public.delivery (
     last_status integer,
     last_error text,
     updated_at timestamp with time zone DEFAULT now() NOT NULL,
+    last_sink text,
     CONSTRAINT delivery_state_check CHECK ((state = ANY (ARRAY['pending'::text, 'succeeded'::text, 'failed'::text])))
 )
 PARTITION BY RANGE (seq);
@@ -576,6 +590,7 @@ CREATE TABLE public.delivery_p0 (
     last_status integer,
     last_error text,
     updated_at timestamp with time zone DEFAULT now() NOT NULL,
+    last_sink text,
     CONSTRAINT delivery_state_check CHECK ((state = ANY (ARRAY['pending'::text, 'succeeded'::text, 'failed'::text])))
 );
 
@@ -591,6 +606,7 @@ CREATE TABLE public.delivery_p1 (
     last_status integer,
     last_error text,
     updated_at timestamp with time zone DEFAULT now() NOT NULL,
+    last_sink text,
     CONSTRAINT delivery_p1_seq_check CHECK (((seq >= '4294967296'::bigint) AND (seq < '8589934592'::bigint))),
     CONSTRAINT delivery_state_check CHECK ((state = ANY (ARRAY['pending'::text, 'succeeded'::text, 'failed'::text])))
 );
@@ -606,7 +622,8 @@ CREATE VIEW public.delivery_ready AS
     delivery.next_attempt_at,
     delivery.last_status,
     delivery.last_error,
-    delivery.updated_at
+    delivery.updated_at,
+    delivery.last_sink
    FROM public.delivery
   WHERE ((delivery.state = 'pending'::text) AND delivery.ready);
 

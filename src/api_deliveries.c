@@ -16,7 +16,8 @@
 
 #define DELIVERY_COLUMNS \
 	"d.seq, e.id, e.source, d.state, d.attempts, " \
-	STORE_RFC3339("d.next_attempt_at") ", d.last_status, d.last_error"
+	STORE_RFC3339("d.next_attempt_at") ", d.last_status, d.last_error," \
+	" d.last_sink"
 
 /* $2 is the caller's tenant, or NULL for an admin, who sees every tenant. */
 static const struct store_stmt list_deliveries = {
@@ -38,7 +39,7 @@ static const struct store_stmt get_delivery = {
 static const struct store_stmt list_attempts = {
 	"deliv_attempts",
 	"SELECT " STORE_RFC3339("a.at") ", a.status, a.latency_ms, a.error,"
-	"  a.response_head"
+	"  a.response_head, a.sink"
 	" FROM attempt a WHERE a.subscription_id = $1 AND a.seq = $2"
 	" ORDER BY a.id",
 	2};
@@ -92,6 +93,8 @@ delivery_json(PGresult *res, int row)
 	cJSON_AddStringToObject(o, "next_attempt_at", PQgetvalue(res, row, 5));
 	api_json_int_or_null(o, "last_status", res, row, 6);
 	api_json_text_or_null(o, "last_error", res, row, 7);
+	/* a consumer group's member that took the last attempt */
+	api_json_text_or_null(o, "last_sink", res, row, 8);
 	return o;
 }
 
@@ -187,6 +190,7 @@ api_deliveries_get(struct api_request *r)
 		api_json_int_or_null(a, "latency_ms", att, i, 2);
 		api_json_text_or_null(a, "error", att, i, 3);
 		api_json_text_or_null(a, "response", att, i, 4);
+		api_json_text_or_null(a, "sink", att, i, 5);
 		cJSON_AddItemToArray(log, a);
 	}
 	api_reply_json(r, MHD_HTTP_OK, o);

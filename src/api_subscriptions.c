@@ -149,11 +149,19 @@ validate(struct api_request *r, const cJSON *body, char **config,
 		api_reply_invalid(r, MHD_HTTP_BAD_REQUEST, &err);
 		return false;
 	}
-	/* the host libcurl will connect to, from the parse sub_parse made */
-	if (sinkaddr_check_host(sub.sink_host, r->env->cfg->allow_private_sinks,
-				why, sizeof(why)) != 0) {
+	/* the host libcurl will connect to, from the parse sub_parse made:
+	 * the sink's, or every member's of a group */
+	for (size_t i = 0; i < (sub.nsinks ? sub.nsinks : 1); i++) {
+		const char *host = sub.nsinks ? sub.sink_hosts[i] : sub.sink_host;
+
+		if (sinkaddr_check_host(host, r->env->cfg->allow_private_sinks,
+					why, sizeof(why)) == 0)
+			continue;
 		snprintf(err.code, sizeof(err.code), "invalid_field");
-		snprintf(err.field, sizeof(err.field), "sink");
+		if (sub.nsinks)
+			snprintf(err.field, sizeof(err.field), "sinks[%zu]", i);
+		else
+			snprintf(err.field, sizeof(err.field), "sink");
 		snprintf(err.message, sizeof(err.message), "%s", why);
 		api_reply_invalid(r, MHD_HTTP_BAD_REQUEST, &err);
 		sub_free(&sub);

@@ -90,6 +90,12 @@ struct setting {
 	X(backlog_alert, OPT_INT, RELOAD_RESTART, 0, 1000000000, "0", "N", \
 	  "pending deliveries of one subscription that make herald publish " \
 	  "herald.subscription.backlog; 0: never") \
+	X(group_max_failures, OPT_INT, RELOAD_RESTART, 1, 1000, "3", "N", \
+	  "failed attempts in a row that take a consumer group's member " \
+	  "out of rotation") \
+	X(group_refused_seconds, OPT_INT, RELOAD_RESTART, 0, 3600, "10", "SECONDS", \
+	  "seconds of refused connections that take a consumer group's " \
+	  "member out of rotation") \
 	X(tls_cert_file, OPT_STRING, RELOAD_LIVE, 0, 0, "", "FILE", \
 	  "PEM certificate (then any intermediates) of the API listener, " \
 	  "which then speaks only HTTPS; re-read on every SIGHUP; " \

@@ -28,6 +28,8 @@ struct config {
 	long api_burst;          /* bucket size; 0: api_rate */
 	long secret_grace;       /* seconds an old secret keeps signing */
 	long backlog_alert;      /* a subscription's backlog reported; 0: off */
+	long group_max_failures; /* a group member's failures in a row: out */
+	long group_refused_seconds; /* a group member refusing this long: out */
 	char *tls_cert_file;     /* PEM certificate chain; "" = plain HTTP */
 	char *tls_key_file;      /* PEM private key of tls_cert_file */
 	char *tls_priorities;    /* GnuTLS priority string */

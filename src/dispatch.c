@@ -27,6 +27,105 @@ dispatch_uniform(struct dispatch *d)
 	return (double)((d->rng * 2685821657736338717ULL) >> 11) / 9007199254740992.0;
 }
 
+/* The earlier of two waits (-1: none). */
+static void
+wait_min(int64_t *wait, int64_t next)
+{
+	if (next >= 0 && (*wait < 0 || next < *wait))
+		*wait = next;
+}
+
+/*
+ * The member of a consumer group that takes job j now, or -1 when none
+ * may (its member's limits are reached).  Chosen here, as it is sent,
+ * so that a member out of rotation holds nothing back: a keyed job goes
+ * to its key's member among those in rotation (sinkgroup_for_key), an
+ * unkeyed one to the member with the least in flight.  An out member
+ * whose probe is due takes the next job whose key is its own when all
+ * are in rotation, or the next unkeyed one, as its probe.  *probe says
+ * which.  A key has one delivery in flight at most (its head), so it
+ * moves to another member only once that one has finished.
+ */
+static int
+group_choose(struct dsub *s, struct job *j, int64_t now, bool *probe)
+{
+	size_t n = s->nmembers;
+	const char *urls[SINKGROUP_MAX];
+	bool in[SINKGROUP_MAX], all[SINKGROUP_MAX], ok[SINKGROUP_MAX];
+	int flying[SINKGROUP_MAX], m;
+
+	*probe = false;
+	for (size_t i = 0; i < n; i++) {
+		urls[i] = s->members[i].url;
+		in[i] = !s->members[i].health.out;
+		all[i] = true;
+		flying[i] = s->members[i].rl.in_flight;
+	}
+	if (j->key != NULL) {
+		m = sinkgroup_for_key(urls, all, n, j->key);
+		if (m >= 0 && sinkgroup_probe_due(&s->members[m].health, now)) {
+			*probe = true;
+			return m;
+		}
+		return sinkgroup_for_key(urls, in, n, j->key);
+	}
+	for (size_t i = 0; i < n; i++) {
+		if (sinkgroup_probe_due(&s->members[i].health, now)) {
+			*probe = true;
+			return (int)i;
+		}
+	}
+	/* (none in rotation: any of them, as sinkgroup_for_key does) */
+	m = sinkgroup_least_loaded(flying, in, n, 0);
+	for (size_t i = 0; i < n; i++)
+		ok[i] = (m < 0 || in[i]) &&
+			ratelimit_next_us(&s->members[i].rl, now) == 0;
+	m = sinkgroup_least_loaded(flying, ok, n, s->turn);
+	if (m >= 0)
+		s->turn = (size_t)m + 1;
+	return m;
+}
+
+/* Start what a consumer group's members' limits allow, from anywhere in
+ * its queue: a busy member holds back only its own keys. */
+static void
+start_group(struct dispatch *d, struct dsub *s, int64_t now, int64_t *wait)
+{
+	struct job *j = s->queue.head, *next;
+	size_t blocked = 0;
+	bool seen_blocked[SINKGROUP_MAX] = {false};
+
+	for (; j && blocked < s->nmembers && !atomic_load(&d->stopping); j = next) {
+		struct dmember *m;
+		bool probe;
+		int i = group_choose(s, j, now, &probe);
+
+		next = j->next;
+		if (i < 0) {
+			/* no member may take an unkeyed one: wait for the first */
+			for (size_t k = 0; k < s->nmembers; k++)
+				wait_min(wait, ratelimit_next_us(&s->members[k].rl, now));
+			continue;
+		}
+		m = &s->members[i];
+		if (!ratelimit_try_acquire(&m->rl, now)) {
+			wait_min(wait, ratelimit_next_us(&m->rl, now));
+			if (!seen_blocked[i]) {
+				seen_blocked[i] = true;
+				blocked++;
+			}
+			continue;
+		}
+		free(j->sink);
+		j->sink = xstrdup(m->url);
+		j->probe = probe;
+		if (probe)
+			m->health.probing = true;
+		if (!transfer_start(d, j))
+			ratelimit_release(&m->rl);
+	}
+}
+
 /* Start what the rate limits allow; returns the time (us from now) when
  * a limited subscription may go again, or -1 when none waits on time. */
 static int64_t
@@ -38,7 +137,10 @@ start_allowed(struct dispatch *d)
 	while (*pp) {
 		struct dsub *s = *pp;
 
-		while (s->queue.head && !atomic_load(&d->stopping)) {
+		if (s->nmembers > 0)
+			start_group(d, s, now, &wait);
+		while (s->nmembers == 0 && s->queue.head &&
+		       !atomic_load(&d->stopping)) {
 			int64_t next;
 
 			if (!ratelimit_try_acquire(&s->rl, now)) {

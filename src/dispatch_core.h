@@ -15,6 +15,7 @@
 #include "config.h"
 #include "delivery.h"
 #include "ratelimit.h"
+#include "sinkgroup.h"
 #include "store.h"
 #include "webhook.h"
 
@@ -43,6 +44,8 @@
 #define SPARE_EASY 256        /* finished transfer handles kept for reuse */
 #define DB_TIMEOUT_MS 30000   /* a hung database: drop the session */
 #define DB_PAUSE_MS 500       /* after a statement failed */
+#define PROBE_MIN_MS 1000     /* a group member out of rotation: probed after this, */
+#define PROBE_MAX_MS 30000    /* doubling after each failed probe, to this */
 
 struct dsub;
 
@@ -78,6 +81,8 @@ struct job {
 	unsigned char *data;
 	size_t data_len;
 	enum ce_data_kind data_kind;
+	char *sink;  /* a group's member it is sent to; NULL: the one sink */
+	bool probe;  /* sent to probe an out member */
 	int64_t received_ms;   /* its event's received_at, Unix ms */
 	bool succeeded_before; /* a retry or replay of a delivered one */
 
@@ -106,6 +111,14 @@ struct job {
 	struct job *hnext;       /* held-set chain */
 };
 
+/* A consumer group's member: its own limits and health (this
+ * instance's view). */
+struct dmember {
+	char *url;
+	struct ratelimit rl;
+	struct sinkgroup_health health;
+};
+
 /* What the dispatcher knows of one subscription. */
 struct dsub {
 	char id[37];
@@ -115,7 +128,10 @@ struct dsub {
 	struct subscription sub;
 	int64_t created_ms; /* its created_at, Unix ms */
 	char *secret, *prev_secret;
-	struct ratelimit rl;
+	struct ratelimit rl;   /* one sink's; a group's are per member */
+	struct dmember *members; /* a group's ("sinks"), in their order */
+	size_t nmembers;       /* 0: one sink */
+	size_t turn;           /* where the next tie of least in flight goes */
 	struct jlist queue; /* JOB_QUEUED */
 	bool work;          /* may have due work in the database */
 	int64_t wake_us;    /* a retry of ours falls due then; 0: none */
@@ -186,6 +202,14 @@ struct dsub *jobs_sub_add(struct dispatch *d, const char *id);
 void jobs_sub_clear(struct dsub *s);
 /* How many jobs a subscription's queue may hold. */
 size_t jobs_queue_cap(const struct dsub *s);
+/* Match a group's members to its subscription's sinks, keeping the
+ * limits and health of those that stay (by URL). */
+void jobs_members_update(struct dsub *s, int64_t now_us);
+/* The member a job was sent to; NULL when it is gone (or not a group). */
+struct dmember *jobs_member(struct dsub *s, const char *url);
+/* The limits a job's attempt counts against; NULL when its member is
+ * gone. */
+struct ratelimit *jobs_limiter(struct job *j);
 
 /* A fetched job, in the held set (JOB_FETCHED). */
 struct job *jobs_new(struct dispatch *d, struct dsub *s, int64_t seq,

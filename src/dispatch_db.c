@@ -85,10 +85,10 @@ static const struct store_stmt load_subs = {
 #define WRITEBACK_CALL                                                      \
 	"herald_dispatch_writeback($1::text[], $2::int8[], $3::text[],"     \
 	"  $4::int4[], $5::int8[], $6::int4[], $7::text[], $8::int8[],"     \
-	"  $9::int4[], $10::text[], $11::text[], $12::int8[], $13::text[]," \
-	"  $14::text[])"
+	"  $9::int4[], $10::text[], $11::text[], $12::text[], $13::int8[]," \
+	"  $14::text[], $15::text[])"
 static const struct store_stmt writeback = {
-	"dispatch_writeback", "SELECT " WRITEBACK_CALL, 14};
+	"dispatch_writeback", "SELECT " WRITEBACK_CALL, 15};
 
 /*
  * The same, committed synchronously, for a batch that moves a key's head.
@@ -99,7 +99,7 @@ static const struct store_stmt writeback = {
 static const struct store_stmt writeback_durable = {
 	"dispatch_writeback_durable",
 	"SELECT " WRITEBACK_CALL ", set_config('synchronous_commit', 'on', true)",
-	14};
+	15};
 
 bool
 db_ok(struct dispatch *d, PGresult *r, ExecStatusType want, const char *what)
@@ -175,6 +175,7 @@ db_subs_load(struct dispatch *d, char **ids, size_t n)
 					 sub.delivery.max_in_flight, now);
 		}
 		s->sub = sub;
+		jobs_members_update(s, now);
 		s->seen = true;
 		s->stale = false;
 		s->active = strcmp(PQgetvalue(r, i, 2), "active") == 0;
@@ -450,14 +451,14 @@ db_writeback_send(struct dispatch *d)
 	/* herald_dispatch_writeback's parameters: the arrays built here,
 	 * then the three of the keys whose heads move (keyhead_params) */
 	enum { R_SUB, R_SEQ, R_STATE, R_ATTEMPTS, R_DELAY, R_STATUS, R_ERROR,
-	       R_AT, R_LATENCY, R_HEAD, GONE, KEYS, NPARAMS = KEYS + 3 };
+	       R_AT, R_LATENCY, R_HEAD, R_SINK, GONE, KEYS, NPARAMS = KEYS + 3 };
 	static const uint32_t oids[KEYS] = {
 		[R_SUB] = STORE_OID_TEXT, [R_SEQ] = STORE_OID_INT8,
 		[R_STATE] = STORE_OID_TEXT, [R_ATTEMPTS] = STORE_OID_INT4,
 		[R_DELAY] = STORE_OID_INT8, [R_STATUS] = STORE_OID_INT4,
 		[R_ERROR] = STORE_OID_TEXT, [R_AT] = STORE_OID_INT8,
 		[R_LATENCY] = STORE_OID_INT4, [R_HEAD] = STORE_OID_TEXT,
-		[GONE] = STORE_OID_TEXT};
+		[R_SINK] = STORE_OID_TEXT, [GONE] = STORE_OID_TEXT};
 	struct store_array a[KEYS], locks;
 	struct keyhead_set heads = {0};
 	const char *values[NPARAMS];
@@ -494,6 +495,7 @@ db_writeback_send(struct dispatch *d)
 			store_array_add(&a[R_HEAD], j->head, j->head_len);
 		else
 			store_array_add(&a[R_HEAD], NULL, 0);
+		store_array_add(&a[R_SINK], j->sink, j->sink ? strlen(j->sink) : 0);
 		/* a finished delivery hands its key to the next one */
 		if (delivery_state_final(v->state))
 			keyhead_add(&heads, id, j->key);

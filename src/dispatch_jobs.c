@@ -50,6 +50,65 @@ jobs_sub_add(struct dispatch *d, const char *id)
 	return s;
 }
 
+struct dmember *
+jobs_member(struct dsub *s, const char *url)
+{
+	for (size_t i = 0; url != NULL && i < s->nmembers; i++)
+		if (s->members[i].url != NULL &&
+		    strcmp(s->members[i].url, url) == 0)
+			return &s->members[i];
+	return NULL;
+}
+
+struct ratelimit *
+jobs_limiter(struct job *j)
+{
+	struct dmember *m;
+
+	if (j->sink == NULL)
+		return &j->sub->rl;
+	m = jobs_member(j->sub, j->sink);
+	return m ? &m->rl : NULL;
+}
+
+static void
+members_free(struct dmember *m, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		free(m[i].url);
+	free(m);
+}
+
+void
+jobs_members_update(struct dsub *s, int64_t now_us)
+{
+	const struct subscription *sub = &s->sub;
+	const struct sub_delivery *dl = &sub->delivery;
+	struct dmember *m = NULL;
+
+	if (sub->nsinks > 0)
+		m = xcalloc(sub->nsinks, sizeof(*m));
+	for (size_t i = 0; i < sub->nsinks; i++) {
+		struct dmember *old = jobs_member(s, sub->sinks[i]);
+
+		if (old != NULL) {
+			m[i] = *old;
+			free(old->url);
+			old->url = NULL; /* moved */
+			ratelimit_update(&m[i].rl, dl->rate, dl->burst,
+					 dl->max_in_flight, now_us);
+		} else {
+			ratelimit_init(&m[i].rl, dl->rate, dl->burst,
+				       dl->max_in_flight, now_us);
+		}
+		m[i].url = xstrdup(sub->sinks[i]);
+	}
+	/* (the ones moved have a NULL url now) */
+	members_free(s->members, s->nmembers);
+	s->members = m;
+	s->nmembers = sub->nsinks;
+}
+
 void
 jobs_sub_clear(struct dsub *s)
 {
@@ -64,7 +123,8 @@ jobs_queue_cap(const struct dsub *s)
 {
 	/* enough to keep max_in_flight busy while a fetch and a write-back
 	 * take their turns */
-	size_t cap = (size_t)s->sub.delivery.max_in_flight * 4;
+	size_t cap = (size_t)s->sub.delivery.max_in_flight * 4 *
+		     (s->nmembers > 0 ? s->nmembers : 1);
 
 	return cap < QUEUE_MIN ? QUEUE_MIN : cap;
 }
@@ -78,6 +138,7 @@ jobs_free_subs(struct dispatch *d)
 		for (; s; s = next) {
 			next = s->hnext;
 			jobs_sub_clear(s);
+			members_free(s->members, s->nmembers);
 			free(s);
 		}
 		d->subs[h] = NULL;
@@ -174,6 +235,7 @@ job_free(struct job *j)
 	curl_slist_free_all(j->hdrs);
 	free(j->head);
 	free(j->key);
+	free(j->sink);
 	free(j);
 }
 

@@ -180,6 +180,7 @@ finish(struct dispatch *d, struct job *j, long status, const char *transport,
 {
 	int64_t took_us = monotime_us() - j->started_us;
 	enum metrics_outcome outcome;
+	struct ratelimit *rl;
 
 	j->status = status;
 	j->latency_ms = (int)(took_us / 1000);
@@ -192,12 +193,53 @@ finish(struct dispatch *d, struct job *j, long status, const char *transport,
 	subhealth_attempt(j->sub->id, outcome, status, wall_seconds());
 	if (outcome == METRICS_SUCCESS)
 		count_end_to_end(j);
-	if (j->verdict.block_ms > 0)
-		ratelimit_block_until(&j->sub->rl,
-				      monotime_us() +
-				      (int64_t)j->verdict.block_ms * 1000);
+	if (j->verdict.block_ms > 0 && (rl = jobs_limiter(j)) != NULL)
+		ratelimit_block_until(rl, monotime_us() +
+					  (int64_t)j->verdict.block_ms * 1000);
 	j->attempted = true;
 	jobs_move(d, j, JOB_FINISHED);
+}
+
+/* A group's member after an attempt sent to it (answered or not): its
+ * health, which may take it out of the rotation or put it back. */
+static void
+member_outcome(struct dispatch *d, struct job *j, long status,
+	       enum metrics_transport kind)
+{
+	struct dmember *m = jobs_member(j->sub, j->sink);
+	struct sinkgroup_policy p = {
+		(int)d->cfg->group_max_failures,
+		(int64_t)d->cfg->group_refused_seconds * 1000000,
+		PROBE_MIN_MS, PROBE_MAX_MS};
+	enum sinkgroup_outcome o;
+
+	if (m == NULL)
+		return; /* not a group, or no longer a member */
+	if (status >= 200 && status <= 299)
+		o = SINKGROUP_OK;
+	else if (j->verdict.block_ms > 0)
+		o = SINKGROUP_BUSY;
+	else if (status == 0 && kind == METRICS_T_CONNECT)
+		o = SINKGROUP_REFUSED;
+	else
+		o = SINKGROUP_FAILED;
+	if (sinkgroup_record(&m->health, &p, o, j->probe, monotime_us()))
+		log_with(LOG_INFO, &(struct log_ids){.subscription = j->sub->id,
+						     .seq = j->seq},
+			 m->health.out ?
+			 "dispatch: group member %s is out of rotation after %d failed attempts" :
+			 "dispatch: group member %s is back in rotation",
+			 m->url, m->health.failures);
+}
+
+/* A probe that never went out: the member may be probed again. */
+static void
+probe_unsent(struct job *j)
+{
+	struct dmember *m;
+
+	if (j->probe && (m = jobs_member(j->sub, j->sink)) != NULL)
+		m->health.probing = false;
 }
 
 /* The request's options; libcurl keeps none from a handle's last use
@@ -207,7 +249,7 @@ set_options(struct dispatch *d, CURL *e, struct job *j)
 {
 	const struct subscription *sub = &j->sub->sub;
 
-	curl_easy_setopt(e, CURLOPT_URL, sub->sink);
+	curl_easy_setopt(e, CURLOPT_URL, j->sink ? j->sink : sub->sink);
 	curl_easy_setopt(e, CURLOPT_POST, 1L);
 	curl_easy_setopt(e, CURLOPT_POSTFIELDS, j->req.body);
 	curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)j->req.body_len);
@@ -299,6 +341,7 @@ transfer_start(struct dispatch *d, struct job *j)
 	jobs_move(d, j, JOB_IN_FLIGHT);
 	return true;
 failed:
+	probe_unsent(j);
 	finish(d, j, 0, why, METRICS_T_OTHER);
 	return false;
 }
@@ -306,10 +349,14 @@ failed:
 void
 transfer_abort(struct dispatch *d, struct job *j)
 {
+	struct ratelimit *rl;
+
 	curl_multi_remove_handle(d->multi, j->easy);
 	curl_easy_cleanup(j->easy);
 	j->easy = NULL;
-	ratelimit_release(&j->sub->rl);
+	if ((rl = jobs_limiter(j)) != NULL)
+		ratelimit_release(rl);
+	probe_unsent(j);
 }
 
 void
@@ -323,6 +370,8 @@ transfer_reap(struct dispatch *d)
 		long status = 0;
 		CURL *e = m->easy_handle;
 		CURLcode result = m->data.result;
+		enum metrics_transport kind;
+		struct ratelimit *rl;
 
 		if (m->msg != CURLMSG_DONE)
 			continue;
@@ -336,13 +385,15 @@ transfer_reap(struct dispatch *d)
 		else
 			curl_easy_cleanup(e);
 		j->easy = NULL;
-		ratelimit_release(&j->sub->rl);
+		if ((rl = jobs_limiter(j)) != NULL)
+			ratelimit_release(rl);
+		kind = result == CURLE_OK ? METRICS_T_NONE : transport_kind(j, result);
 		if (result == CURLE_OK)
-			finish(d, j, status, NULL, METRICS_T_NONE);
+			finish(d, j, status, NULL, kind);
 		else
 			finish(d, j, 0, j->refused[0] ? j->refused :
-					curl_easy_strerror(result),
-			       transport_kind(j, result));
+					curl_easy_strerror(result), kind);
+		member_outcome(d, j, status, kind);
 	}
 }
 

@@ -100,6 +100,11 @@ struct filter; /* compiled filter expression, see filter.h */
 struct subscription {
 	char *sink;       /* the URL libcurl is given (libcurl's rendering) */
 	char *sink_host;  /* its host, as libcurl reads it; IPv6 unbracketed */
+	/* a consumer group ("sinks"): its members, each like sink, and
+	 * their hosts; sink and sink_host are then NULL */
+	char **sinks;
+	char **sink_hosts;
+	size_t nsinks;    /* 0: one sink */
 	char *source;     /* NULL: any source */
 	char **types;     /* NULL when ntypes == 0: any type */
 	size_t ntypes;

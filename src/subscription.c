@@ -10,6 +10,7 @@
 
 #include "filter.h"
 #include "jsonexact.h"
+#include "sinkgroup.h"
 #include "sinkurl.h"
 #include "text.h"
 #include "xalloc.h"
@@ -22,6 +23,9 @@
  *   holds libcurl's rendering of it: what the dispatcher hands libcurl and
  *   what GET shows.  sub->sink_host is the host from that same parse, the
  *   one the SSRF guard judges.  Userinfo is refused.
+ * - "sinks" (a consumer group) instead of "sink": 1 to SINKGROUP_MAX
+ *   members, each read like "sink", none twice (compared as libcurl
+ *   renders them).  Exactly one of the two is required.
  * - A field present with JSON null is treated as absent.  For the required
  *   "sink" that means missing_field.  Entries of maps and arrays
  *   (headers, config, types, filters) must not be null.
@@ -69,8 +73,8 @@ static const char *const ordering_names[] = {
 };
 
 static const char *const top_fields[] = {
-	"sink", "protocol", "protocolsettings", "sinkcredential", "source",
-	"types", "filters", "config", "delivery", "status", NULL,
+	"sink", "sinks", "protocol", "protocolsettings", "sinkcredential",
+	"source", "types", "filters", "config", "delivery", "status", NULL,
 };
 static const char *const settings_fields[] = {"headers", NULL};
 static const char *const credential_fields[] = {
@@ -549,6 +553,43 @@ set_defaults(struct subscription *sub)
 	sub->status = SUB_ACTIVE;
 }
 
+/* A consumer group's members. */
+static int
+parse_sinks(const cJSON *v, struct subscription *sub, struct herald_error *err)
+{
+	char why[sizeof(err->message)], path[PATH_MAX_LEN];
+	const cJSON *m;
+	size_t n, i = 0;
+
+	if (!cJSON_IsArray(v))
+		return fail(err, "invalid_field", "sinks",
+			    "sinks must be an array of URLs");
+	n = (size_t)cJSON_GetArraySize(v);
+	if (n < 1 || n > SINKGROUP_MAX)
+		return fail(err, "invalid_field", "sinks",
+			    "sinks must name 1 to %d URLs", SINKGROUP_MAX);
+	sub->sinks = xcalloc(n, sizeof(*sub->sinks));
+	sub->sink_hosts = xcalloc(n, sizeof(*sub->sink_hosts));
+	cJSON_ArrayForEach(m, v) {
+		struct sink_url url;
+
+		snprintf(path, sizeof(path), "sinks[%zu]", i);
+		if (!cJSON_IsString(m))
+			return fail(err, "invalid_field", path,
+				    "%s must be a string", path);
+		if (sinkurl_parse(m->valuestring, &url, why, sizeof(why)) < 0)
+			return fail(err, "invalid_field", path, "%s", why);
+		sub->sinks[i] = url.url;
+		sub->sink_hosts[i] = url.host;
+		sub->nsinks = ++i;
+		for (size_t k = 0; k + 1 < i; k++)
+			if (strcmp(sub->sinks[k], url.url) == 0)
+				return fail(err, "invalid_field", path,
+					    "%s is sinks[%zu] again", path, k);
+	}
+	return 0;
+}
+
 static int
 parse_body(const cJSON *body, struct subscription *sub,
 	   struct herald_error *err)
@@ -564,15 +605,24 @@ parse_body(const cJSON *body, struct subscription *sub,
 	if (check_members(body, top_fields, "", err) < 0)
 		return -1;
 
-	if ((v = get(body, "sink")) == NULL)
-		return fail(err, "missing_field", "sink", "sink is required");
-	if (get_string(v, "sink", false, &s, err) < 0)
-		return -1;
-	if (sinkurl_parse(s, &url, why, sizeof(why)) < 0)
-		return fail(err, "invalid_field", "sink", "%s", why);
-	/* what libcurl will be given, and the host the guard judges */
-	sub->sink = url.url;
-	sub->sink_host = url.host;
+	if ((v = get(body, "sink")) != NULL && get(body, "sinks") != NULL)
+		return fail(err, "invalid_field", "sinks",
+			    "sink and sinks are mutually exclusive: give one");
+	if (v == NULL && (v = get(body, "sinks")) != NULL) {
+		if (parse_sinks(v, sub, err) < 0)
+			return -1;
+	} else {
+		if (v == NULL)
+			return fail(err, "missing_field", "sink",
+				    "sink (or sinks) is required");
+		if (get_string(v, "sink", false, &s, err) < 0)
+			return -1;
+		if (sinkurl_parse(s, &url, why, sizeof(why)) < 0)
+			return fail(err, "invalid_field", "sink", "%s", why);
+		/* what libcurl will be given, and the host the guard judges */
+		sub->sink = url.url;
+		sub->sink_host = url.host;
+	}
 
 	if ((v = get(body, "protocol")) != NULL &&
 	    (!cJSON_IsString(v) || strcmp(v->valuestring, "HTTP") != 0))
@@ -631,7 +681,13 @@ sub_to_json(const struct subscription *sub, bool with_credential)
 	size_t i;
 
 	o = cJSON_CreateObject();
-	cJSON_AddStringToObject(o, "sink", sub->sink ? sub->sink : "");
+	if (sub->nsinks > 0) {
+		a = cJSON_AddArrayToObject(o, "sinks");
+		for (i = 0; i < sub->nsinks; i++)
+			cJSON_AddItemToArray(a, cJSON_CreateString(sub->sinks[i]));
+	} else {
+		cJSON_AddStringToObject(o, "sink", sub->sink ? sub->sink : "");
+	}
 	cJSON_AddStringToObject(o, "protocol", "HTTP");
 	if (sub->source != NULL)
 		cJSON_AddStringToObject(o, "source", sub->source);
@@ -733,9 +789,19 @@ sub_merge_patch(const cJSON *current, const cJSON *patch,
 		fail(err, "invalid_field", "", "patch must be a JSON object");
 		return NULL;
 	}
+	if (get(patch, "sink") != NULL && get(patch, "sinks") != NULL) {
+		fail(err, "invalid_field", "sinks",
+		     "sink and sinks are mutually exclusive: give one");
+		return NULL;
+	}
 	out = cJSON_IsObject(current) ? cJSON_Duplicate(current, true)
 				      : cJSON_CreateObject();
 	cJSON_ArrayForEach(p, patch) {
+		/* one sink or a group: giving either replaces the other */
+		if (!cJSON_IsNull(p) && strcmp(p->string, "sink") == 0)
+			delete_all(out, "sinks");
+		else if (!cJSON_IsNull(p) && strcmp(p->string, "sinks") == 0)
+			delete_all(out, "sink");
 		if (cJSON_IsNull(p)) {
 			delete_all(out, p->string);
 		} else if (strcmp(p->string, "delivery") == 0 &&
@@ -829,6 +895,12 @@ sub_free(struct subscription *sub)
 		return;
 	free(sub->sink);
 	free(sub->sink_host);
+	for (i = 0; i < sub->nsinks; i++) {
+		free(sub->sinks[i]);
+		free(sub->sink_hosts[i]);
+	}
+	free(sub->sinks);
+	free(sub->sink_hosts);
 	free(sub->source);
 	for (i = 0; i < sub->ntypes; i++)
 		free(sub->types[i]);
@@ -844,6 +916,9 @@ sub_free(struct subscription *sub)
 	cJSON_Delete(sub->config);
 	sub->sink = NULL;
 	sub->sink_host = NULL;
+	sub->sinks = NULL;
+	sub->sink_hosts = NULL;
+	sub->nsinks = 0;
 	sub->source = NULL;
 	sub->types = NULL;
 	sub->ntypes = 0;

@@ -15,8 +15,8 @@ int sub_parse(const cJSON *body, struct subscription *sub,
 cJSON *sub_to_json(const struct subscription *sub, bool with_credential);
 
 /* Merge a PATCH body into a stored config (top-level fields replace; a
- * "delivery" object merges field by field, "retry" likewise) and return the
- * merged body for sub_parse.  NULL with *err when patch is not an object. */
+ * "delivery" object merges field by field, "retry" likewise; "sink" and
+ * "sinks" replace each other) and return the merged body for sub_parse.  NULL with *err when patch is not an object. */
 cJSON *sub_merge_patch(const cJSON *current, const cJSON *patch,
 		       struct herald_error *err);
 

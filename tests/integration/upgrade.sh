@@ -1,13 +1,13 @@
 #!/bin/bash
 # Upgrading a populated database of the previous layout (migrations 001 to
-# 007: unpartitioned event, delivery and attempt) to partitions: nothing
+# 008: unpartitioned event, delivery and attempt) to partitions: nothing
 # stored is lost, the pending backlog is delivered in order, the finished
 # deliveries keep their attempt logs, a duplicate of an old event is still
 # recognised, and new events go to the partitions that follow.
 . "$HERALD_SRCDIR/tests/integration/lib.sh"
 
 CE=(-H 'Content-Type: application/cloudevents+json')
-OLD=7       # the last migration of the previous layout
+OLD=8       # the last migration of the previous layout
 N_DONE=100  # finished deliveries, each with one attempt
 N_PEND=100  # pending deliveries of one key, after them
 

@@ -17,7 +17,7 @@ static const char *const want_keys[] = {
 	"max_event_bytes", "max_batch_bytes", "log_level", "log_format", "api_threads", "db_pool_size",
 	"max_connections", "connection_timeout", "writer_batch_max", "writers",
 	"max_connections_per_ip", "api_rate", "api_burst", "secret_grace",
-	"backlog_alert",
+	"backlog_alert", "group_max_failures", "group_refused_seconds",
 	"tls_cert_file", "tls_key_file", "tls_priorities",
 	"metrics_listen", "metrics_per_subscription",
 	"retention", "partition_interval",
@@ -95,6 +95,8 @@ START_TEST(test_defaults)
 	ck_assert_int_eq(c.api_burst, 0);
 	ck_assert_int_eq(c.secret_grace, 86400);
 	ck_assert_int_eq(c.backlog_alert, 0);
+	ck_assert_int_eq(c.group_max_failures, 3);
+	ck_assert_int_eq(c.group_refused_seconds, 10);
 	ck_assert_str_eq(c.tls_cert_file, "");
 	ck_assert_str_eq(c.tls_key_file, "");
 	ck_assert_str_eq(c.tls_priorities,

@@ -93,7 +93,10 @@ assert_sub_equal(const struct subscription *a, const struct subscription *b)
 {
 	size_t i;
 
-	ck_assert_str_eq(a->sink, b->sink);
+	ck_assert(str_eq(a->sink, b->sink));
+	ck_assert_uint_eq(a->nsinks, b->nsinks);
+	for (i = 0; i < a->nsinks; i++)
+		ck_assert_str_eq(a->sinks[i], b->sinks[i]);
 	ck_assert(str_eq(a->source, b->source));
 	ck_assert_uint_eq(a->ntypes, b->ntypes);
 	for (i = 0; i < a->ntypes; i++)
@@ -130,6 +133,9 @@ assert_sub_equal(const struct subscription *a, const struct subscription *b)
 static const char *const valid_bodies[] = {
 	NULL, /* DESIGN_EXAMPLE */
 	"{'sink':'http://localhost:8080/x'}",
+	"{'sinks':['http://worker-a/hook']}",
+	"{'sinks':['http://worker-a/hook','http://worker-b/hook','HTTPS://worker-c:8443/h'],'sink':null,"
+	"'delivery':{'max_in_flight':2}}",
 	"{'sink':'https://a.example','source':null,'types':null,'filters':null,"
 	"'protocol':null,'protocolsettings':null,'sinkcredential':null,"
 	"'config':null,'delivery':null,'status':null}",
@@ -325,6 +331,19 @@ static const struct {
 	{"{}", "missing_field", "sink"},
 	{"{'sink':null}", "missing_field", "sink"},
 	{"{'sink':42}", "invalid_field", "sink"},
+	{"{'sinks':null}", "missing_field", "sink"},
+	{"{'sink':'https://a.example','sinks':['https://b.example']}", "invalid_field", "sinks"},
+	{"{'sinks':'https://a.example'}", "invalid_field", "sinks"},
+	{"{'sinks':[]}", "invalid_field", "sinks"},
+	{"{'sinks':['http://a/1','http://a/2','http://a/3','http://a/4','http://a/5',"
+	 "'http://a/6','http://a/7','http://a/8','http://a/9','http://a/10','http://a/11',"
+	 "'http://a/12','http://a/13','http://a/14','http://a/15','http://a/16','http://a/17']}",
+	 "invalid_field", "sinks"},
+	{"{'sinks':['https://a.example',7]}", "invalid_field", "sinks[1]"},
+	{"{'sinks':['https://a.example',null]}", "invalid_field", "sinks[1]"},
+	{"{'sinks':['https://a.example','ftp://b.example']}", "invalid_field", "sinks[1]"},
+	{"{'sinks':['https://u:p@a.example']}", "invalid_field", "sinks[0]"},
+	{"{'sinks':['https://a.example/x','https://b.example','HTTPS://a.example/x']}", "invalid_field", "sinks[2]"},
 	{"{'sink':'https://a.example','bogus':1}", "unknown_field", "bogus"},
 	{"{'sink':'https://a.example','Sink':'https://b'}", "unknown_field", "Sink"},
 	{"{'sink':'https://a.example','sink':'https://b.example'}", "invalid_field", "sink"},
@@ -649,6 +668,11 @@ static const struct {
 	 "{'sink':'https://a.example','source':'/s','types':['a','b'],"
 	 "'protocolsettings':{'headers':{'A':'1'}},"
 	 "'delivery':'fast','status':'active'}"},
+	{"{'sinks':['http://b.example','http://c.example']}",
+	 "{'sinks':['http://b.example','http://c.example'],'source':'/s','types':['a','b'],"
+	 "'protocolsettings':{'headers':{'A':'1'}},"
+	 "'delivery':{'mode':'binary','rate':5,"
+	 "'retry':{'max_attempts':3,'jitter':0.1}},'status':'active'}"},
 	{"{'absent':null,'filters':[{'exact':{'type':'a'}}]}",
 	 "{'sink':'https://a.example','source':'/s','types':['a','b'],"
 	 "'protocolsettings':{'headers':{'A':'1'}},"
@@ -710,6 +734,24 @@ START_TEST(test_merge_patch_flow)
 	ck_assert_int_eq(sub_parse(merged, &t, &err), -1);
 	ck_assert_str_eq(err.code, "missing_field");
 	cJSON_Delete(merged);
+	cJSON_Delete(patch);
+
+	/* a group back to one sink; both at once is refused */
+	patch = J("{'sinks':['http://a.example','http://b.example']}");
+	merged = sub_merge_patch(stored, patch, &err);
+	cJSON_Delete(patch);
+	patch = J("{'sink':'http://c.example'}");
+	cJSON_Delete(stored);
+	stored = sub_merge_patch(merged, patch, &err);
+	ck_assert_int_eq(sub_parse(stored, &t, &err), 0);
+	ck_assert_str_eq(t.sink, "http://c.example/");
+	ck_assert_uint_eq(t.nsinks, 0);
+	sub_free(&t);
+	cJSON_Delete(merged);
+	cJSON_Delete(patch);
+	patch = J("{'sink':'http://c.example','sinks':['http://d.example']}");
+	ck_assert_ptr_null(sub_merge_patch(stored, patch, &err));
+	ck_assert_str_eq(err.field, "sinks");
 	cJSON_Delete(patch);
 
 	/* delivery merged into a body that has none */

@@ -25,6 +25,8 @@ config_field_text(const struct config *c, const char *key, char *buf, size_t len
 		{"api_burst", c->api_burst},
 		{"secret_grace", c->secret_grace},
 		{"backlog_alert", c->backlog_alert},
+		{"group_max_failures", c->group_max_failures},
+		{"group_refused_seconds", c->group_refused_seconds},
 	};
 
 	const struct {
