@@ -91,6 +91,7 @@ BEGIN
      WHERE d.state <> 'pending';
     GET DIAGNOSTICS n = ROW_COUNT;
     IF n > 0 THEN
+        PERFORM herald_partition_busy(seqs);
         PERFORM herald_requeued(sub, keys);
     END IF;
     RETURN n;
@@ -112,6 +113,7 @@ BEGIN
        AND d.ordering_key IS NOT DISTINCT FROM u.k;
     GET DIAGNOSTICS n = ROW_COUNT;
     IF n > 0 THEN
+        PERFORM herald_partition_busy(seqs);
         PERFORM herald_requeued(sub, keys);
     END IF;
     RETURN n;
@@ -137,6 +139,7 @@ BEGIN
        AND d.ordering_key IS NOT DISTINCT FROM key;
     done := FOUND;
     IF done THEN
+        PERFORM herald_partition_busy(ARRAY[q]);
         PERFORM pg_notify('herald_event', sub::text);
     END IF;
     RETURN done;
@@ -226,6 +229,27 @@ BEGIN
 END
 $$;
 
+CREATE FUNCTION public.herald_event_insert(srcs text[], ids text[], types text[], attrs text[], kinds smallint[], datas bytea[]) RETURNS TABLE(seq bigint, source text, id text)
+    LANGUAGE plpgsql
+    AS $$
+#variable_conflict use_column
+BEGIN
+    PERFORM pg_advisory_xact_lock(1768187246, h.h) -- 'iden'
+       FROM (SELECT DISTINCT hashtext(u.s || chr(31) || u.i) AS h
+               FROM unnest(srcs, ids) AS u(s, i) ORDER BY 1) h;
+    RETURN QUERY
+    INSERT INTO event AS e (seq, source, id, type, attrs, data_kind, data)
+    SELECT v.q, v.s, v.i, v.t, v.a::jsonb, v.k, v.d
+      FROM (SELECT u.*, nextval('event_seq_seq') AS q
+              FROM unnest(srcs, ids, types, attrs, kinds, datas)
+                   WITH ORDINALITY AS u(s, i, t, a, k, d, o)
+             WHERE NOT EXISTS (SELECT 1 FROM event x
+                                WHERE x.source = u.s AND x.id = u.i)
+             ORDER BY u.o) v
+    RETURNING e.seq, e.source, e.id;
+END
+$$;
+
 CREATE FUNCTION public.herald_lock_keys(key_locks bigint[]) RETURNS void
     LANGUAGE sql
     AS $$
@@ -256,6 +280,137 @@ BEGIN
     VALUES ('subscription.backlog', sub, pending, threshold);
     PERFORM pg_notify('herald_opevent', '');
     RETURN true;
+END
+$$;
+
+CREATE FUNCTION public.herald_partition_add() RETURNS integer
+    LANGUAGE plpgsql
+    AS $$
+DECLARE
+    last herald_partition;
+    n integer;
+    lo bigint;
+    hi bigint;
+    t text;
+BEGIN
+    SELECT * INTO STRICT last FROM herald_partition p
+     ORDER BY p.n DESC LIMIT 1;
+    n := last.n + 1;
+    lo := last.hi;
+    hi := last.hi + 4294967296;
+    FOREACH t IN ARRAY ARRAY['event', 'delivery', 'attempt'] LOOP
+        EXECUTE format('CREATE TABLE %I (LIKE %I INCLUDING DEFAULTS'
+                       ' INCLUDING CONSTRAINTS,'
+                       ' CHECK (seq >= %s AND seq < %s))',
+                       t || '_p' || n, t, lo, hi);
+        IF t = 'event' THEN
+            EXECUTE format('CREATE UNIQUE INDEX %I ON %I (source, id)',
+                           'event_p' || n || '_source_id_key', 'event_p' || n);
+        END IF;
+        EXECUTE format('ALTER TABLE %I ATTACH PARTITION %I'
+                       ' FOR VALUES FROM (%s) TO (%s)',
+                       t, t || '_p' || n, lo, hi);
+    END LOOP;
+    INSERT INTO herald_partition (n, lo, hi) VALUES (n, lo, hi);
+    RETURN n;
+END
+$$;
+
+CREATE FUNCTION public.herald_partition_busy(seqs bigint[]) RETURNS void
+    LANGUAGE sql
+    AS $$
+    UPDATE herald_partition p SET clear_since = NULL
+     WHERE p.clear_since IS NOT NULL
+       AND EXISTS (SELECT 1 FROM unnest(seqs) q
+                    WHERE q >= p.lo AND q < p.hi);
+$$;
+
+CREATE FUNCTION public.herald_partition_drop(keep interval) RETURNS integer
+    LANGUAGE plpgsql
+    AS $$
+DECLARE
+    p herald_partition;
+    busy boolean;
+BEGIN
+    SELECT * INTO p FROM herald_partition
+     WHERE closed_at <= now() - keep AND clear_since <= now() - keep
+     ORDER BY n LIMIT 1 FOR UPDATE;
+    IF NOT FOUND THEN
+        RETURN NULL;
+    END IF;
+    LOCK TABLE event, delivery, attempt IN ACCESS EXCLUSIVE MODE;
+    EXECUTE format('SELECT EXISTS (SELECT 1 FROM %I'
+                   ' WHERE state = ''pending'')', 'delivery_p' || p.n)
+       INTO busy;
+    IF busy THEN
+        UPDATE herald_partition SET clear_since = NULL WHERE n = p.n;
+        RETURN NULL;
+    END IF;
+    EXECUTE format('DROP TABLE %I, %I, %I', 'attempt_p' || p.n,
+                   'delivery_p' || p.n, 'event_p' || p.n);
+    DELETE FROM herald_partition WHERE n = p.n;
+    RETURN p.n;
+END
+$$;
+
+CREATE FUNCTION public.herald_partition_maintain(width interval) RETURNS integer
+    LANGUAGE plpgsql
+    AS $$
+DECLARE
+    s bigint;
+    head herald_partition;
+    nxt herald_partition;
+    p herald_partition;
+    busy boolean;
+    opened integer;
+BEGIN
+    SELECT last_value INTO s FROM event_seq_seq;
+    SELECT * INTO STRICT head FROM herald_partition
+     WHERE s < hi ORDER BY n LIMIT 1;
+    IF head.opened_at IS NULL THEN
+        UPDATE herald_partition SET opened_at = now() WHERE n = head.n
+        RETURNING * INTO head;
+    END IF;
+    -- partitions the sequence ran past (more than 2^32 seqs in one
+    -- interval) are closed like the others
+    UPDATE herald_partition
+       SET closed_at = now(),
+           closed_xmax = pg_snapshot_xmax(pg_current_snapshot())
+     WHERE n < head.n AND closed_at IS NULL;
+    IF NOT EXISTS (SELECT 1 FROM herald_partition WHERE n = head.n + 1) THEN
+        PERFORM herald_partition_add();
+    END IF;
+    IF head.opened_at + width <= now() THEN
+        SELECT * INTO STRICT nxt FROM herald_partition WHERE n = head.n + 1;
+        -- the sequence is still in head: moving it on only skips seqs
+        PERFORM setval('event_seq_seq', nxt.lo, false);
+        UPDATE herald_partition
+           SET closed_at = now(),
+               closed_xmax = pg_snapshot_xmax(pg_current_snapshot())
+         WHERE n = head.n;
+        UPDATE herald_partition SET opened_at = now() WHERE n = nxt.n;
+        PERFORM herald_partition_add();
+        opened := nxt.n;
+    END IF;
+    -- A closed partition is clear once every transaction that might still
+    -- have been writing to it has ended, and none of its deliveries is
+    -- pending (one index probe: delivery_pending).
+    FOR p IN SELECT * FROM herald_partition
+              WHERE closed_at IS NOT NULL ORDER BY n LOOP
+        EXECUTE format('SELECT EXISTS (SELECT 1 FROM %I'
+                       ' WHERE state = ''pending'')', 'delivery_p' || p.n)
+           INTO busy;
+        IF busy OR pg_snapshot_xmin(pg_current_snapshot()) < p.closed_xmax
+        THEN
+            IF p.clear_since IS NOT NULL THEN
+                UPDATE herald_partition SET clear_since = NULL
+                 WHERE n = p.n;
+            END IF;
+        ELSIF p.clear_since IS NULL THEN
+            UPDATE herald_partition SET clear_since = now() WHERE n = p.n;
+        END IF;
+    END LOOP;
+    RETURN opened;
 END
 $$;
 
@@ -336,7 +491,8 @@ CREATE TABLE public.attempt (
     error text,
     response_head text,
     sink text
-);
+)
+PARTITION BY RANGE (seq);
 
 CREATE SEQUENCE public.attempt_id_seq
     START WITH 1
@@ -346,6 +502,31 @@ CREATE SEQUENCE public.attempt_id_seq
     CACHE 1;
 
 ALTER SEQUENCE public.attempt_id_seq OWNED BY public.attempt.id;
+
+CREATE TABLE public.attempt_p0 (
+    id bigint DEFAULT nextval('public.attempt_id_seq'::regclass) NOT NULL,
+    subscription_id uuid NOT NULL,
+    seq bigint NOT NULL,
+    at timestamp with time zone DEFAULT now() NOT NULL,
+    status integer,
+    latency_ms integer,
+    error text,
+    response_head text,
+    sink text
+);
+
+CREATE TABLE public.attempt_p1 (
+    id bigint DEFAULT nextval('public.attempt_id_seq'::regclass) NOT NULL,
+    subscription_id uuid NOT NULL,
+    seq bigint NOT NULL,
+    at timestamp with time zone DEFAULT now() NOT NULL,
+    status integer,
+    latency_ms integer,
+    error text,
+    response_head text,
+    sink text,
+    CONSTRAINT attempt_p1_seq_check CHECK (((seq >= '4294967296'::bigint) AND (seq < '8589934592'::bigint)))
+);
 
 CREATE TABLE public.backlog_alert (
     subscription_id uuid NOT NULL,
@@ -394,6 +575,40 @@ CREATE TABLE public.delivery (
     updated_at timestamp with time zone DEFAULT now() NOT NULL,
     last_sink text,
     CONSTRAINT delivery_state_check CHECK ((state = ANY (ARRAY['pending'::text, 'succeeded'::text, 'failed'::text])))
+)
+PARTITION BY RANGE (seq);
+
+CREATE TABLE public.delivery_p0 (
+    subscription_id uuid NOT NULL,
+    seq bigint NOT NULL,
+    ordering_key text,
+    part integer NOT NULL,
+    ready boolean NOT NULL,
+    state text DEFAULT 'pending'::text NOT NULL,
+    attempts integer DEFAULT 0 NOT NULL,
+    next_attempt_at timestamp with time zone DEFAULT now() NOT NULL,
+    last_status integer,
+    last_error text,
+    updated_at timestamp with time zone DEFAULT now() NOT NULL,
+    last_sink text,
+    CONSTRAINT delivery_state_check CHECK ((state = ANY (ARRAY['pending'::text, 'succeeded'::text, 'failed'::text])))
+);
+
+CREATE TABLE public.delivery_p1 (
+    subscription_id uuid NOT NULL,
+    seq bigint NOT NULL,
+    ordering_key text,
+    part integer NOT NULL,
+    ready boolean NOT NULL,
+    state text DEFAULT 'pending'::text NOT NULL,
+    attempts integer DEFAULT 0 NOT NULL,
+    next_attempt_at timestamp with time zone DEFAULT now() NOT NULL,
+    last_status integer,
+    last_error text,
+    updated_at timestamp with time zone DEFAULT now() NOT NULL,
+    last_sink text,
+    CONSTRAINT delivery_p1_seq_check CHECK (((seq >= '4294967296'::bigint) AND (seq < '8589934592'::bigint))),
+    CONSTRAINT delivery_state_check CHECK ((state = ANY (ARRAY['pending'::text, 'succeeded'::text, 'failed'::text])))
 );
 
 CREATE VIEW public.delivery_ready AS
@@ -407,7 +622,8 @@ CREATE VIEW public.delivery_ready AS
     delivery.next_attempt_at,
     delivery.last_status,
     delivery.last_error,
-    delivery.updated_at
+    delivery.updated_at,
+    delivery.last_sink
    FROM public.delivery
   WHERE ((delivery.state = 'pending'::text) AND delivery.ready);
 
@@ -421,7 +637,8 @@ CREATE TABLE public.event (
     data bytea,
     received_at timestamp with time zone DEFAULT now() NOT NULL,
     CONSTRAINT event_data_kind_check CHECK (((data_kind >= 0) AND (data_kind <= 3)))
-);
+)
+PARTITION BY RANGE (seq);
 
 CREATE SEQUENCE public.event_seq_seq
     START WITH 1
@@ -432,10 +649,46 @@ CREATE SEQUENCE public.event_seq_seq
 
 ALTER SEQUENCE public.event_seq_seq OWNED BY public.event.seq;
 
+CREATE TABLE public.event_p0 (
+    seq bigint DEFAULT nextval('public.event_seq_seq'::regclass) NOT NULL,
+    source text NOT NULL,
+    id text NOT NULL,
+    type text NOT NULL,
+    attrs jsonb NOT NULL,
+    data_kind smallint NOT NULL,
+    data bytea,
+    received_at timestamp with time zone DEFAULT now() NOT NULL,
+    CONSTRAINT event_data_kind_check CHECK (((data_kind >= 0) AND (data_kind <= 3)))
+);
+
+CREATE TABLE public.event_p1 (
+    seq bigint DEFAULT nextval('public.event_seq_seq'::regclass) NOT NULL,
+    source text NOT NULL,
+    id text NOT NULL,
+    type text NOT NULL,
+    attrs jsonb NOT NULL,
+    data_kind smallint NOT NULL,
+    data bytea,
+    received_at timestamp with time zone DEFAULT now() NOT NULL,
+    CONSTRAINT event_data_kind_check CHECK (((data_kind >= 0) AND (data_kind <= 3))),
+    CONSTRAINT event_p1_seq_check CHECK (((seq >= '4294967296'::bigint) AND (seq < '8589934592'::bigint)))
+);
+
 CREATE TABLE public.herald_migration (
     version integer NOT NULL,
     name text NOT NULL,
     applied_at timestamp with time zone DEFAULT now() NOT NULL
+);
+
+CREATE TABLE public.herald_partition (
+    n integer NOT NULL,
+    lo bigint NOT NULL,
+    hi bigint NOT NULL,
+    opened_at timestamp with time zone,
+    closed_at timestamp with time zone,
+    closed_xmax xid8,
+    clear_since timestamp with time zone,
+    CONSTRAINT herald_partition_check CHECK ((hi > lo))
 );
 
 CREATE TABLE public.opevent (
@@ -483,6 +736,18 @@ CREATE TABLE public.subscription_epoch (
     epoch bigint NOT NULL
 );
 
+ALTER TABLE ONLY public.attempt ATTACH PARTITION public.attempt_p0 FOR VALUES FROM (MINVALUE) TO ('4294967296');
+
+ALTER TABLE ONLY public.attempt ATTACH PARTITION public.attempt_p1 FOR VALUES FROM ('4294967296') TO ('8589934592');
+
+ALTER TABLE ONLY public.delivery ATTACH PARTITION public.delivery_p0 FOR VALUES FROM (MINVALUE) TO ('4294967296');
+
+ALTER TABLE ONLY public.delivery ATTACH PARTITION public.delivery_p1 FOR VALUES FROM ('4294967296') TO ('8589934592');
+
+ALTER TABLE ONLY public.event ATTACH PARTITION public.event_p0 FOR VALUES FROM (MINVALUE) TO ('4294967296');
+
+ALTER TABLE ONLY public.event ATTACH PARTITION public.event_p1 FOR VALUES FROM ('4294967296') TO ('8589934592');
+
 ALTER TABLE ONLY public.api_key ALTER COLUMN id SET DEFAULT nextval('public.api_key_id_seq'::regclass);
 
 ALTER TABLE ONLY public.attempt ALTER COLUMN id SET DEFAULT nextval('public.attempt_id_seq'::regclass);
@@ -499,8 +764,8 @@ ALTER TABLE ONLY public.api_key
 ALTER TABLE ONLY public.api_key
     ADD CONSTRAINT api_key_pkey PRIMARY KEY (id);
 
-ALTER TABLE ONLY public.attempt
-    ADD CONSTRAINT attempt_pkey PRIMARY KEY (id);
+ALTER TABLE ONLY public.attempt_p0
+    ADD CONSTRAINT attempt_p0_pkey PRIMARY KEY (id);
 
 ALTER TABLE ONLY public.backlog_alert
     ADD CONSTRAINT backlog_alert_pkey PRIMARY KEY (subscription_id);
@@ -511,14 +776,29 @@ ALTER TABLE ONLY public.bulk_operation
 ALTER TABLE ONLY public.delivery
     ADD CONSTRAINT delivery_pkey PRIMARY KEY (subscription_id, seq);
 
+ALTER TABLE ONLY public.delivery_p0
+    ADD CONSTRAINT delivery_p0_pkey PRIMARY KEY (subscription_id, seq);
+
+ALTER TABLE ONLY public.delivery_p1
+    ADD CONSTRAINT delivery_p1_pkey PRIMARY KEY (subscription_id, seq);
+
 ALTER TABLE ONLY public.event
     ADD CONSTRAINT event_pkey PRIMARY KEY (seq);
 
-ALTER TABLE ONLY public.event
-    ADD CONSTRAINT event_source_id_key UNIQUE (source, id);
+ALTER TABLE ONLY public.event_p0
+    ADD CONSTRAINT event_p0_pkey PRIMARY KEY (seq);
+
+ALTER TABLE ONLY public.event_p0
+    ADD CONSTRAINT event_p0_source_id_key UNIQUE (source, id);
+
+ALTER TABLE ONLY public.event_p1
+    ADD CONSTRAINT event_p1_pkey PRIMARY KEY (seq);
 
 ALTER TABLE ONLY public.herald_migration
     ADD CONSTRAINT herald_migration_pkey PRIMARY KEY (version);
+
+ALTER TABLE ONLY public.herald_partition
+    ADD CONSTRAINT herald_partition_pkey PRIMARY KEY (n);
 
 ALTER TABLE ONLY public.opevent
     ADD CONSTRAINT opevent_pkey PRIMARY KEY (id);
@@ -526,31 +806,121 @@ ALTER TABLE ONLY public.opevent
 ALTER TABLE ONLY public.subscription
     ADD CONSTRAINT subscription_pkey PRIMARY KEY (id);
 
-CREATE INDEX attempt_delivery ON public.attempt USING btree (subscription_id, seq, id);
+CREATE INDEX attempt_delivery ON ONLY public.attempt USING btree (subscription_id, seq, id);
+
+CREATE INDEX attempt_p0_delivery ON public.attempt_p0 USING btree (subscription_id, seq, id);
+
+CREATE INDEX attempt_p1_subscription_id_seq_id_idx ON public.attempt_p1 USING btree (subscription_id, seq, id);
 
 CREATE INDEX bulk_operation_active ON public.bulk_operation USING btree (id) WHERE (state = ANY (ARRAY['queued'::text, 'running'::text, 'interrupted'::text]));
 
 CREATE INDEX bulk_operation_sub ON public.bulk_operation USING btree (subscription_id, id);
 
-CREATE INDEX delivery_due ON public.delivery USING btree (subscription_id, next_attempt_at) WHERE ((state = 'pending'::text) AND ready);
+CREATE INDEX delivery_due ON ONLY public.delivery USING btree (subscription_id, next_attempt_at) WHERE ((state = 'pending'::text) AND ready);
 
-CREATE INDEX delivery_key ON public.delivery USING btree (subscription_id, ordering_key, seq) WHERE (state = 'pending'::text);
+CREATE INDEX delivery_key ON ONLY public.delivery USING btree (subscription_id, ordering_key, seq) WHERE (state = 'pending'::text);
 
-CREATE INDEX delivery_pending ON public.delivery USING btree (subscription_id, next_attempt_at) WHERE (state = 'pending'::text);
+CREATE INDEX delivery_p0_due ON public.delivery_p0 USING btree (subscription_id, next_attempt_at) WHERE ((state = 'pending'::text) AND ready);
 
-CREATE INDEX delivery_seq ON public.delivery USING btree (seq);
+CREATE INDEX delivery_p0_key ON public.delivery_p0 USING btree (subscription_id, ordering_key, seq) WHERE (state = 'pending'::text);
 
-CREATE INDEX delivery_state ON public.delivery USING btree (subscription_id, state, seq);
+CREATE INDEX delivery_pending ON ONLY public.delivery USING btree (subscription_id, next_attempt_at) WHERE (state = 'pending'::text);
 
-CREATE INDEX event_opevent_subject ON public.event USING btree (((attrs ->> 'subject'::text)), seq) WHERE (source = '/herald'::text);
+CREATE INDEX delivery_p0_pending ON public.delivery_p0 USING btree (subscription_id, next_attempt_at) WHERE (state = 'pending'::text);
 
-CREATE INDEX event_received_at ON public.event USING btree (received_at);
+CREATE INDEX delivery_seq ON ONLY public.delivery USING btree (seq);
 
-CREATE INDEX event_source_seq ON public.event USING btree (source text_pattern_ops, seq);
+CREATE INDEX delivery_p0_seq ON public.delivery_p0 USING btree (seq);
 
-CREATE INDEX event_type_seq ON public.event USING btree (type, seq);
+CREATE INDEX delivery_state ON ONLY public.delivery USING btree (subscription_id, state, seq);
+
+CREATE INDEX delivery_p0_state ON public.delivery_p0 USING btree (subscription_id, state, seq);
+
+CREATE INDEX delivery_p1_seq_idx ON public.delivery_p1 USING btree (seq);
+
+CREATE INDEX delivery_p1_subscription_id_next_attempt_at_idx ON public.delivery_p1 USING btree (subscription_id, next_attempt_at) WHERE ((state = 'pending'::text) AND ready);
+
+CREATE INDEX delivery_p1_subscription_id_next_attempt_at_idx1 ON public.delivery_p1 USING btree (subscription_id, next_attempt_at) WHERE (state = 'pending'::text);
+
+CREATE INDEX delivery_p1_subscription_id_ordering_key_seq_idx ON public.delivery_p1 USING btree (subscription_id, ordering_key, seq) WHERE (state = 'pending'::text);
+
+CREATE INDEX delivery_p1_subscription_id_state_seq_idx ON public.delivery_p1 USING btree (subscription_id, state, seq);
+
+CREATE INDEX event_opevent_subject ON ONLY public.event USING btree (((attrs ->> 'subject'::text)), seq) WHERE (source = '/herald'::text);
+
+CREATE INDEX event_p0_opevent_subject ON public.event_p0 USING btree (((attrs ->> 'subject'::text)), seq) WHERE (source = '/herald'::text);
+
+CREATE INDEX event_received_at ON ONLY public.event USING btree (received_at);
+
+CREATE INDEX event_p0_received_at ON public.event_p0 USING btree (received_at);
+
+CREATE INDEX event_source_seq ON ONLY public.event USING btree (source text_pattern_ops, seq);
+
+CREATE INDEX event_p0_source_seq ON public.event_p0 USING btree (source text_pattern_ops, seq);
+
+CREATE INDEX event_type_seq ON ONLY public.event USING btree (type, seq);
+
+CREATE INDEX event_p0_type_seq ON public.event_p0 USING btree (type, seq);
+
+CREATE INDEX event_p1_expr_seq_idx ON public.event_p1 USING btree (((attrs ->> 'subject'::text)), seq) WHERE (source = '/herald'::text);
+
+CREATE INDEX event_p1_received_at_idx ON public.event_p1 USING btree (received_at);
+
+CREATE UNIQUE INDEX event_p1_source_id_key ON public.event_p1 USING btree (source, id);
+
+CREATE INDEX event_p1_source_seq_idx ON public.event_p1 USING btree (source text_pattern_ops, seq);
+
+CREATE INDEX event_p1_type_seq_idx ON public.event_p1 USING btree (type, seq);
 
 CREATE INDEX subscription_tenant ON public.subscription USING btree (tenant);
+
+ALTER INDEX public.attempt_delivery ATTACH PARTITION public.attempt_p0_delivery;
+
+ALTER INDEX public.attempt_delivery ATTACH PARTITION public.attempt_p1_subscription_id_seq_id_idx;
+
+ALTER INDEX public.delivery_due ATTACH PARTITION public.delivery_p0_due;
+
+ALTER INDEX public.delivery_key ATTACH PARTITION public.delivery_p0_key;
+
+ALTER INDEX public.delivery_pending ATTACH PARTITION public.delivery_p0_pending;
+
+ALTER INDEX public.delivery_pkey ATTACH PARTITION public.delivery_p0_pkey;
+
+ALTER INDEX public.delivery_seq ATTACH PARTITION public.delivery_p0_seq;
+
+ALTER INDEX public.delivery_state ATTACH PARTITION public.delivery_p0_state;
+
+ALTER INDEX public.delivery_pkey ATTACH PARTITION public.delivery_p1_pkey;
+
+ALTER INDEX public.delivery_seq ATTACH PARTITION public.delivery_p1_seq_idx;
+
+ALTER INDEX public.delivery_due ATTACH PARTITION public.delivery_p1_subscription_id_next_attempt_at_idx;
+
+ALTER INDEX public.delivery_pending ATTACH PARTITION public.delivery_p1_subscription_id_next_attempt_at_idx1;
+
+ALTER INDEX public.delivery_key ATTACH PARTITION public.delivery_p1_subscription_id_ordering_key_seq_idx;
+
+ALTER INDEX public.delivery_state ATTACH PARTITION public.delivery_p1_subscription_id_state_seq_idx;
+
+ALTER INDEX public.event_opevent_subject ATTACH PARTITION public.event_p0_opevent_subject;
+
+ALTER INDEX public.event_pkey ATTACH PARTITION public.event_p0_pkey;
+
+ALTER INDEX public.event_received_at ATTACH PARTITION public.event_p0_received_at;
+
+ALTER INDEX public.event_source_seq ATTACH PARTITION public.event_p0_source_seq;
+
+ALTER INDEX public.event_type_seq ATTACH PARTITION public.event_p0_type_seq;
+
+ALTER INDEX public.event_opevent_subject ATTACH PARTITION public.event_p1_expr_seq_idx;
+
+ALTER INDEX public.event_pkey ATTACH PARTITION public.event_p1_pkey;
+
+ALTER INDEX public.event_received_at ATTACH PARTITION public.event_p1_received_at_idx;
+
+ALTER INDEX public.event_source_seq ATTACH PARTITION public.event_p1_source_seq_idx;
+
+ALTER INDEX public.event_type_seq ATTACH PARTITION public.event_p1_type_seq_idx;
 
 CREATE TRIGGER subscription_changed AFTER INSERT OR DELETE OR UPDATE ON public.subscription FOR EACH STATEMENT EXECUTE FUNCTION public.subscription_bump_epoch();
 
@@ -562,9 +932,6 @@ ALTER TABLE ONLY public.backlog_alert
 ALTER TABLE ONLY public.bulk_operation
     ADD CONSTRAINT bulk_operation_subscription_id_fkey FOREIGN KEY (subscription_id) REFERENCES public.subscription(id) ON DELETE CASCADE;
 
-ALTER TABLE ONLY public.delivery
-    ADD CONSTRAINT delivery_seq_fkey FOREIGN KEY (seq) REFERENCES public.event(seq);
-
-ALTER TABLE ONLY public.delivery
-    ADD CONSTRAINT delivery_subscription_id_fkey FOREIGN KEY (subscription_id) REFERENCES public.subscription(id) ON DELETE CASCADE;
+ALTER TABLE public.delivery
+    ADD CONSTRAINT delivery_subscription_id_fkey1 FOREIGN KEY (subscription_id) REFERENCES public.subscription(id) ON DELETE CASCADE;
 

@@ -3,6 +3,7 @@
 
 #include <ctype.h>
 #include <errno.h>
+#include <limits.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
@@ -24,6 +25,7 @@ enum option_type {
 	OPT_STRING,   /* char *, any text */
 	OPT_BOOL,     /* bool: true/false, yes/no, on/off, 1/0 */
 	OPT_INT,      /* long: decimal, within [min, max] */
+	OPT_DURATION, /* long seconds: decimal with s, m, h or d (none: s) */
 	OPT_LOGLEVEL, /* enum log_level: debug, info, warn, error */
 	OPT_LOGFORMAT /* enum log_format: text, json */
 };
@@ -33,7 +35,7 @@ struct setting {
 	enum option_type type;
 	enum config_reload reload; /* what SIGHUP does with a change */
 	size_t offset;           /* of the field in struct config */
-	long min, max;           /* OPT_INT only */
+	long min, max;           /* OPT_INT and OPT_DURATION (seconds) only */
 	const char *def;         /* default, in the form the file uses */
 	const char *placeholder; /* value shown by --help */
 	const char *desc;        /* one line for --help */
@@ -110,7 +112,14 @@ struct setting {
 	  "without a key; empty: none") \
 	X(metrics_per_subscription, OPT_BOOL, RELOAD_LIVE, 0, 0, "false", "[BOOL]", \
 	  "add per-subscription series (backlog, attempts) to the metrics; " \
-	  "the flag alone means true")
+	  "the flag alone means true") \
+	X(retention, OPT_DURATION, RELOAD_RESTART, 0, 315360000, "7d", "DURATION", \
+	  "how long events, deliveries and attempts are kept once " \
+	  "finished (a partition goes whole once all it holds is that " \
+	  "old); s, m, h or d; 0: for ever") \
+	X(partition_interval, OPT_DURATION, RELOAD_RESTART, 1, 31536000, "1d", \
+	  "DURATION", "the time one storage partition covers: a new one " \
+	  "opens this often; s, m, h or d")
 
 #define OPTION_ROW(key, type, reload, min, max, def, ph, desc) \
 	{#key, type, reload, offsetof(struct config, key), min, max, def, ph, \
@@ -213,6 +222,64 @@ parse_decimal(const char *s, long *out, bool *overflow)
 	return *end == '\0';
 }
 
+/* A duration: a decimal number of seconds, or of minutes, hours or days
+ * with the suffix m, h or d (s for seconds is allowed). */
+static bool
+parse_duration(const char *s, long *out, bool *overflow)
+{
+	size_t len = strlen(s);
+	char num[32];
+	long unit = 1, v;
+
+	*overflow = false;
+	if (len == 0 || len >= sizeof(num))
+		return false;
+	switch (s[len - 1]) {
+	case 's':
+		unit = 1;
+		len--;
+		break;
+	case 'm':
+		unit = 60;
+		len--;
+		break;
+	case 'h':
+		unit = 3600;
+		len--;
+		break;
+	case 'd':
+		unit = 86400;
+		len--;
+		break;
+	default:
+		break;
+	}
+	memcpy(num, s, len);
+	num[len] = '\0';
+	if (len == 0 || num[0] == '-' || !parse_decimal(num, &v, overflow))
+		return false;
+	if (*overflow || v > LONG_MAX / unit) {
+		*overflow = true;
+		return true;
+	}
+	*out = v * unit;
+	return true;
+}
+
+/* seconds in the largest unit that shows them exactly */
+static void
+duration_text(long v, char *buf, size_t len)
+{
+	if (v != 0 && v % 86400 == 0)
+		snprintf(buf, len, "%ldd", v / 86400);
+	else if (v != 0 && v % 3600 == 0)
+		snprintf(buf, len, "%ldh", v / 3600);
+	else if (v != 0 && v % 60 == 0)
+		snprintf(buf, len, "%ldm", v / 60);
+	else
+		snprintf(buf, len, "%lds", v);
+}
+
 /*
  * Validate value for opt and store it in c.  label names the setting in
  * messages (the key, or the flag).  On error c is unchanged.
@@ -256,6 +323,26 @@ set_option(struct config *c, const struct setting *opt, const char *label,
 			seterr(err, errlen,
 			       "value %.*s for %s is out of range (%ld..%ld)",
 			       ECHO_MAX, value, label, opt->min, opt->max);
+			return -1;
+		}
+		*(long *)(void *)field = n;
+		return 0;
+	case OPT_DURATION:
+		if (!parse_duration(value, &n, &overflow)) {
+			seterr(err, errlen,
+			       "invalid value \"%.*s\" for %s: expected a duration "
+			       "(a whole number with s, m, h or d)",
+			       ECHO_MAX, value, label);
+			return -1;
+		}
+		if (overflow || n < opt->min || n > opt->max) {
+			char lo[24], hi[24];
+
+			duration_text(opt->min, lo, sizeof(lo));
+			duration_text(opt->max, hi, sizeof(hi));
+			seterr(err, errlen,
+			       "value %.*s for %s is out of range (%s..%s)",
+			       ECHO_MAX, value, label, lo, hi);
 			return -1;
 		}
 		*(long *)(void *)field = n;
@@ -355,6 +442,7 @@ config_key_differs(const struct config *a, const struct config *b,
 	case OPT_BOOL:
 		return *(const bool *)(const void *)fa != *(const bool *)(const void *)fb;
 	case OPT_INT:
+	case OPT_DURATION:
 		return *(const long *)(const void *)fa != *(const long *)(const void *)fb;
 	case OPT_LOGLEVEL:
 		return *(const enum log_level *)(const void *)fa !=
@@ -414,6 +502,9 @@ config_value_text(const struct config *c, const char *key, char *buf,
 		break;
 	case OPT_INT:
 		snprintf(buf, len, "%ld", *(const long *)(const void *)field);
+		break;
+	case OPT_DURATION:
+		duration_text(*(const long *)(const void *)field, buf, len);
 		break;
 	case OPT_LOGLEVEL:
 		snprintf(buf, len, "%s", log_level_name(
@@ -679,6 +770,13 @@ print_help(FILE *out)
 		fprintf(out, "%*s(", HELP_INDENT, "");
 		if (opt->type == OPT_INT)
 			fprintf(out, "%ld..%ld, ", opt->min, opt->max);
+		if (opt->type == OPT_DURATION) {
+			char lo[24], hi[24];
+
+			duration_text(opt->min, lo, sizeof(lo));
+			duration_text(opt->max, hi, sizeof(hi));
+			fprintf(out, "%s..%s, ", lo, hi);
+		}
 		fprintf(out, "default: %s%s)\n", opt->def[0] ? opt->def : "empty",
 			opt->reload == RELOAD_LIVE ? "; reloads on SIGHUP" : "");
 	}

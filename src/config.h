@@ -35,6 +35,8 @@ struct config {
 	char *tls_priorities;    /* GnuTLS priority string */
 	char *metrics_listen;    /* host:port of GET /metrics without a key; "" = none */
 	bool metrics_per_subscription; /* per-subscription series */
+	long retention;          /* seconds a finished partition is kept; 0: for ever */
+	long partition_interval; /* seconds one partition covers */
 };
 
 /* Fill every field with its default.  *c must hold no strings yet (it is

@@ -21,6 +21,7 @@
 #include "log.h"
 #include "reload.h"
 #include "outbox.h"
+#include "partition.h"
 #include "metrics.h"
 #include "metrics_listen.h"
 #include "store.h"
@@ -72,6 +73,7 @@ main(int argc, char **argv)
 	struct outbox *outbox = NULL;
 	struct backlog *backlog = NULL;
 	struct bulkop *bulkop = NULL;
+	struct partition *partition = NULL;
 	struct metrics_listen *mlisten = NULL;
 	const char *admin_key;
 	sigset_t sigs;
@@ -150,6 +152,10 @@ main(int argc, char **argv)
 	bulkop = bulkop_start(cfg.database_url);
 	if (bulkop == NULL)
 		goto out;
+	partition = partition_start(cfg.database_url, cfg.partition_interval,
+				    cfg.retention);
+	if (partition == NULL)
+		goto out;
 	metrics_set_per_subscription(cfg.metrics_per_subscription);
 	backlog = backlog_start(cfg.database_url, cfg.backlog_alert);
 	if (backlog == NULL)
@@ -196,6 +202,7 @@ main(int argc, char **argv)
 	rc = 0;
 	log_info("stopped");
 out:
+	partition_stop(partition);
 	bulkop_stop(bulkop);
 	outbox_stop(outbox);
 	metrics_listen_stop(mlisten);

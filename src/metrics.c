@@ -74,6 +74,9 @@ static struct histogram end_to_end = {.le = e2e_le, .nle = NE2E};
 static atomic_ulong deliveries_failed;
 static atomic_long inflight;
 static atomic_long partitions;
+static atomic_long storage_partitions;
+static atomic_long storage_oldest_s;
+static atomic_ulong storage_dropped;
 static atomic_long http_connections;
 static atomic_long db_pool_size;
 static atomic_long db_pool_in_use;
@@ -208,6 +211,20 @@ void
 metrics_partitions_owned(long n)
 {
 	atomic_store_explicit(&partitions, n, memory_order_relaxed);
+}
+
+void
+metrics_storage(long npartitions, long oldest_s)
+{
+	atomic_store_explicit(&storage_partitions, npartitions,
+			      memory_order_relaxed);
+	atomic_store_explicit(&storage_oldest_s, oldest_s, memory_order_relaxed);
+}
+
+void
+metrics_storage_dropped(void)
+{
+	atomic_fetch_add_explicit(&storage_dropped, 1, memory_order_relaxed);
 }
 
 void
@@ -572,6 +589,20 @@ metrics_render(void)
 	     "Dispatch partitions this instance owns.");
 	put(&t, "herald_partitions_owned %ld\n",
 	    atomic_load_explicit(&partitions, memory_order_relaxed));
+	head(&t, "herald_storage_partitions", "gauge",
+	     "Storage partitions kept (each of event, delivery and attempt), "
+	     "as this instance last read them.");
+	put(&t, "herald_storage_partitions %ld\n",
+	    atomic_load_explicit(&storage_partitions, memory_order_relaxed));
+	head(&t, "herald_storage_oldest_seconds", "gauge",
+	     "Age of the oldest partition kept: how far back the stored "
+	     "events go.");
+	put(&t, "herald_storage_oldest_seconds %ld\n",
+	    atomic_load_explicit(&storage_oldest_s, memory_order_relaxed));
+	head(&t, "herald_storage_partitions_dropped_total", "counter",
+	     "Partitions this instance dropped past the retention.");
+	put(&t, "herald_storage_partitions_dropped_total %lu\n",
+	    atomic_load_explicit(&storage_dropped, memory_order_relaxed));
 	head(&t, "herald_http_connections", "gauge",
 	     "Open connections to the API listener.");
 	put(&t, "herald_http_connections %ld\n",
@@ -612,6 +643,9 @@ metrics_reset(void)
 	atomic_store(&deliveries_failed, 0);
 	atomic_store(&inflight, 0);
 	atomic_store(&partitions, 0);
+	atomic_store(&storage_partitions, 0);
+	atomic_store(&storage_oldest_s, 0);
+	atomic_store(&storage_dropped, 0);
 	atomic_store(&http_connections, 0);
 	atomic_store(&db_pool_size, 0);
 	atomic_store(&db_pool_in_use, 0);

@@ -69,6 +69,10 @@ void metrics_delivery_failed(void);
 /* Requests to sinks in flight, partitions owned (the dispatcher's). */
 void metrics_inflight_add(long delta);
 void metrics_partitions_owned(long n);
+/* Storage partitions kept and the age of the oldest (read by the
+ * partition maintenance thread each round); one dropped here. */
+void metrics_storage(long npartitions, long oldest_s);
+void metrics_storage_dropped(void);
 
 /* From an event's commit (its received_at) to the first 2xx of one of
  * its deliveries. */

@@ -22,14 +22,12 @@
  * overlap: one builds and inserts a group while another waits for its
  * COMMIT.  What keeps that correct:
  *
- * Identity.  INSERT ... ON CONFLICT makes a transaction that inserts an
- * identity another one has inserted but not committed wait for it; when
- * the first commits, the second skips the row, and find_events, a later
- * statement, reads the first one's seq: the duplicate is answered 200
- * with it.  Every group inserts its rows sorted by identity, so two groups
- * can only wait for each other one way (in arrival order, one group with
- * X then Y and another with Y then X would deadlock); seq is still drawn
- * in arrival order, before that sort.
+ * Identity.  herald_event_insert (sql/009) takes a transaction advisory
+ * lock per identity in the group, ascending, then inserts the events no
+ * partition holds: a transaction inserting an identity another one has
+ * inserted but not committed waits for it, then skips the row, and
+ * find_events, a later statement, reads the first one's seq: the
+ * duplicate is answered 200 with it.  seq is drawn in arrival order.
  *
  * Order per key.  A group locks every key its events may touch (the
  * advisory locks of keyhead.c, ascending) before it draws any seq.  Two
@@ -42,7 +40,7 @@
  * are locked too, which is only cautious.
  *
  * No deadlock.  A transaction takes keys (ascending), then identities
- * (sorted), then commits.  It waits for an identity only once it holds
+ * (ascending), then commits.  It waits for an identity only once it holds
  * all its keys, and whoever holds that identity holds all of its own, so
  * waits never form a cycle.  The dispatcher and the API routes that move
  * a key's head take key locks only, ascending, before changing rows.
@@ -107,21 +105,12 @@ struct fanout {
 	size_t notice_len;
 };
 
-/* Rows sorted by identity (see the top of the file; byte order, cheaper
- * than the database's collation and as good for this), each with the seq
- * drawn for it in arrival order. */
+/* The group's new events, each unless its identity is stored already
+ * (sql/009: herald_event_insert), with seqs drawn in arrival order. */
 static const struct store_stmt insert_events = {
 	"writer_insert_events",
-	"INSERT INTO event (seq, source, id, type, attrs, data_kind, data)"
-	" SELECT v.q, v.s, v.i, v.t, v.a::jsonb, v.k, v.d"
-	" FROM (SELECT u.*, nextval('event_seq_seq') AS q"
-	"       FROM unnest($1::text[], $2::text[], $3::text[], $4::text[],"
-	"                   $5::int2[], $6::bytea[])"
-	"            WITH ORDINALITY AS u(s, i, t, a, k, d, o)"
-	"       ORDER BY u.o) v"
-	" ORDER BY v.s COLLATE \"C\", v.i COLLATE \"C\""
-	" ON CONFLICT (source, id) DO NOTHING"
-	" RETURNING seq, source, id",
+	"SELECT seq, source, id FROM herald_event_insert($1::text[],"
+	" $2::text[], $3::text[], $4::text[], $5::int2[], $6::bytea[])",
 	6};
 
 static const struct store_stmt find_events = {

@@ -795,6 +795,31 @@ fig_matching() { # figure 6
 	sink_down
 }
 
+fig_storage() { # figure 7
+	local list n bytes body
+	fresh_db storage
+	herald_up
+	sink_up
+	say "figure 7: disk per event: a $BACKLOG-event backlog delivered to 1 subscription"
+	list="'$(subscribe bench.storage active)'"
+	load_backlog "$BACKLOG" bench.storage
+	drain "$list" "$LOADED"
+	herald_down
+	sink_down
+	psql_db "CHECKPOINT" >/dev/null
+	# every partition of the three tables, with their indexes and TOAST
+	bytes=$(psql_db "SELECT sum(pg_total_relation_size(t.relid))
+		FROM unnest(ARRAY['event', 'delivery', 'attempt']) AS p(name),
+		     pg_partition_tree(p.name::regclass) AS t WHERE t.isleaf")
+	n=$(psql_db "SELECT count(*) FROM event WHERE type = 'bench.storage'")
+	body=$(psql_db "SELECT round(avg(octet_length(attrs::text) + octet_length(data)))
+		FROM event WHERE type = 'bench.storage'")
+	say "storage: $bytes bytes for $n events, $DONE deliveries (the event's attributes and data: $body bytes)"
+	row 7a "disk per event, 1 delivery and its attempt" \
+		"$(awk -v b="$bytes" -v n="$n" 'BEGIN { print b / n }')" "$body" bytes/event \
+		"the event's attributes and data"
+}
+
 plot() {
 	local png=$1
 	{
@@ -909,6 +934,7 @@ main() {
 	wanted 4 && fig_e2e
 	wanted 5 && fig_memory
 	wanted 6 && fig_matching
+	wanted 7 && fig_storage
 
 	mkdir -p "$(dirname "$OUT")"
 	png=${OUT%.txt}.png

@@ -37,7 +37,7 @@ fi
 # 2. The table, from --help: "key<TAB>default<TAB>min..max or -<TAB>live|restart".
 # A setting starts with a line "  --flag-name PLACEHOLDER"; the last line of
 # its block is "(MIN..MAX, default: VALUE; reloads on SIGHUP)", range and
-# reload part optional.
+# reload part optional; a duration's bounds carry their unit (1s..365d).
 "$HERALD_BIN" --help >"$work/help"
 awk '
 	/^Settings:/ { on = 1; next }
@@ -49,7 +49,7 @@ awk '
 	key != "" && /^ +\(.*default: .*\)$/ {
 		line = $0; sub(/^ +\(/, "", line); sub(/\)$/, "", line)
 		range = "-"
-		if (match(line, /^-?[0-9]+\.\.-?[0-9]+, /)) {
+		if (match(line, /^-?[0-9]+[smhd]?\.\.-?[0-9]+[smhd]?, /)) {
 			range = substr(line, 1, RLENGTH - 2); line = substr(line, RLENGTH + 1)
 		}
 		reload = "restart"
@@ -93,7 +93,7 @@ awk '
 		reload = (substr(line, RSTART) ~ /SIGHUP/) ? "live" : "restart"
 		line = substr(line, 10, RSTART - 10)
 		range = "-"
-		if (match(line, /; range -?[0-9]+ to -?[0-9]+$/)) {
+		if (match(line, /; range -?[0-9]+[smhd]? to -?[0-9]+[smhd]?$/)) {
 			range = substr(line, RSTART + 8); sub(/ to /, "..", range)
 			line = substr(line, 1, RSTART - 1)
 		}

@@ -14,6 +14,9 @@
 #      500s, 429 with Retry-After, 410 Gone; plus a healthy one that none of
 #      them may slow down.
 #
+# Throughout, a storage partition opens every second (partition_interval),
+# so partition maintenance runs through every fault.
+#
 # The ledger: every publish (id, key, per-key counter, HTTP status, seq,
 # times) and every request the receiver saw (webhook-id msg_<seq>,
 # ce-partitionkey, the status it answered, or a dropped connection).  At the
@@ -65,11 +68,14 @@ rng() { # rng N: a number in [0, N), in RNG
 	RNG=$(((RNG_STATE >> 8) % $1))
 }
 
-# A private cluster: scenario a stops and starts it.
+# A private cluster: scenario a stops and starts it.  Storage partitions
+# open every second, so that partition maintenance runs through every
+# fault (the retention stays long: the ledger reads the stored events).
+HERALD_ARGS=(--partition-interval 1s)
 pg_start_private
 db_create
 receiver_start
-herald_start
+herald_start "${HERALD_ARGS[@]}"
 PORT=$HERALD_PORT
 
 # ------------------------------------------------------------ helpers
@@ -432,7 +438,7 @@ for ((r = 1; r <= B_ROUNDS; r++)); do
 	stop_publishers b "$r"
 	rng 1000
 	sleep "0.$(printf '%03d' "$RNG")"
-	HERALD_LISTEN_PORT=$PORT herald_start
+	HERALD_LISTEN_PORT=$PORT herald_start "${HERALD_ARGS[@]}"
 done
 wait_until "$DRAIN_S" "b: every delivery settled after the restarts" settled "$SRC_B"
 cuts_json=$(printf '%s\n' "${B_CUTS[@]}" | jq -s -c .)

@@ -250,7 +250,7 @@ holder_waits() {
 terminate_blocked_writer() {
 	[[ $(db_psql "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity
 		WHERE datname = current_database() AND application_name = 'herald'
-		  AND wait_event_type = 'Lock' AND query LIKE 'INSERT INTO event %'") -ge 1 ]]
+		  AND wait_event_type = 'Lock' AND query LIKE '%herald_event_insert(%'") -ge 1 ]]
 }
 # ledger_has JQ_TEST: the jq test holds for the ledger $L.
 ledger_has() {

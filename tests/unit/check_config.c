@@ -20,6 +20,7 @@ static const char *const want_keys[] = {
 	"backlog_alert", "group_max_failures", "group_refused_seconds",
 	"tls_cert_file", "tls_key_file", "tls_priorities",
 	"metrics_listen", "metrics_per_subscription",
+	"retention", "partition_interval",
 };
 #define N_KEYS (sizeof(want_keys) / sizeof(want_keys[0]))
 
@@ -102,6 +103,8 @@ START_TEST(test_defaults)
 			 "NORMAL:-VERS-ALL:+VERS-TLS1.3:+VERS-TLS1.2");
 	ck_assert_str_eq(c.metrics_listen, "");
 	ck_assert(!c.metrics_per_subscription);
+	ck_assert_int_eq(c.retention, 7 * 86400);
+	ck_assert_int_eq(c.partition_interval, 86400);
 	config_free(&c);
 	ck_assert_ptr_null(c.listen);
 	config_free(&c); /* twice is harmless */
@@ -150,6 +153,14 @@ static const struct file_ok {
 	 "postgresql://u@h/db?sslmode=require"},
 	{"admin_key = \"a # b  \"\n", "admin_key", "a # b  "},
 	{"admin_key = \"q\\\"b\\\\s\"  # comment\n", "admin_key", "q\"b\\s"},
+	{"retention = 90m\n", "retention", "90m"},
+	{"retention = 3600\n", "retention", "1h"},
+	{"retention = 7200s\n", "retention", "2h"},
+	{"retention = 0\n", "retention", "0s"},
+	{"retention = 3650d\n", "retention", "3650d"},
+	{"partition_interval = 1s\n", "partition_interval", "1s"},
+	{"partition_interval = 61\n", "partition_interval", "61s"},
+	{"partition_interval = 48h\n", "partition_interval", "2d"},
 	{"admin_key = \"\"\n", "admin_key", ""},
 	{"admin_key =\n", "admin_key", ""},
 	{"admin_key = # nothing\n", "admin_key", ""},
@@ -221,6 +232,16 @@ static const struct file_err {
 	 "for api_threads is out of range (1..256)"},
 	{"api_threads = -1\n", 0, 1, "out of range"},
 	{"secret_grace = -1\n", 0, 1, "out of range (0..31536000)"},
+	{"retention = 5x\n", 0, 1,
+	 "invalid value \"5x\" for retention: expected a duration"},
+	{"retention = d\n", 0, 1, "expected a duration"},
+	{"retention = -1d\n", 0, 1, "expected a duration"},
+	{"retention = 1.5d\n", 0, 1, "expected a duration"},
+	{"retention = 3651d\n", 0, 1,
+	 "value 3651d for retention is out of range (0s..3650d)"},
+	{"retention = 99999999999999999999d\n", 0, 1, "out of range"},
+	{"retention = 9999999999999999d\n", 0, 1, "out of range"},
+	{"partition_interval = 0\n", 0, 1, "out of range (1s..365d)"},
 	{"allow_private_sinks = maybe\n", 0, 1, "expected true or false"},
 	{"allow_private_sinks =\n", 0, 1, "expected true or false"},
 	{"log_level = verbose\n", 0, 1, "expected debug, info, warn or error"},

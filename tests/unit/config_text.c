@@ -29,6 +29,30 @@ config_field_text(const struct config *c, const char *key, char *buf, size_t len
 		{"group_refused_seconds", c->group_refused_seconds},
 	};
 
+	const struct {
+		const char *key;
+		long value;
+	} durations[] = {
+		{"retention", c->retention},
+		{"partition_interval", c->partition_interval},
+	};
+
+	for (size_t i = 0; i < sizeof(durations) / sizeof(durations[0]); i++) {
+		long v = durations[i].value;
+
+		if (strcmp(key, durations[i].key) != 0)
+			continue;
+		/* the largest of d, h, m, s that divides it */
+		if (v > 0 && v % 86400 == 0)
+			snprintf(buf, len, "%ldd", v / 86400);
+		else if (v > 0 && v % 3600 == 0)
+			snprintf(buf, len, "%ldh", v / 3600);
+		else if (v > 0 && v % 60 == 0)
+			snprintf(buf, len, "%ldm", v / 60);
+		else
+			snprintf(buf, len, "%lds", v);
+		return true;
+	}
 	if (strcmp(key, "listen") == 0)
 		snprintf(buf, len, "%s", c->listen);
 	else if (strcmp(key, "database_url") == 0)
