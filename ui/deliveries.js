@@ -1,7 +1,7 @@
 // A subscription's deliveries: filtered by state and paged from the
 // server; one delivery with its attempt log and its event; retry, replay.
 import { api, ApiError, can, enc } from './api.js';
-import { badge, busy, confirmAction, h, notFound, setStatus, show, when } from './ui.js';
+import { badge, busy, confirmAction, h, notFound, setStatus, show, sinkText, when } from './ui.js';
 import { eventBody } from './events.js';
 
 const PAGE = 25;
@@ -15,6 +15,8 @@ export async function deliveriesCard(s) {
 	const prev = h('button', { type: 'button', id: 'deliveries-prev' }, '← Previous');
 	const next = h('button', { type: 'button', id: 'deliveries-next' }, 'Next →');
 	const refresh = h('button', { type: 'button', id: 'deliveries-refresh' }, 'Refresh');
+	// a consumer group's deliveries say which member took the last attempt
+	const group = Boolean(s.sinks && s.sinks.length > 1);
 	// the `after` of each page shown so far: the last is the current one
 	let pages = [0];
 	let nextAfter = null;
@@ -31,8 +33,8 @@ export async function deliveriesCard(s) {
 		tableArea.replaceChildren(page.items.length === 0 ?
 			h('p', { class: 'muted' }, state.value ? `No ${state.value} deliveries.` : 'No deliveries yet.') :
 			h('div', { class: 'table-wrap' }, h('table', { class: 'responsive' },
-				h('thead', {}, h('tr', {}, ['Seq', 'Event', 'State', 'Attempts', 'Last status', 'Last error', 'Next attempt / done']
-					.map((t) => h('th', { scope: 'col' }, t)))),
+				h('thead', {}, h('tr', {}, ['Seq', 'Event', 'State', 'Attempts', 'Last status', 'Last error', group ? 'Last sink' : null,
+					'Next attempt / done'].filter((t) => t).map((t) => h('th', { scope: 'col' }, t)))),
 				h('tbody', {}, page.items.map((d) => h('tr', { dataset: { seq: String(d.seq), state: d.state } },
 					h('td', { 'data-label': 'Seq' }, h('a', { href: `#/subscriptions/${enc(s.id)}/deliveries/${d.seq}` }, String(d.seq))),
 					h('td', { 'data-label': 'Event', class: 'wrap' }, `${d.source} ${d.event_id}`),
@@ -40,6 +42,7 @@ export async function deliveriesCard(s) {
 					h('td', { 'data-label': 'Attempts' }, String(d.attempts)),
 					h('td', { 'data-label': 'Last status' }, d.last_status === null ? '—' : String(d.last_status)),
 					h('td', { 'data-label': 'Last error', class: 'wrap' }, d.last_error || '—'),
+					group ? h('td', { 'data-label': 'Last sink', class: 'wrap mono last-sink' }, d.last_sink || '—') : null,
 					h('td', { 'data-label': 'Next attempt / done' }, when(d.next_attempt_at))))))));
 	}
 
@@ -86,7 +89,7 @@ export async function deliveriesCard(s) {
 			return;
 		}
 		const n = `${count} ${count === 1 ? 'delivery' : 'deliveries'}`;
-		if (!(await confirmAction(`Send ${what} to ${s.sink} again: ${n} now?`, 'Replay')))
+		if (!(await confirmAction(`Send ${what} to ${sinkText(s)} again: ${n} now?`, 'Replay')))
 			return;
 		busy(replay, 'Replaying…', async () => {
 			let op = await api('POST', `${base}/replay`, body);
@@ -130,12 +133,16 @@ export async function detail(id, seq) {
 		await detail(id, seq);
 		return `Delivery ${seq} put back in line.`;
 	}));
+	// in a consumer group, the member each attempt went to
+	const group = d.attempt_log.some((a) => a.sink);
 	const attempts = d.attempt_log.length === 0 ? h('p', { class: 'muted' }, 'No attempt yet.') :
 		h('div', { class: 'table-wrap' }, h('table', { class: 'responsive', id: 'attempts' },
-			h('thead', {}, h('tr', {}, ['#', 'Time', 'Status', 'Latency', 'Error', 'Response'].map((t) => h('th', { scope: 'col' }, t)))),
+			h('thead', {}, h('tr', {}, ['#', 'Time', group ? 'Sink' : null, 'Status', 'Latency', 'Error', 'Response']
+				.filter((t) => t).map((t) => h('th', { scope: 'col' }, t)))),
 			h('tbody', {}, d.attempt_log.map((a, i) => h('tr', {},
 				h('td', { 'data-label': '#' }, String(i + 1)),
 				h('td', { 'data-label': 'Time' }, when(a.at)),
+				group ? h('td', { 'data-label': 'Sink', class: 'wrap mono attempt-sink' }, a.sink || '—') : null,
 				h('td', { 'data-label': 'Status' }, a.status === null ? '—' : String(a.status)),
 				h('td', { 'data-label': 'Latency' }, a.latency_ms === null ? '—' : `${a.latency_ms} ms`),
 				h('td', { 'data-label': 'Error', class: 'wrap' }, a.error || '—'),
@@ -155,6 +162,7 @@ export async function detail(id, seq) {
 			h('dt', {}, 'State'), h('dd', { id: 'delivery-state-value' }, badge(d.state)),
 			h('dt', {}, 'Event'), h('dd', {}, `${d.source} ${d.event_id}`),
 			h('dt', {}, 'Attempts'), h('dd', {}, String(d.attempts)),
+			d.last_sink ? [h('dt', {}, 'Last sink'), h('dd', { class: 'mono', id: 'delivery-last-sink' }, d.last_sink)] : null,
 			h('dt', {}, d.state === 'pending' ? 'Next attempt' : 'Finished'), h('dd', {}, when(d.next_attempt_at)),
 			h('dt', {}, 'Last error'), h('dd', {}, d.last_error || '—'))),
 		h('div', { class: 'actions' }, retry,

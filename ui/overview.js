@@ -2,7 +2,7 @@
 // hour as charts (GET /v1/stats); for every key, the subscriptions it
 // may see that need attention (failing, disabled, backing up), worst first.
 import { api, can, enc } from './api.js';
-import { busy, failureText, h, show, when } from './ui.js';
+import { busy, failureText, h, show, sinkLink, when } from './ui.js';
 import { chart, num } from './chart.js';
 
 const REFRESH_MS = 10000;
@@ -37,7 +37,7 @@ function attentionTable(subs) {
 		h('tbody', {}, rows.map(({ s, why }) => {
 			const a = s.attempts, b = s.backlog;
 			return h('tr', { dataset: { id: s.id, reason: why.reason } },
-				h('td', { 'data-label': 'Subscription', class: 'wrap' }, h('a', { href: `#/subscriptions/${enc(s.id)}` }, s.sink)),
+				h('td', { 'data-label': 'Subscription', class: 'wrap' }, sinkLink(s, `#/subscriptions/${enc(s.id)}`)),
 				h('td', { 'data-label': 'Why' }, h('span', {}, h('span', { class: `badge ${why.reason.replace(' ', '-')}` }, why.reason),
 					s.status_reason ? h('span', { class: 'muted' }, ` ${s.status_reason}`) : null)),
 				h('td', { 'data-label': 'Recent attempts' }, a ? `${a.recent_failed} of ${a.recent} failed` : h('span', { class: 'muted' }, 'none')),

@@ -1,7 +1,8 @@
 // Subscriptions: the list, one subscription with its actions and
 // deliveries, and the create/edit form (herald's field errors at the field).
 import { api, ApiError, enc } from './api.js';
-import { badge, busy, clearErrors, confirmAction, copyButton, failureText, fieldError, h, notFound, show, when } from './ui.js';
+import { badge, busy, clearErrors, confirmAction, copyButton, failureText, fieldError, h, notFound, show, sinkLink, sinksOf,
+	sinkText, when } from './ui.js';
 import { deliveriesCard } from './deliveries.js';
 
 // A secret just made (create or rotate), shown once on the next page.
@@ -24,7 +25,7 @@ export async function list() {
 	}
 	const rows = items.map((s) => h('tr', {},
 		h('td', { 'data-label': 'Sink', class: 'wrap' },
-			h('a', { href: `#/subscriptions/${enc(s.id)}` }, s.sink)),
+			sinkLink(s, `#/subscriptions/${enc(s.id)}`)),
 		h('td', { 'data-label': 'Types', class: 'wrap' }, s.types ? s.types.join(', ') : h('span', { class: 'muted' }, 'any')),
 		h('td', { 'data-label': 'Status' }, badge(s.status)),
 		h('td', { 'data-label': 'Backlog' }, s.backlog ? backlogText(s.backlog) : h('span', { class: 'muted' }, 'not sampled yet')),
@@ -68,8 +69,12 @@ export async function detail(id) {
 	const secret = freshSecret && freshSecret.id === s.id ? freshSecret : null;
 	freshSecret = null;
 	const d = s.delivery;
+	const members = sinksOf(s);
 	const props = [
-		['Sink', h('span', { class: 'mono' }, s.sink)],
+		members.length > 1 ?
+			['Sinks', [h('span', { class: 'muted' }, `A consumer group of ${members.length}: each delivery goes to one of them.`),
+				h('ul', { class: 'members', id: 'sinks' }, members.map((m) => h('li', { class: 'mono' }, m)))]] :
+			['Sink', h('span', { class: 'mono', id: 'sinks' }, members[0])],
 		['Status', [badge(s.status), s.status_reason ? ` ${s.status_reason}` : '']],
 		['Source', s.source || h('span', { class: 'muted' }, 'any')],
 		['Types', s.types ? s.types.join(', ') : h('span', { class: 'muted' }, 'any')],
@@ -104,7 +109,7 @@ export async function detail(id) {
 	});
 	const del = h('button', { type: 'button', class: 'danger' }, 'Delete');
 	del.addEventListener('click', async () => {
-		if (!(await confirmAction(`Delete the subscription to ${s.sink}? Its deliveries stop at once.`, 'Delete')))
+		if (!(await confirmAction(`Delete the subscription to ${sinkText(s)}? Its deliveries stop at once.`, 'Delete')))
 			return;
 		busy(del, 'Deleting…', async () => {
 			await api('DELETE', path);
@@ -112,7 +117,7 @@ export async function detail(id) {
 			return 'Subscription deleted.';
 		});
 	});
-	show(s.sink,
+	show(sinkText(s),
 		h('p', {}, h('a', { href: '#/subscriptions' }, '← Subscriptions')),
 		h('h1', {}, 'Subscription ', h('span', { class: 'mono' }, s.id)),
 		secret ? secretBox(secret.secret, secret.note) : null,
@@ -173,8 +178,12 @@ export async function form(id) {
 		h('option', { value: o, selected: o === value }, o)));
 	const number = ([name, , attrs]) => h('input', { type: 'number', value: v(name) ?? '', ...attrs });
 	const headers = v('protocolsettings.headers');
+	const members = s ? sinksOf(s) : [];
 	const controls = {
-		sink: field('sink', 'Sink URL', text('sink', v('sink'), { required: true, inputmode: 'url', placeholder: 'https://example.com/hook' })),
+		// one URL, or a consumer group's: one a line
+		sink: field('sink', 'Sink URLs', h('textarea', { rows: Math.max(2, members.length + 1), spellcheck: 'false', wrap: 'off',
+			required: true, inputmode: 'url', placeholder: 'https://example.com/hook' }, members.join('\n')),
+		'One URL a line. Two or more (16 at most) make a consumer group: each delivery goes to one of them.'),
 		source: field('source', 'Source', text('source', v('source')), 'Only events of this source (empty: any).'),
 		types: field('types', 'Types', area((v('types') || []).join('\n')), 'One event type a line (empty: any type).'),
 		filters: field('filters', 'Filters (JSON)', area(v('filters') ? JSON.stringify(v('filters'), null, 2) : ''),
@@ -207,7 +216,20 @@ export async function form(id) {
 		const val = (name) => f.querySelector(`[data-field="${name}"]`).value.trim();
 		// empty means the default: null (a create takes it as absent, an
 		// edit, a merge patch, as "back to the default")
-		body.sink = val('sink');
+		// one URL is a sink, more a consumer group; where each came from
+		// (its line) for herald's errors, which name sinks[i]
+		const lines = f.querySelector('[data-field="sink"]').value.split('\n');
+		const sinks = [], lineOf = [];
+		lines.forEach((l, i) => {
+			if (l.trim()) {
+				sinks.push(l.trim());
+				lineOf.push(i + 1);
+			}
+		});
+		if (sinks.length > 1)
+			body.sinks = sinks;
+		else
+			body.sink = sinks[0] || '';
 		body.source = val('source') || null;
 		const types = val('types').split(/[\n,]/).map((t) => t.trim()).filter((t) => t);
 		body.types = types.length ? types : null;
@@ -249,7 +271,11 @@ export async function form(id) {
 				return s ? 'Subscription saved.' : 'Subscription created: copy its secret now.';
 			} catch (e) {
 				if (e instanceof ApiError && e.status === 400) {
-					fieldError(f, e.field, e.message);
+					const member = /^sinks\[(\d+)\]/.exec(e.field);
+					if (member && lineOf[member[1]])
+						fieldError(f, 'sink', `${e.field} (line ${lineOf[member[1]]}): ${e.message}`);
+					else
+						fieldError(f, e.field === 'sinks' ? 'sink' : e.field, e.message);
 					throw new Error('herald refused the subscription: see the field marked.');
 				}
 				throw e;

@@ -150,6 +150,25 @@ export function when(t) {
 	return h('time', { datetime: t, title: t }, isNaN(d) ? t : d.toLocaleString());
 }
 
+// A subscription's sinks: its one sink, or its consumer group's members.
+export function sinksOf(s) {
+	return s.sinks || (s.sink ? [s.sink] : []);
+}
+
+// A subscription's sink on one line: the sink, or a consumer group's
+// first member and how many more it has.
+export function sinkText(s) {
+	const m = sinksOf(s);
+	return m.length > 1 ? `${m[0]} +${m.length - 1} more` : m[0] || '';
+}
+
+// A link to a subscription named by its sink(s); a group's members in
+// its title.
+export function sinkLink(s, href) {
+	const m = sinksOf(s);
+	return h('a', { href, title: m.length > 1 ? m.join('\n') : null }, sinkText(s));
+}
+
 // An attempt's failure ({outcome, status}): "http_5xx 500", "timeout".
 export function failureText(f) {
 	return f.status ? `${f.outcome} ${f.status}` : f.outcome;

@@ -115,16 +115,23 @@ async function confirmDialog() {
 	await click('#confirm-ok');
 	await page.waitForSelector('#confirm:not([open])');
 }
-async function publish(id) {
+async function publish(id, type = 't.console') {
 	const r = await fetch(`${BASE}/v1/events`, {
 		method: 'POST',
 		headers: { Authorization: `Bearer ${KEY_A}`, 'Content-Type': 'application/cloudevents+json' },
-		body: JSON.stringify({ specversion: '1.0', id, source: '/console', type: 't.console',
+		body: JSON.stringify({ specversion: '1.0', id, source: '/console', type,
 			partitionkey: id, data: { order: id, total: 42 } }),
 	});
 	if (r.status !== 202)
 		throw new Error(`publish ${id}: ${r.status} ${await r.text()}`);
 	return (await r.json()).seq;
+}
+// GET path with tenant A's key: the API's own view of what the console did.
+async function apiGet(path) {
+	const r = await fetch(`${BASE}${path}`, { headers: { Authorization: `Bearer ${KEY_A}` } });
+	if (r.status !== 200)
+		throw new Error(`GET ${path}: ${r.status} ${await r.text()}`);
+	return r.json();
 }
 // Refresh the deliveries filtered by state until n rows show.
 async function waitDeliveries(state, n) {
@@ -175,7 +182,10 @@ async function signIn(key) {
 	await page.waitForSelector('#nav:not([hidden])');
 }
 
-let subId, seqs;
+let subId, seqs, groupId;
+// a consumer group's members, as libcurl renders them (unchanged)
+const G = [1, 2, 3, 4].map((n) => `${RECEIVER}/group-${n}`);
+const same = (a, b) => JSON.stringify(a) === JSON.stringify(b);
 try {
 	await step('the console loads at /ui (redirected to /ui/) and asks for a key', async () => {
 		const r = await page.goto(`${BASE}/ui`);
@@ -400,6 +410,122 @@ try {
 		// the outcome moved with the action to the list
 		if (await text('#status') !== 'Subscription deleted.')
 			throw new Error(`status: ${await text('#status')}`);
+	});
+
+	await step('a group member herald refuses is marked at the sinks field, with its line', async () => {
+		await page.goto(`${BASE}/ui/#/subscriptions/new`);
+		await page.waitForSelector('#subscription-form');
+		expectedFailures.push({ path: '/v1/subscriptions', status: 400 });
+		await fill('#f-sink', `${G[0]}\n\nftp://x.example/`);
+		await click('#subscription-form button[type=submit]');
+		await page.waitForSelector('#f-sink[aria-invalid="true"]');
+		const msg = await text('#err-f-sink');
+		if (!msg.startsWith('sinks[1] (line 3): ') || msg.length <= 'sinks[1] (line 3): '.length)
+			throw new Error(`message: ${msg}`);
+	});
+
+	await step('a consumer group is created through the form, one sink URL a line', async () => {
+		await fill('#f-sink', `${G[0]}\n${G[1]}\n  ${G[2]}\n`);
+		await fill('#f-types', 't.group');
+		await click('#subscription-form button[type=submit]');
+		await page.waitForSelector('#secret-value');
+		groupId = decodeURIComponent(page.url().split('#/subscriptions/')[1]);
+		const s = await apiGet(`/v1/subscriptions/${groupId}`);
+		if (!same(s.sinks, G.slice(0, 3)) || 'sink' in s)
+			throw new Error(`the API has ${JSON.stringify(s)}`);
+	});
+
+	await step('the group\'s page lists its members', async () => {
+		const shown = await page.$$eval('#sinks li', (li) => li.map((e) => e.textContent));
+		if (!same(shown, G.slice(0, 3)))
+			throw new Error(`members shown: ${shown.join(', ')}`);
+		const title = await page.title();
+		if (!title.startsWith(`${G[0]} +2 more`))
+			throw new Error(`title: ${title}`);
+		const body = await text('main');
+		if (/undefined/.test(body))
+			throw new Error('"undefined" shows');
+	});
+
+	await step('the list shows the group by its first member and how many more', async () => {
+		await click('#nav a::-p-text(Subscriptions)');
+		await page.waitForSelector('#subscriptions');
+		const link = await page.$eval(`#subscriptions a[href="#/subscriptions/${groupId}"]`,
+			(a) => ({ text: a.textContent, title: a.title }));
+		if (link.text !== `${G[0]} +2 more` || link.title !== G.slice(0, 3).join('\n'))
+			throw new Error(JSON.stringify(link));
+	});
+
+	await step('a delivery to the group shows the member its attempt went to', async () => {
+		await click(`#subscriptions a[href="#/subscriptions/${groupId}"]`);
+		await page.waitForSelector('#deliveries');
+		const seq = await publish('g-1', 't.group');
+		await waitDeliveries('succeeded', 1);
+		const d = await apiGet(`/v1/subscriptions/${groupId}/deliveries/${seq}`);
+		const member = d.attempt_log.length === 1 ? d.attempt_log[0].sink : null;
+		if (!G.slice(0, 3).includes(member) || d.last_sink !== member)
+			throw new Error(`the API has ${JSON.stringify(d)}`);
+		const last = await text(`#deliveries tr[data-seq="${seq}"] .last-sink`);
+		if (last !== member)
+			throw new Error(`the list's last sink: ${last}, not ${member}`);
+		await shot('group');
+		await click(`#deliveries a[href$="/deliveries/${seq}"]`);
+		await page.waitForSelector('#attempts');
+		const shown = await page.$$eval('#attempts tbody tr', (rs) => rs.map((r) => r.querySelector('.attempt-sink')?.textContent));
+		if (!same(shown, [member]) || await text('#delivery-last-sink') !== member)
+			throw new Error(`the attempt log shows ${JSON.stringify(shown)}, not ${member}`);
+	});
+
+	await step('the replay prompt names the group', async () => {
+		await click('a::-p-text(The subscription)');
+		await page.waitForSelector('#replay-form');
+		await setValue('#replay-kind', 'failed');
+		await click('#replay');
+		await page.waitForSelector('#confirm[open]');
+		const asked = await text('#confirm-text');
+		await click('#confirm-cancel');
+		await page.waitForSelector('#confirm:not([open])');
+		if (asked !== `Send every failed delivery to ${G[0]} +2 more again: 0 deliveries now?`)
+			throw new Error(`the prompt: ${asked}`);
+	});
+
+	await step('editing the group keeps its members; one is removed and one added', async () => {
+		await click('a::-p-text(Edit)');
+		await page.waitForSelector('#subscription-form');
+		const kept = await page.$eval('#f-sink', (e) => e.value);
+		if (kept !== G.slice(0, 3).join('\n'))
+			throw new Error(`the form shows ${JSON.stringify(kept)}`);
+		await fill('#f-sink', `${G[0]}\n${G[1]}\n${G[3]}`);
+		await click('#subscription-form button[type=submit]');
+		await page.waitForFunction((want) => [...document.querySelectorAll('#sinks li')].map((e) => e.textContent).join(' ') === want,
+			{}, [G[0], G[1], G[3]].join(' '));
+		const s = await apiGet(`/v1/subscriptions/${groupId}`);
+		if (!same(s.sinks, [G[0], G[1], G[3]]) || 'sink' in s || !same(s.types, ['t.group']))
+			throw new Error(`the API has ${JSON.stringify(s)}`);
+	});
+
+	await step('the delete prompt names the group', async () => {
+		await click('button::-p-text(Delete)');
+		await page.waitForSelector('#confirm[open]');
+		const asked = await text('#confirm-text');
+		await click('#confirm-cancel');
+		await page.waitForSelector('#confirm:not([open])');
+		if (asked !== `Delete the subscription to ${G[0]} +2 more? Its deliveries stop at once.`)
+			throw new Error(`the prompt: ${asked}`);
+	});
+
+	await step('a group edited down to one URL has one sink again, then is deleted', async () => {
+		await click('a::-p-text(Edit)');
+		await page.waitForSelector('#subscription-form');
+		await fill('#f-sink', G[1]);
+		await click('#subscription-form button[type=submit]');
+		await page.waitForFunction((want) => document.querySelector('main dl span#sinks')?.textContent === want, {}, G[1]);
+		const s = await apiGet(`/v1/subscriptions/${groupId}`);
+		if (s.sink !== G[1] || 'sinks' in s)
+			throw new Error(`the API has ${JSON.stringify(s)}`);
+		await click('button::-p-text(Delete)');
+		await confirmDialog();
+		await page.waitForFunction(() => /No subscriptions yet/.test(document.querySelector('main').textContent));
 	});
 
 	await step('a publish-only key is offered the events only', async () => {

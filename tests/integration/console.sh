@@ -2,8 +2,9 @@
 # The web console: its files as herald serves them (types, CSP, ETag, no key
 # needed), GET /v1/keys/self, and a real browser (Debian's chromium through
 # puppeteer-core, tests/browser) signing in, creating a subscription to a
-# failing sink, reading the attempt log, fixing the sink, replaying, and
-# checking tenant isolation, with no console error and no CSP violation;
+# failing sink, reading the attempt log, fixing the sink, replaying, making
+# and editing a consumer group, and checking tenant isolation, with no
+# console error and no CSP violation;
 # the subscriptions' recent attempts, GET /v1/stats and the overview's
 # charts and failing subscriptions.
 #
@@ -206,15 +207,20 @@ done <"$RESULTS"
 if [[ $rc -ne 0 ]] && ! grep -q '^not ok' "$RESULTS"; then
 	_not_ok "the browser script ran to its end" "exit $rc: $(tail -n 20 "$TEST_TMPDIR/browser.log")"
 fi
-check "the browser made its checks" test "$(grep -c '^ok' "$RESULTS")" -ge 24
+check "the browser made its checks" test "$(grep -c '^ok' "$RESULTS")" -ge 33
 
 # What the browser did, as the database and the receiver saw it: the
 # receiver got each of the three events twice at the failing URL, once
-# after the fix, and one of them once more (the retry); tenant A's
-# subscription was deleted at the end.
+# after the fix, and one of them once more (the retry); the group's one
+# event reached one member; tenant A's subscriptions were deleted.
 check "the sink got 6 failed attempts, 3 replayed and 1 retried" test "$(receiver_count /hook)" -eq 10
 check "6 of them answered 500" test "$(receiver_requests /hook | jq '[.[] | select(.response.status == 500)] | length')" -eq 6
-check "the console deleted tenant A's subscription" \
+groups=0
+for m in 1 2 3 4; do
+	groups=$((groups + $(receiver_count "/group-$m")))
+done
+check "the consumer group's one event went to one member" test "$groups" -eq 1
+check "the console deleted tenant A's subscriptions" \
 	test "$(db_psql "SELECT count(*) FROM subscription WHERE tenant = $ID_A")" -eq 0
 KEY=$KEY_B api GET "/v1/subscriptions/$B_SUB"
 expect_status 200 "tenant B's subscription is untouched"
