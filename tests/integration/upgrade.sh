@@ -59,8 +59,11 @@ expect_eq "$(db_psql "SELECT relkind FROM pg_class WHERE relname = 'event'")" r 
 # ------------------------------------------------------------ the upgrade
 
 herald_start --partition-interval 1s --retention 1h
-expect_eq "$(db_psql "SELECT max(version) FROM herald_migration")" 9 \
+expect_eq "$(db_psql "SELECT count(*) FROM herald_migration WHERE version = 9")" 1 \
 	"herald applied the partition migration"
+expect_eq "$(db_psql "SELECT max(version) FROM herald_migration")" \
+	"$(ls "$HERALD_SRCDIR"/sql/[0-9][0-9][0-9]_*.sql | sed 's|.*/||' | sort | tail -n 1 | cut -c1-3 | sed 's/^0*//')" \
+	"and every later one"
 expect_eq "$(db_psql "SELECT relkind FROM pg_class WHERE relname = 'event'")" p \
 	"event is partitioned"
 expect_eq "$(db_psql "SELECT count(*) FROM event")" $((N_DONE + N_PEND)) \
