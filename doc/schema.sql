@@ -319,11 +319,79 @@ $$;
 CREATE FUNCTION public.herald_partition_busy(seqs bigint[]) RETURNS void
     LANGUAGE sql
     AS $$
-    UPDATE herald_partition p SET clear_since = NULL
-     WHERE p.clear_since IS NOT NULL
+    UPDATE herald_partition p
+       SET clear_since = NULL, busy_gen = p.busy_gen + 1
+     WHERE p.closed_at IS NOT NULL
        AND EXISTS (SELECT 1 FROM unnest(seqs) q
                     WHERE q >= p.lo AND q < p.hi);
 $$;
+
+CREATE FUNCTION public.herald_partition_compact(keep interval, max_kept bigint) RETURNS TABLE(part integer, kept bigint, held bigint)
+    LANGUAGE plpgsql
+    AS $_$
+DECLARE
+    p herald_partition;
+    lo text;
+    t text;
+BEGIN
+    SELECT * INTO p FROM herald_partition h
+     WHERE h.closed_at <= now() - keep AND h.clear_since IS NULL
+       AND (h.compacted_at IS NULL OR h.compacted_at <= now() - keep)
+       AND pg_snapshot_xmin(pg_current_snapshot()) >= h.closed_xmax
+     ORDER BY h.n LIMIT 1;
+    IF NOT FOUND THEN
+        RETURN;
+    END IF;
+    UPDATE herald_partition SET compacted_at = now() WHERE n = p.n;
+
+    -- what stays, read without blocking anyone
+    EXECUTE format('CREATE TEMP TABLE herald_keep ON COMMIT DROP AS'
+                   ' SELECT subscription_id, seq FROM %I'
+                   ' WHERE state = ''pending'' OR updated_at > now() - $1',
+                   'delivery_p' || p.n) USING keep;
+    SELECT count(*) INTO kept FROM herald_keep;
+    EXECUTE format('SELECT count(*) FROM %I', 'delivery_p' || p.n) INTO held;
+    IF kept > max_kept OR kept * 2 > held THEN
+        RETURN;
+    END IF;
+
+    LOCK TABLE event, delivery, attempt IN ACCESS EXCLUSIVE MODE;
+    IF (SELECT h.busy_gen FROM herald_partition h WHERE h.n = p.n)
+       <> p.busy_gen THEN
+        RETURN;
+    END IF;
+    -- (pending then, or finished since: in herald_keep; none is pending
+    -- that was not: busy_gen)
+    lo := CASE WHEN p.n = 0 THEN 'MINVALUE' ELSE p.lo::text END;
+    FOREACH t IN ARRAY ARRAY['event', 'delivery', 'attempt'] LOOP
+        EXECUTE format('CREATE TABLE %I (LIKE %I INCLUDING DEFAULTS'
+                       ' INCLUDING CONSTRAINTS)', t || '_c' || p.n, t);
+    END LOOP;
+    EXECUTE format('INSERT INTO %I SELECT d.* FROM %I d'
+                   ' JOIN herald_keep k USING (subscription_id, seq)',
+                   'delivery_c' || p.n, 'delivery_p' || p.n);
+    EXECUTE format('INSERT INTO %I SELECT e.* FROM %I e'
+                   ' WHERE e.seq IN (SELECT k.seq FROM herald_keep k)',
+                   'event_c' || p.n, 'event_p' || p.n);
+    EXECUTE format('INSERT INTO %I SELECT a.* FROM %I a'
+                   ' JOIN herald_keep k USING (subscription_id, seq)',
+                   'attempt_c' || p.n, 'attempt_p' || p.n);
+    EXECUTE format('CREATE UNIQUE INDEX %I ON %I (source, id)',
+                   'event_c' || p.n || '_source_id_key', 'event_c' || p.n);
+    FOREACH t IN ARRAY ARRAY['attempt', 'delivery', 'event'] LOOP
+        EXECUTE format('ALTER TABLE %I DETACH PARTITION %I', t,
+                       t || '_p' || p.n);
+        EXECUTE format('DROP TABLE %I', t || '_p' || p.n);
+        EXECUTE format('ALTER TABLE %I RENAME TO %I', t || '_c' || p.n,
+                       t || '_p' || p.n);
+        EXECUTE format('ALTER TABLE %I ATTACH PARTITION %I'
+                       ' FOR VALUES FROM (%s) TO (%s)',
+                       t, t || '_p' || p.n, lo, p.hi);
+    END LOOP;
+    part := p.n;
+    RETURN NEXT;
+END
+$_$;
 
 CREATE FUNCTION public.herald_partition_drop(keep interval) RETURNS integer
     LANGUAGE plpgsql
@@ -688,6 +756,8 @@ CREATE TABLE public.herald_partition (
     closed_at timestamp with time zone,
     closed_xmax xid8,
     clear_since timestamp with time zone,
+    busy_gen bigint DEFAULT 0 NOT NULL,
+    compacted_at timestamp with time zone,
     CONSTRAINT herald_partition_check CHECK ((hi > lo))
 );
 

@@ -77,6 +77,7 @@ static atomic_long partitions;
 static atomic_long storage_partitions;
 static atomic_long storage_oldest_s;
 static atomic_ulong storage_dropped;
+static atomic_ulong storage_compacted;
 static atomic_long http_connections;
 static atomic_long db_pool_size;
 static atomic_long db_pool_in_use;
@@ -225,6 +226,12 @@ void
 metrics_storage_dropped(void)
 {
 	atomic_fetch_add_explicit(&storage_dropped, 1, memory_order_relaxed);
+}
+
+void
+metrics_storage_compacted(void)
+{
+	atomic_fetch_add_explicit(&storage_compacted, 1, memory_order_relaxed);
 }
 
 void
@@ -603,6 +610,11 @@ metrics_render(void)
 	     "Partitions this instance dropped past the retention.");
 	put(&t, "herald_storage_partitions_dropped_total %lu\n",
 	    atomic_load_explicit(&storage_dropped, memory_order_relaxed));
+	head(&t, "herald_storage_partitions_compacted_total", "counter",
+	     "Partitions past the retention this instance compacted to "
+	     "what pending deliveries keep.");
+	put(&t, "herald_storage_partitions_compacted_total %lu\n",
+	    atomic_load_explicit(&storage_compacted, memory_order_relaxed));
 	head(&t, "herald_http_connections", "gauge",
 	     "Open connections to the API listener.");
 	put(&t, "herald_http_connections %ld\n",
@@ -646,6 +658,7 @@ metrics_reset(void)
 	atomic_store(&storage_partitions, 0);
 	atomic_store(&storage_oldest_s, 0);
 	atomic_store(&storage_dropped, 0);
+	atomic_store(&storage_compacted, 0);
 	atomic_store(&http_connections, 0);
 	atomic_store(&db_pool_size, 0);
 	atomic_store(&db_pool_in_use, 0);

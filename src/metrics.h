@@ -70,9 +70,11 @@ void metrics_delivery_failed(void);
 void metrics_inflight_add(long delta);
 void metrics_partitions_owned(long n);
 /* Storage partitions kept and the age of the oldest (read by the
- * partition maintenance thread each round); one dropped here. */
+ * partition maintenance thread each round); one dropped, or compacted,
+ * here. */
 void metrics_storage(long npartitions, long oldest_s);
 void metrics_storage_dropped(void);
+void metrics_storage_compacted(void);
 
 /* From an event's commit (its received_at) to the first 2xx of one of
  * its deliveries. */

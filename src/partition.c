@@ -27,7 +27,10 @@
  * A round is one transaction that opens the next partition when the
  * head's interval is over and marks the closed partitions that hold
  * nothing pending; then one transaction per partition to drop, each with
- * a short lock_timeout.  A drop needs the parents' ACCESS EXCLUSIVE lock
+ * a short lock_timeout; then at most one compaction (sql/010) of a
+ * partition past the retention that pending deliveries keep, which reads
+ * that partition first (for up to COMPACT_TIMEOUT_MS) and copies what
+ * stays under the same short lock_timeout.  A drop needs the parents' ACCESS EXCLUSIVE lock
  * for the few milliseconds DROP TABLE takes; should a long statement hold
  * one of them, the drop gives up after DROP_LOCK_WAIT rather than queue
  * every insert behind it, and is tried again at the next round.
@@ -42,6 +45,8 @@
 #define DB_TIMEOUT_MS 30000    /* a hung database: drop the session */
 #define DROP_LOCK_WAIT "200ms" /* lock_timeout of a drop */
 #define DROPS_PER_ROUND 16
+#define COMPACT_MAX_KEPT "100000" /* deliveries copied under the locks */
+#define COMPACT_TIMEOUT_MS 600000 /* its read of a whole partition */
 
 /* The namespace of the maintenance lock ("part"), key 1. */
 #define PARTITION_LOCK_SQL "1885434484, 1"
@@ -64,6 +69,12 @@ static const struct store_stmt try_lock = {
 static const struct store_stmt maintain = {
 	"partition_maintain",
 	"SELECT herald_partition_maintain($1::interval)", 1};
+
+static const struct store_stmt compact_one = {
+	"partition_compact",
+	"SELECT part, kept, held FROM herald_partition_compact($1::interval, "
+	COMPACT_MAX_KEPT ")",
+	1};
 
 static const struct store_stmt catalog = {
 	"partition_catalog",
@@ -198,6 +209,50 @@ drop_once(struct partition *p)
 	return 1;
 }
 
+/* Compact the oldest partition past the retention that pending
+ * deliveries keep, if that is worth it.  false on a failure (logged). */
+static bool
+compact_once(struct partition *p)
+{
+	const char *v = p->keep;
+	PGresult *r;
+	const char *state;
+	bool ok = true;
+	int held = begin_locked(p, DROP_LOCK_WAIT);
+
+	if (held <= 0)
+		return held == 0;
+	store_set_timeout(p->conn, COMPACT_TIMEOUT_MS);
+	r = store_exec(p->conn, &compact_one, &v, NULL, NULL);
+	store_set_timeout(p->conn, DB_TIMEOUT_MS);
+	state = store_sqlstate(r);
+	if (r != NULL && PQresultStatus(r) == PGRES_FATAL_ERROR &&
+	    state != NULL && strcmp(state, "55P03") == 0) {
+		log_info("partition: a compaction waited " DROP_LOCK_WAIT
+			 " for its locks; put off");
+		PQclear(r);
+		roll_back(p);
+		return true;
+	}
+	if (store_check(p->conn, r, PGRES_TUPLES_OK, compact_one.name) != STORE_OK) {
+		PQclear(r);
+		roll_back(p);
+		return false;
+	}
+	if (!run(p, "COMMIT"))
+		ok = false;
+	else if (PQntuples(r) == 1) {
+		log_info("partition: partition %s compacted past the retention: "
+			 "%s of its %s deliveries kept (pending, or finished "
+			 "within %s)",
+			 PQgetvalue(r, 0, 0), PQgetvalue(r, 0, 1),
+			 PQgetvalue(r, 0, 2), p->keep);
+		metrics_storage_compacted();
+	}
+	PQclear(r);
+	return ok;
+}
+
 /* The partitions kept, for the metrics (every instance reads them). */
 static void
 read_catalog(struct partition *p)
@@ -238,6 +293,8 @@ partition_main(void *arg)
 			if (d <= 0)
 				break;
 		}
+		if (ok && p->drops && !atomic_load(&p->stopping))
+			ok = compact_once(p);
 		if (ok)
 			read_catalog(p);
 		pause_for(p, ok ? p->tick_ms : PAUSE_MS);

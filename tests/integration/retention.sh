@@ -1,8 +1,8 @@
 #!/bin/bash
 # Storage by partitions: herald opens a partition every partition_interval
 # and drops whole partitions once past the retention; a paused
-# subscription's backlog is kept across many drops and then delivered in
-# order; a duplicate is recognised across a partition boundary, from many
+# subscription's backlog is kept across many drops, the partitions it is
+# in compacted to it, and then delivered in order; a duplicate is recognised across a partition boundary, from many
 # connections and two instances at once, and stored and delivered once.
 . "$HERALD_SRCDIR/tests/integration/lib.sh"
 
@@ -61,8 +61,9 @@ SUB_A=$SUB_ID
 api PATCH "/v1/subscriptions/$SUB_A" '{"status":"paused"}'
 expect_status 200 "t.a paused"
 
-# Each round: a t.a event (kept: its delivery waits) in one partition, then
-# t.b events only (delivered, then dropped) in the next.
+# Each round: a t.a event (kept: its delivery waits) and t.b events
+# (delivered) in one partition, which is compacted to the t.a event once
+# past the retention; then t.b events only in the next, which is dropped.
 ROUNDS=4
 first_b_seq=
 for ((r = 1; r <= ROUNDS; r++)); do
@@ -70,27 +71,48 @@ for ((r = 1; r <= ROUNDS; r++)); do
 	expect_status 202 "round $r: t.a published"
 	a_seq[r]=$(printf '%s' "$RESP" | jq -r .seq)
 	h=$(head_partition)
+	for i in 1 2 3; do
+		api POST /v1/events "$(ev "m-$r-$i" t.b)" "${CE[@]}"
+		expect_status 202 "round $r: t.b $i published beside it"
+		m_seq[r]=$(printf '%s' "$RESP" | jq -r .seq)
+	done
+	same=$(db_psql "SELECT count(DISTINCT n) FROM herald_partition
+		WHERE ${a_seq[r]} < hi AND ${m_seq[r]} < hi AND ${a_seq[r]} >= lo AND ${m_seq[r]} >= lo")
+	[[ $same == 1 ]] || log "round $r: t.a and t.b landed in two partitions"
 	wait_until 10 "round $r: the next partition opens" opened_after "$h"
 	for i in 1 2 3; do
 		api POST /v1/events "$(ev "b-$r-$i" t.b)" "${CE[@]}"
-		expect_status 202 "round $r: t.b $i published"
+		expect_status 202 "round $r: t.b $i published alone"
 		[[ -n $first_b_seq ]] || first_b_seq=$(printf '%s' "$RESP" | jq -r .seq)
 	done
 	h=$(head_partition)
 	wait_until 10 "round $r: the partition after the t.b events opens" opened_after "$h"
 done
-wait_until 20 "every t.b event delivered" receiver_has /b $((ROUNDS * 3))
+wait_until 20 "every t.b event delivered" receiver_has /b $((ROUNDS * 6))
 
-# partitions of t.b only go; those holding a.t's pending deliveries stay
+# partitions of t.b only go; those holding t.a's pending deliveries are
+# compacted to them
 enough_drops() { (($(dropped) >= ROUNDS)); }
 wait_until 30 "at least $ROUNDS partitions dropped" enough_drops
+compacted() {
+	grep -c 'partition: partition [0-9]* compacted past the retention: 1 of its 4 deliveries kept' "$HERALD_LOG" || true
+}
+enough_compactions() { (($(compacted) >= ROUNDS)); }
+wait_until 30 "$ROUNDS partitions compacted to their one pending delivery" enough_compactions
 api GET "/v1/events/$first_b_seq"
 expect_status 404 "a delivered event past the retention is gone"
+for ((r = 1; r <= ROUNDS; r++)); do
+	api GET "/v1/events/${m_seq[r]}"
+	expect_status 404 "round $r: a delivered event beside the backlog is gone too"
+done
 api GET /metrics
 expect_status 200 "metrics scraped"
-drops_metric=$(awk '$1 == "herald_storage_partitions_dropped_total" { print $2 }' <<<"$RESP")
+metric_of() { awk -v m="$1" '$1 == m { print $2 }' <<<"$RESP"; }
+drops_metric=$(metric_of herald_storage_partitions_dropped_total)
 check "the metrics count the drops ($drops_metric)" test "${drops_metric:-0}" -ge "$ROUNDS"
-kept_metric=$(awk '$1 == "herald_storage_partitions" { print $2 }' <<<"$RESP")
+compact_metric=$(metric_of herald_storage_partitions_compacted_total)
+check "and the compactions ($compact_metric)" test "${compact_metric:-0}" -ge "$ROUNDS"
+kept_metric=$(metric_of herald_storage_partitions)
 check "and the partitions kept ($kept_metric)" test "${kept_metric:-0}" -ge "$ROUNDS"
 for ((r = 1; r <= ROUNDS; r++)); do
 	api GET "/v1/events/${a_seq[r]}"
@@ -99,7 +121,9 @@ done
 expect_eq "$(count_state "$SUB_A" pending)" "$ROUNDS" \
 	"the paused backlog is whole: $ROUNDS pending deliveries"
 expect_eq "$(db_psql "SELECT count(*) FROM delivery WHERE subscription_id = '$SUB_B'")" 0 \
-	"no delivery of t.b is left: their partitions went whole"
+	"no delivery of t.b is left"
+expect_eq "$(db_psql "SELECT count(*) FROM event WHERE source = '/ret'")" "$ROUNDS" \
+	"nothing but the backlog's events is left"
 
 api PATCH "/v1/subscriptions/$SUB_A" '{"status":"active"}'
 expect_status 200 "t.a resumed"

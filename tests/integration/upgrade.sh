@@ -3,7 +3,9 @@
 # 008: unpartitioned event, delivery and attempt) to partitions: nothing
 # stored is lost, the pending backlog is delivered in order, the finished
 # deliveries keep their attempt logs, a duplicate of an old event is still
-# recognised, and new events go to the partitions that follow.
+# recognised, and new events go to the partitions that follow; past the
+# retention, the old tables are compacted to what a paused subscription
+# still waits for.
 . "$HERALD_SRCDIR/tests/integration/lib.sh"
 
 CE=(-H 'Content-Type: application/cloudevents+json')
@@ -22,6 +24,9 @@ sub_create "scratch" '{"sink":"'"$RECEIVER_URL"'/old","types":["t.old"]}'
 SUB=$SUB_ID
 row=$(db_psql "SELECT row_to_json(s) FROM subscription s WHERE id = '$SUB'")
 [[ -n $row ]] || die "cannot read the scratch subscription"
+sub_create "scratch, paused" '{"sink":"'"$RECEIVER_URL"'/paused","types":["t.none"],"status":"paused"}'
+SUBP=$SUB_ID
+rowp=$(db_psql "SELECT row_to_json(s) FROM subscription s WHERE id = '$SUBP'")
 herald_stop || die "the scratch herald did not stop"
 
 # The old database: migrations 001 to 007 applied as herald applies them.
@@ -34,8 +39,10 @@ for f in "$HERALD_SRCDIR"/sql/00[1-$OLD]_*.sql; do
 	v=$(basename "$f" | cut -c1-3)
 	db_psql "INSERT INTO herald_migration (version, name) VALUES ($((10#$v)), '$(basename "$f")')"
 done
-db_psql "INSERT INTO subscription SELECT * FROM json_populate_record(NULL::subscription, '$row'::json)" ||
-	die "cannot copy the subscription"
+for r in "$row" "$rowp"; do
+	db_psql "INSERT INTO subscription SELECT * FROM json_populate_record(NULL::subscription, '$r'::json)" ||
+		die "cannot copy the subscription"
+done
 db_psql "
 INSERT INTO event (source, id, type, attrs, data_kind, data)
 SELECT '/old', 'e-' || g, 't.old',
@@ -52,15 +59,20 @@ INSERT INTO attempt (subscription_id, seq, status, latency_ms)
 SELECT '$SUB', seq, 204, 3 FROM event WHERE seq <= $N_DONE;
 INSERT INTO delivery (subscription_id, seq, ordering_key, part, ready)
 SELECT '$SUB', seq, 'k', 0, seq = $((N_DONE + 1))
-  FROM event WHERE seq > $N_DONE;" >/dev/null || die "cannot fill the old database"
+  FROM event WHERE seq > $N_DONE;
+INSERT INTO delivery (subscription_id, seq, ordering_key, part, ready)
+VALUES ('$SUBP', 1, NULL, 0, true);" >/dev/null || die "cannot fill the old database"
 expect_eq "$(db_psql "SELECT relkind FROM pg_class WHERE relname = 'event'")" r \
 	"the old database has a plain event table"
 
 # ------------------------------------------------------------ the upgrade
 
 herald_start --partition-interval 1s --retention 1h
-expect_eq "$(db_psql "SELECT max(version) FROM herald_migration")" 9 \
+expect_eq "$(db_psql "SELECT count(*) FROM herald_migration WHERE version = 9")" 1 \
 	"herald applied the partition migration"
+expect_eq "$(db_psql "SELECT max(version) FROM herald_migration")" \
+	"$(ls "$HERALD_SRCDIR"/sql/[0-9][0-9][0-9]_*.sql | sed 's|.*/||' | sort | tail -n 1 | cut -c1-3 | sed 's/^0*//')" \
+	"and every later one"
 expect_eq "$(db_psql "SELECT relkind FROM pg_class WHERE relname = 'event'")" p \
 	"event is partitioned"
 expect_eq "$(db_psql "SELECT count(*) FROM event")" $((N_DONE + N_PEND)) \
@@ -97,5 +109,26 @@ seq_new=$(printf '%s' "$RESP" | jq -r .seq)
 check "it lands after partition 0 (seq $seq_new >= $h0)" test "$seq_new" -ge "$h0"
 wait_until 10 "it is delivered after the old ones" receiver_has /old $((N_PEND + 1))
 expect_eq "$(receiver_requests /old | jq -r '.[-1].headers["ce-id"]')" e-new "last"
+
+# ------------------------------------------------------------ compacted
+
+# With a retention of seconds, partition 0 (the old tables) is past it;
+# the paused subscription's one pending delivery keeps it, compacted.
+herald_restart --partition-interval 1s --retention 2s
+compacted() {
+	grep -qE "partition 0 compacted past the retention: [0-9]+ of its $((N_DONE + N_PEND + 1)) deliveries kept" "$HERALD_LOG"
+}
+wait_until 30 "partition 0 is compacted to what must stay" compacted
+api GET /v1/events/5
+expect_status 404 "a delivered old event is gone"
+api GET /v1/events/1
+expect_status 200 "the paused subscription's old event is kept"
+api POST /v1/events '{"specversion":"1.0","id":"e-5","source":"/old","type":"t.old"}' "${CE[@]}"
+expect_status 202 "an identity whose event is gone is accepted again"
+expect_json .duplicate false "as new"
+api PATCH "/v1/subscriptions/$SUBP" '{"status":"active"}'
+expect_status 200 "the paused subscription resumed"
+wait_until 20 "its kept delivery goes out" receiver_has /paused 1
+expect_eq "$(receiver_requests /paused | jq -r '.[0].headers["ce-id"]')" e-1 "it is e-1"
 
 finish
