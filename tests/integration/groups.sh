@@ -2,7 +2,8 @@
 # Consumer groups ("sinks"): validation, one member per event under load,
 # a key on one member while the members stay, order per key across a
 # member removed by PATCH and a member killed mid-run (nothing lost,
-# nothing stuck), the member recorded in the attempt log, and two herald
+# nothing stuck), a killed member put back in rotation once it answers,
+# the member recorded in the attempt log, and two herald
 # instances choosing the same member for a key.
 # shellcheck disable=SC2016,SC2317
 . "$HERALD_SRCDIR/tests/integration/lib.sh"
@@ -27,9 +28,11 @@ publish() {
 
 # A second receiver process, to be killed: R2_URL, R2_PID.
 R2_PID=
+# r2_start [PORT]: the second receiver, on PORT (default: any free one)
 r2_start() {
 	local pf=$TEST_TMPDIR/r2.port i
-	"$HERALD_RECEIVER" --port 0 --portfile "$pf" >>"$TEST_TMPDIR/r2.log" 2>&1 &
+	rm -f "$pf"
+	"$HERALD_RECEIVER" --port "${1:-0}" --portfile "$pf" >>"$TEST_TMPDIR/r2.log" 2>&1 &
 	R2_PID=$!
 	for ((i = 0; i < 100; i++)); do
 		[[ -s $pf ]] && break
@@ -194,6 +197,38 @@ if [[ -n $seq ]]; then
 		"its attempt log names the dead member on the failure"
 	expect_json '.last_sink' "$R/p" "... and the member that took it last"
 fi
+
+# ------------------------------------------------------ a member comes back
+
+# r answers again on its address: a probe (one of the deliveries of its
+# keys) puts it back in rotation, and its keys go back to it, in order.
+r2_port=${R2_URL##*:}
+r2_start "$r2_port"
+[[ $R2_URL == "http://127.0.0.1:$r2_port" ]] || die "the second receiver took another port"
+back_in_rotation() {
+	grep -q "group member $R2_URL/r?delay_ms=300 is back in rotation" "$HERALD_LOG"
+}
+N2=200
+i=$N
+while ! back_in_rotation && ((i < N + 6000)); do
+	api POST /v1/events "$(events t.b b 20 30 "$i")" "${BATCH[@]}"
+	[[ $STATUS == 202 ]] || die "batch refused: $STATUS ${RESP:0:300}"
+	i=$((i + 20))
+	sleep 0.2
+done
+check "member r is back in rotation once it answers ($((i - N)) events later)" back_in_rotation
+publish "$(events t.b b "$N2" 30 "$i")"
+total=$((i + N2))
+wait_until 60 "all $total delivered" succeeded_is "$B" "$total"
+RR=$(recs "$R2_URL" t.b)
+check "r took deliveries again ($(jq length <<<"$RR"))" test "$(jq length <<<"$RR")" -gt 0
+RB2=$(jq -c -s 'add | sort_by(.t, .seq)' <(recs "$R" t.b) <(printf '%s' "$R2_RECS") <(printf '%s' "$RR"))
+expect_eq "$(jq '[group_by(.key)[] | map(.seq) | . as $s
+	| [range(1; length) | select($s[.] < $s[. - 1])] | length] | add' <<<"$RB2")" 0 \
+	"each key still in seq order across the return"
+expect_eq "$(jq --arg from "$i" '[.[] | select(.i >= ($from | tonumber))] | group_by(.key)
+	| map(map(.path) | unique | length) | max' <<<"$RB2")" 1 \
+	"after the return, each key stays on one member"
 
 # ------------------------------------------------------ two herald instances
 
