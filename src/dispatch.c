@@ -50,11 +50,14 @@ static int
 group_choose(struct dsub *s, struct job *j, int64_t now, bool *probe)
 {
 	size_t n = s->nmembers;
-	const char *urls[SINKGROUP_MAX];
-	bool in[SINKGROUP_MAX], all[SINKGROUP_MAX], ok[SINKGROUP_MAX];
-	int flying[SINKGROUP_MAX], m;
+	const char *urls[SINKGROUP_MAX] = {NULL};
+	bool in[SINKGROUP_MAX] = {false}, all[SINKGROUP_MAX] = {false};
+	bool ok[SINKGROUP_MAX] = {false};
+	int flying[SINKGROUP_MAX] = {0}, m;
 
 	*probe = false;
+	if (n == 0 || n > SINKGROUP_MAX)
+		return -1; /* (the subscription's validation allows neither) */
 	for (size_t i = 0; i < n; i++) {
 		urls[i] = s->members[i].url;
 		in[i] = !s->members[i].health.out;

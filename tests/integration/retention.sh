@@ -67,18 +67,14 @@ expect_status 200 "t.a paused"
 ROUNDS=4
 first_b_seq=
 for ((r = 1; r <= ROUNDS; r++)); do
-	api POST /v1/events "$(ev "a-$r" t.a k)" "${CE[@]}"
-	expect_status 202 "round $r: t.a published"
-	a_seq[r]=$(printf '%s' "$RESP" | jq -r .seq)
+	# one batch, one transaction: (almost always) one partition
+	api POST /v1/events "$(jq -cs . <(ev "a-$r" t.a k) <(ev "m-$r-1" t.b) \
+		<(ev "m-$r-2" t.b) <(ev "m-$r-3" t.b))" \
+		-H 'Content-Type: application/cloudevents-batch+json'
+	expect_status 202 "round $r: t.a and 3 t.b published together"
+	a_seq[r]=$(printf '%s' "$RESP" | jq -r '.results[0].seq')
+	m_seq[r]=$(printf '%s' "$RESP" | jq -r '.results[3].seq')
 	h=$(head_partition)
-	for i in 1 2 3; do
-		api POST /v1/events "$(ev "m-$r-$i" t.b)" "${CE[@]}"
-		expect_status 202 "round $r: t.b $i published beside it"
-		m_seq[r]=$(printf '%s' "$RESP" | jq -r .seq)
-	done
-	same=$(db_psql "SELECT count(DISTINCT n) FROM herald_partition
-		WHERE ${a_seq[r]} < hi AND ${m_seq[r]} < hi AND ${a_seq[r]} >= lo AND ${m_seq[r]} >= lo")
-	[[ $same == 1 ]] || log "round $r: t.a and t.b landed in two partitions"
 	wait_until 10 "round $r: the next partition opens" opened_after "$h"
 	for i in 1 2 3; do
 		api POST /v1/events "$(ev "b-$r-$i" t.b)" "${CE[@]}"
@@ -94,11 +90,14 @@ wait_until 20 "every t.b event delivered" receiver_has /b $((ROUNDS * 6))
 # compacted to them
 enough_drops() { (($(dropped) >= ROUNDS)); }
 wait_until 30 "at least $ROUNDS partitions dropped" enough_drops
-compacted() {
-	grep -c 'partition: partition [0-9]* compacted past the retention: 1 of its 4 deliveries kept' "$HERALD_LOG" || true
+# (a t.a event alone in its partition, should a partition have opened
+# within the batch, is not worth compacting: its partition stays whole)
+only_backlog_left() {
+	[[ $(db_psql "SELECT count(*) FROM event WHERE source = '/ret'") == "$ROUNDS" ]]
 }
-enough_compactions() { (($(compacted) >= ROUNDS)); }
-wait_until 30 "$ROUNDS partitions compacted to their one pending delivery" enough_compactions
+wait_until 30 "the partitions holding the backlog are compacted to it" only_backlog_left
+check "compactions are logged" grep -qE \
+	'partition: partition [0-9]+ compacted past the retention: 1 of its [2-4] deliveries kept' "$HERALD_LOG"
 api GET "/v1/events/$first_b_seq"
 expect_status 404 "a delivered event past the retention is gone"
 for ((r = 1; r <= ROUNDS; r++)); do
@@ -111,7 +110,7 @@ metric_of() { awk -v m="$1" '$1 == m { print $2 }' <<<"$RESP"; }
 drops_metric=$(metric_of herald_storage_partitions_dropped_total)
 check "the metrics count the drops ($drops_metric)" test "${drops_metric:-0}" -ge "$ROUNDS"
 compact_metric=$(metric_of herald_storage_partitions_compacted_total)
-check "and the compactions ($compact_metric)" test "${compact_metric:-0}" -ge "$ROUNDS"
+check "and the compactions ($compact_metric)" test "${compact_metric:-0}" -ge 1
 kept_metric=$(metric_of herald_storage_partitions)
 check "and the partitions kept ($kept_metric)" test "${kept_metric:-0}" -ge "$ROUNDS"
 for ((r = 1; r <= ROUNDS; r++)); do
@@ -122,8 +121,6 @@ expect_eq "$(count_state "$SUB_A" pending)" "$ROUNDS" \
 	"the paused backlog is whole: $ROUNDS pending deliveries"
 expect_eq "$(db_psql "SELECT count(*) FROM delivery WHERE subscription_id = '$SUB_B'")" 0 \
 	"no delivery of t.b is left"
-expect_eq "$(db_psql "SELECT count(*) FROM event WHERE source = '/ret'")" "$ROUNDS" \
-	"nothing but the backlog's events is left"
 
 api PATCH "/v1/subscriptions/$SUB_A" '{"status":"active"}'
 expect_status 200 "t.a resumed"
@@ -142,6 +139,9 @@ wait_until 30 "the delivered backlog's partitions go in turn" all_a_gone
 
 # ------------------------------------------------------------ dedup across a boundary
 
+# (a retention of an hour from here: what is counted below stays)
+herald_restart --partition-interval 1s --retention 1h
+URL1=$HERALD_URL
 api POST /v1/events "$(ev dup-1 t.b)" "${CE[@]}"
 expect_status 202 "dup-1 published"
 dup_seq=$(printf '%s' "$RESP" | jq -r .seq)
@@ -149,7 +149,7 @@ h=$(head_partition)
 wait_until 10 "a new partition opens after dup-1" opened_after "$h"
 h=$(head_partition)
 
-herald_start --partition-interval 1s --retention 2s
+herald_start --partition-interval 1s --retention 1h
 URL2=$HERALD_URL
 
 # publish_as URL ID OUT: POST one event, write "status seq duplicate" to OUT
