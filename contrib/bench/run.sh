@@ -100,6 +100,7 @@ if [[ $QUICK -eq 1 ]]; then
 	T_DIRECT=5       # s, figure 4 baseline
 	BACKLOG=${BENCH_BACKLOG:-10000} # events, figure 3
 	DRAIN=100000     # events, figure 5
+	UPGRADE_EVENTS=100000 # figure 8
 	MAX_LOAD=30      # s, the most spent loading one backlog
 	MAX_DRAIN=25     # s, the most spent waiting for one drain
 else
@@ -111,6 +112,7 @@ else
 	T_DIRECT=30
 	BACKLOG=${BENCH_BACKLOG:-100000}
 	DRAIN=1000000
+	UPGRADE_EVENTS=1000000
 	MAX_LOAD=120
 	MAX_DRAIN=150
 fi
@@ -820,6 +822,56 @@ fig_storage() { # figure 7
 		"the event's attributes and data"
 }
 
+fig_upgrade() { # figure 8
+	local f v n t0 t1 base ms
+	n=$UPGRADE_EVENTS
+	fresh_db upgrade
+	say "figure 8: a database of the layout before partitions (migrations up to 008) with $n events"
+	psql_db "CREATE TABLE herald_migration (version integer PRIMARY KEY,
+		name text NOT NULL, applied_at timestamptz NOT NULL DEFAULT now())" >/dev/null
+	for f in "$SRC"/sql/00[1-8]_*.sql; do
+		"$PG_BINDIR/psql" -X -q -v ON_ERROR_STOP=1 -1 -d "$DATABASE_URL" -f "$f" >/dev/null ||
+			die "cannot apply $f"
+		v=$(basename "$f" | cut -c1-3)
+		psql_db "INSERT INTO herald_migration (version, name) VALUES ($((10#$v)), '$(basename "$f")')" >/dev/null
+	done
+	# n events of about 1 KiB, one subscription, a delivery and an
+	# attempt each; the last 1% pending
+	psql_db "INSERT INTO subscription (id, tenant, config, secret)
+		VALUES ('00000000-0000-0000-0000-000000000001', 0,
+		        '{\"sink\": \"http://127.0.0.1:9/\", \"types\": [\"bench.upgrade\"]}', 'whsec_x');
+	INSERT INTO event (source, id, type, attrs, data_kind, data)
+	SELECT '/bench', 'u-' || g, 'bench.upgrade',
+	       jsonb_build_object('specversion', '1.0', 'id', 'u-' || g,
+	                          'source', '/bench', 'type', 'bench.upgrade'),
+	       1, convert_to('{\"pad\":\"' || repeat('x', 1000) || '\"}', 'UTF8')
+	  FROM generate_series(1, $n) g;
+	INSERT INTO delivery (subscription_id, seq, ordering_key, part, ready, state, attempts)
+	SELECT '00000000-0000-0000-0000-000000000001', seq, NULL, 0, true,
+	       CASE WHEN seq > $n - $n / 100 THEN 'pending' ELSE 'succeeded' END, 1
+	  FROM event;
+	INSERT INTO attempt (subscription_id, seq, status, latency_ms)
+	SELECT '00000000-0000-0000-0000-000000000001', seq, 204, 3 FROM event;" \
+		>/dev/null || die "cannot fill the old database"
+	psql_db "VACUUM ANALYZE" >/dev/null
+	psql_db "CHECKPOINT" >/dev/null
+	say "reading the three tables once (the baseline)"
+	t0=$(now_ms)
+	psql_db "SELECT (SELECT count(*) FROM event), (SELECT count(*) FROM delivery),
+		(SELECT count(*) FROM attempt)" >/dev/null
+	base=$(($(now_ms) - t0))
+	say "migration 009 (partitions), in one transaction as herald applies it"
+	t0=$(now_ms)
+	"$PG_BINDIR/psql" -X -q -v ON_ERROR_STOP=1 -1 -d "$DATABASE_URL" \
+		-f "$SRC/sql/009_partitions.sql" >/dev/null || die "migration 009 failed"
+	t1=$(now_ms)
+	ms=$((t1 - t0))
+	[[ $(psql_db "SELECT count(*) FROM event") -eq $n ]] || die "events lost in the upgrade"
+	say "upgrade: $ms ms for $n events (reading them: $base ms)"
+	row 8a "upgrade to partitions, $n events" "$ms" "$base" ms \
+		"count(*) of event, delivery and attempt"
+}
+
 plot() {
 	local png=$1
 	{
@@ -935,6 +987,7 @@ main() {
 	wanted 5 && fig_memory
 	wanted 6 && fig_matching
 	wanted 7 && fig_storage
+	wanted 8 && fig_upgrade
 
 	mkdir -p "$(dirname "$OUT")"
 	png=${OUT%.txt}.png
