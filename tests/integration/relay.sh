@@ -9,12 +9,13 @@ pg_use_shared_or_start
 db_create
 pg_start_producer
 producer_psql "$(cat "$HERALD_SRCDIR/sql/producer/herald_publish.sql")" >/dev/null
-producer_psql "CREATE TABLE customer (id int PRIMARY KEY, address text);
-	INSERT INTO customer VALUES (1, 'old street');
+# the README's set-up: herald connects as a role with REPLICATION only
+producer_psql "CREATE ROLE herald_relay LOGIN REPLICATION PASSWORD 'change-me';
+	CREATE PUBLICATION herald_relay;
 	CREATE TABLE ctr (k text PRIMARY KEY, n int NOT NULL DEFAULT 0);
 	INSERT INTO ctr SELECT 'k' || i, 0 FROM generate_series(0, 19) i;" >/dev/null
 receiver_start
-RELAY_ARGS=(--relay-from "$PRODUCER_URL" --relay-slot "$SLOT")
+RELAY_ARGS=(--relay-from "${PRODUCER_URL/user=postgres/user=herald_relay}" --relay-slot "$SLOT")
 herald_start "${RELAY_ARGS[@]}"
 RELAY_NAME="127.0.0.1:$PRODUCER_PORT/postgres"
 
@@ -47,9 +48,10 @@ relay_is_owner() {
 	[[ $(relay_field owner) == true ]]
 }
 
-for s in basic rej ord k9 pr fo; do
+for s in basic rej ord k9 pr fo cust; do
 	t=relay.$s
 	[[ $s == rej ]] && t=herald.relay.rejected
+	[[ $s == cust ]] && t=customerProfileUpdated
 	extra='{}'
 	[[ $s == ord ]] && extra='{"delivery":{"ordering":"partitionkey","max_in_flight":8}}'
 	sub_create "$s" "$(jq -cn --arg u "$RECEIVER_URL/$s" --arg t "$t" \
@@ -65,8 +67,7 @@ expect_eq "$(producer_psql "SELECT plugin FROM pg_replication_slots WHERE slot_n
 # ---------------------------------------------------------------- commit, rollback
 
 log "a committed transaction's event is delivered, a rolled-back one never"
-producer_psql "BEGIN; UPDATE customer SET address = 'new street' WHERE id = 1;
-	SELECT herald_publish('$(ev c1 relay.basic)'); COMMIT;" >/dev/null
+producer_psql "BEGIN; SELECT herald_publish('$(ev c1 relay.basic)'); COMMIT;" >/dev/null
 producer_psql "BEGIN; SELECT herald_publish('$(ev r1 relay.basic)'); ROLLBACK;" >/dev/null
 producer_psql "SELECT herald_publish('$(ev c2 relay.basic)')" >/dev/null
 wait_until 20 "basic: both committed events delivered" distinct_ids /basic 2
@@ -75,6 +76,21 @@ expect_eq "$(ce_ids /basic)" '["c1","c2"]' \
 R=$(receiver_requests /basic)
 expect_eq "$(printf '%s' "$R" | jq -r '.[0].headers["ce-source"]')" /test/relay \
 	"basic: the event is delivered as published"
+
+log "the README's worked example, run as written"
+# the example's SQL, between the first "CREATE TABLE customer" and "COMMIT;"
+EXAMPLE=$(awk '/^    CREATE TABLE customer/ {on = 1} on {print} on && /^    COMMIT;/ {exit}' \
+	"$HERALD_SRCDIR/README")
+[[ -n $EXAMPLE ]] || die "the worked example is not in the README"
+printf '%s\n' "$EXAMPLE" |
+	"$(_psql_bin)" -X -q -A -t -v ON_ERROR_STOP=1 -d "$PRODUCER_URL" >/dev/null ||
+	die "the worked example failed"
+wait_until 20 "example: customerProfileUpdated delivered" receiver_has /cust 1
+R=$(receiver_requests /cust)
+expect_eq "$(printf '%s' "$R" | jq -r '.[0].body')" '{"changed": ["address"], "customer": 42}' \
+	"example: the data as the README says"
+expect_eq "$(producer_psql "SELECT address FROM customer WHERE id = 42")" "7 New Street" \
+	"example: the address changed in the same transaction"
 
 # ---------------------------------------------------------------- invalid event
 
