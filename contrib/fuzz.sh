@@ -3,7 +3,8 @@
 #
 # Usage: contrib/fuzz.sh [SECONDS] [TARGET...]
 #   SECONDS  how long each target fuzzes (default 60; 0 = build and replay only)
-#   TARGET   structured, batch, binary, filter, cesql, config, httpcheck (default: all)
+#   TARGET   structured, batch, binary, filter, cesql, config, httpcheck,
+#            pgoutput (default: all)
 # Environment:
 #   HERALD_FUZZ_DIR  build and scratch directory (default /tmp/herald-fuzz);
 #                    never inside the source tree
@@ -18,9 +19,10 @@ set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 SRCDIR=$PWD
 
-ALL_TARGETS=(structured batch binary filter cesql config httpcheck)
+ALL_TARGETS=(structured batch binary filter cesql config httpcheck pgoutput)
 LIB_SOURCES=(xalloc base64 log text mediatype cloudevent decimal jsonexact datafilter
-	cesql_lex cesql_parse cesql_eval filter sinkurl subscription config httpcheck)
+	cesql_lex cesql_parse cesql_eval filter sinkurl subscription config httpcheck
+	pgoutput)
 FUZZ_FLAGS=(-max_len=65536 -timeout=10 -rss_limit_mb=2048)
 
 say() {
@@ -41,7 +43,7 @@ skip_or_fail() {
 }
 
 usage() {
-	sed -n '4,15s/^# \{0,1\}//p' "${BASH_SOURCE[0]}" >&2
+	sed -n '4,16s/^# \{0,1\}//p' "${BASH_SOURCE[0]}" >&2
 	exit 2
 }
 

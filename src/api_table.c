@@ -7,6 +7,7 @@
 #include "api_keys.h"
 #include "api_metrics.h"
 #include "api_operations.h"
+#include "api_relays.h"
 #include "api_stats.h"
 #include "api_subscriptions.h"
 #include "api_ui.h"
@@ -22,6 +23,7 @@ static const struct api_route routes[] = {
 	{"GET", "/readyz", 0, DB, api_health_ready, 0, NULL},
 	{"GET", "/metrics", SCOPE_ADMIN, NO_DB, api_metrics_get, 0, NULL},
 	{"GET", "/v1/stats", SCOPE_ADMIN, NO_DB, api_stats_get, 0, NULL},
+	{"GET", "/v1/relays", SCOPE_ADMIN, NO_DB, api_relays_get, 0, NULL},
 	{"GET", "/ui", 0, NO_DB, api_ui_redirect, 0, NULL},
 	{"GET", "/ui/", 0, NO_DB, api_ui_get, 0, NULL},
 	{"GET", "/ui/{}", 0, NO_DB, api_ui_get, 0, NULL},

@@ -119,7 +119,17 @@ struct setting {
 	  "old); s, m, h or d; 0: for ever") \
 	X(partition_interval, OPT_DURATION, RELOAD_RESTART, 1, 31536000, "1d", \
 	  "DURATION", "the time one storage partition covers: a new one " \
-	  "opens this often; s, m, h or d")
+	  "opens this often; s, m, h or d") \
+	X(relay_from, OPT_STRING, RELOAD_RESTART, 0, 0, "", "CONNINFOS", \
+	  "producer databases whose emitted events herald relays: libpq " \
+	  "connection strings separated by ';'; empty: none") \
+	X(relay_slot, OPT_STRING, RELOAD_RESTART, 0, 0, "herald", "NAME", \
+	  "the logical replication slot herald reads on each relay_from " \
+	  "database, created (pgoutput) when missing") \
+	X(relay_lag_warn, OPT_INT, RELOAD_RESTART, 0, 1099511627776, \
+	  "1073741824", "BYTES", \
+	  "bytes of WAL a relay's slot holds past which herald warns; " \
+	  "0: never")
 
 #define OPTION_ROW(key, type, reload, min, max, def, ph, desc) \
 	{#key, type, reload, offsetof(struct config, key), min, max, def, ph, \

@@ -37,6 +37,9 @@ struct config {
 	bool metrics_per_subscription; /* per-subscription series */
 	long retention;          /* seconds a finished partition is kept; 0: for ever */
 	long partition_interval; /* seconds one partition covers */
+	char *relay_from;        /* producers' conninfos, ';'-separated; "" = none */
+	char *relay_slot;        /* the slot read on each of them */
+	long relay_lag_warn;     /* bytes a slot holds before a warning; 0: never */
 };
 
 /* Fill every field with its default.  *c must hold no strings yet (it is

@@ -21,6 +21,7 @@
 #include "log.h"
 #include "reload.h"
 #include "outbox.h"
+#include "relay.h"
 #include "partition.h"
 #include "metrics.h"
 #include "metrics_listen.h"
@@ -71,6 +72,7 @@ main(int argc, char **argv)
 	struct api *api = NULL;
 	struct dispatch *dispatch = NULL;
 	struct outbox *outbox = NULL;
+	struct relays *relays = NULL;
 	struct backlog *backlog = NULL;
 	struct bulkop *bulkop = NULL;
 	struct partition *partition = NULL;
@@ -149,6 +151,9 @@ main(int argc, char **argv)
 	outbox = outbox_start(cfg.database_url, writer);
 	if (outbox == NULL)
 		goto out;
+	relays = relays_start(&cfg, writer);
+	if (relays == NULL)
+		goto out;
 	bulkop = bulkop_start(cfg.database_url);
 	if (bulkop == NULL)
 		goto out;
@@ -191,6 +196,8 @@ main(int argc, char **argv)
 	api_quiesce(api);
 	outbox_stop(outbox); /* it publishes through the writer */
 	outbox = NULL;
+	relays_stop(relays); /* so do they */
+	relays = NULL;
 	writer_drain(writer);
 	bulkop_stop(bulkop);
 	bulkop = NULL;
@@ -204,6 +211,7 @@ main(int argc, char **argv)
 out:
 	partition_stop(partition);
 	bulkop_stop(bulkop);
+	relays_stop(relays);
 	outbox_stop(outbox);
 	metrics_listen_stop(mlisten);
 	backlog_stop(backlog);

@@ -82,6 +82,16 @@ static atomic_long http_connections;
 static atomic_long db_pool_size;
 static atomic_long db_pool_in_use;
 
+/* The relays' series, under relays_lock. */
+#define RELAYS_MAX 64
+struct relay_series {
+	char name[256]; /* "": a free slot */
+	double lag_s, lag_bytes;
+	unsigned long rejected;
+};
+static pthread_mutex_t relays_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct relay_series relays[RELAYS_MAX];
+
 static const char *const sub_status_names[] = {
 	[METRICS_SUB_ACTIVE] = "active",
 	[METRICS_SUB_PAUSED] = "paused",
@@ -549,6 +559,75 @@ render_subscription_attempts(struct text *t)
 	pthread_mutex_unlock(&subs_lock);
 }
 
+/* relay's series, made when new; NULL past RELAYS_MAX.  Under relays_lock. */
+static struct relay_series *
+relay_series(const char *relay)
+{
+	for (size_t i = 0; i < RELAYS_MAX; i++) {
+		if (relays[i].name[0] == '\0') {
+			snprintf(relays[i].name, sizeof(relays[i].name), "%s", relay);
+			return &relays[i];
+		}
+		if (strncmp(relays[i].name, relay, sizeof(relays[i].name) - 1) == 0)
+			return &relays[i];
+	}
+	return NULL;
+}
+
+void
+metrics_relay_lag(const char *relay, double seconds, double bytes)
+{
+	struct relay_series *r;
+
+	pthread_mutex_lock(&relays_lock);
+	if ((r = relay_series(relay)) != NULL) {
+		r->lag_s = seconds;
+		r->lag_bytes = bytes;
+	}
+	pthread_mutex_unlock(&relays_lock);
+}
+
+void
+metrics_relay_rejected(const char *relay)
+{
+	struct relay_series *r;
+
+	pthread_mutex_lock(&relays_lock);
+	if ((r = relay_series(relay)) != NULL)
+		r->rejected++;
+	pthread_mutex_unlock(&relays_lock);
+}
+
+static void
+render_relays(struct text *t)
+{
+	static const char *const names[] = {
+		"herald_relay_lag_seconds", "herald_relay_lag_bytes",
+		"herald_relay_rejected_total"};
+	static const char *const types[] = {"gauge", "gauge", "counter"};
+	static const char *const helps[] = {
+		"From a producer's commit to herald's of the last transaction "
+		"a relay read (0: caught up).",
+		"WAL of the producer's database its relay's slot still holds.",
+		"Events in a relay's stream that were not valid: skipped."};
+
+	pthread_mutex_lock(&relays_lock);
+	for (size_t k = 0; k < 3 && relays[0].name[0] != '\0'; k++) {
+		head(t, names[k], types[k], helps[k]);
+		for (size_t i = 0; i < RELAYS_MAX && relays[i].name[0]; i++) {
+			put(t, "%s{relay=\"", names[k]);
+			put_label_value(t, relays[i].name);
+			if (k == 0)
+				put(t, "\"} %.3f\n", relays[i].lag_s);
+			else if (k == 1)
+				put(t, "\"} %.0f\n", relays[i].lag_bytes);
+			else
+				put(t, "\"} %lu\n", relays[i].rejected);
+		}
+	}
+	pthread_mutex_unlock(&relays_lock);
+}
+
 char *
 metrics_render(void)
 {
@@ -628,6 +707,7 @@ metrics_render(void)
 	put(&t, "herald_db_pool_in_use %ld\n",
 	    atomic_load_explicit(&db_pool_in_use, memory_order_relaxed));
 	render_backlog(&t);
+	render_relays(&t);
 	if (metrics_per_subscription())
 		render_subscription_attempts(&t);
 	return t.buf;
@@ -666,4 +746,7 @@ metrics_reset(void)
 	metrics_backlog_free(&backlog);
 	pthread_mutex_unlock(&backlog_lock);
 	subs_clear();
+	pthread_mutex_lock(&relays_lock);
+	memset(relays, 0, sizeof(relays));
+	pthread_mutex_unlock(&relays_lock);
 }

@@ -137,6 +137,14 @@ void metrics_backlog_free(struct metrics_backlog *b);
  * herald_subscription_series_dropped_total). */
 #define METRICS_SUBS_MAX 10000
 
+/* A relay's lag (seconds from a producer's commit to herald's, of the
+ * last transaction relayed, 0 once caught up; bytes of WAL the slot still
+ * holds) and one event of it rejected: herald_relay_lag_seconds,
+ * herald_relay_lag_bytes, herald_relay_rejected_total{relay}.  Up to 64
+ * relays have series. */
+void metrics_relay_lag(const char *relay, double seconds, double bytes);
+void metrics_relay_rejected(const char *relay);
+
 /* Turn the per-subscription series on or off (off forgets their
  * counters); read at every attempt and scrape, so it may change at any
  * time. */

@@ -28,6 +28,7 @@ expected=(
 	etc/herald/herald.conf
 	usr/share/man/man8/herald.8
 	usr/share/man/man5/herald.conf.5
+	usr/share/herald/producer/herald_publish.sql
 )
 for f in "$HERALD_SRCDIR"/sql/[0-9]*.sql; do
 	expected+=("usr/share/herald/${f##*/}")

@@ -52,6 +52,9 @@ PG_DIR=
 PG_HOST=
 PG_PORT=
 PG_PRIVATE=0
+PRODUCER_DIR=
+PRODUCER_PORT=
+PRODUCER_URL=
 DB_NAME=
 DATABASE_URL=
 HERALD_URL=
@@ -243,6 +246,58 @@ pg_thaw() {
 	((${#PG_FROZEN[@]} == 0)) || kill -CONT "${PG_FROZEN[@]}" 2>/dev/null
 	PG_FROZEN=()
 	return 0
+}
+
+# pg_start_producer: a second private cluster, as a producer's database
+# for the relay (wal_level = logical, replication slots and senders);
+# sets PRODUCER_DIR, PRODUCER_PORT and PRODUCER_URL (its postgres
+# database, as the postgres superuser).  Stopped and removed at exit.
+pg_start_producer() {
+	local attempt
+	pg_find_bin || skip "PostgreSQL server binaries not found (set HERALD_PG_BINDIR)"
+	if [[ $(id -u) -eq 0 ]] && ! id -u postgres >/dev/null 2>&1; then
+		skip "running as root but there is no postgres user to own the cluster"
+	fi
+	PRODUCER_DIR=$(mktemp -d /tmp/herald-prod.XXXXXX) || die "mktemp failed"
+	if [[ $(id -u) -eq 0 ]]; then
+		chown postgres: "$PRODUCER_DIR"
+	fi
+	pg_initdb "$PRODUCER_DIR/data" \
+		"listen_addresses = '127.0.0.1'" \
+		"unix_socket_directories = '$PRODUCER_DIR'" \
+		"max_connections = 50" \
+		"shared_buffers = 16MB" \
+		"wal_level = logical" \
+		"max_replication_slots = 8" \
+		"max_wal_senders = 8" \
+		"log_min_messages = warning" || die "initdb of the producer failed"
+	for attempt in 1 2 3 4 5; do
+		PRODUCER_PORT=$(free_port) || die "no free port"
+		printf 'port = %s\n' "$PRODUCER_PORT" |
+			pg_as tee "$PRODUCER_DIR/data/postgresql.auto.conf" >/dev/null
+		if producer_start; then
+			PRODUCER_URL="host=127.0.0.1 port=$PRODUCER_PORT dbname=postgres user=postgres"
+			return 0
+		fi
+		log "the producer did not start on port $PRODUCER_PORT (attempt $attempt)"
+	done
+	tail -n 20 "$PRODUCER_DIR/postgres.log" >&2 || true
+	die "cannot start the producer's PostgreSQL"
+}
+
+producer_start() {
+	pg_as "$PG_BINDIR/pg_ctl" -D "$PRODUCER_DIR/data" -l "$PRODUCER_DIR/postgres.log" \
+		-w -t 30 start >/dev/null
+}
+
+# producer_stop [MODE]: as pg_stop, for the producer's cluster.
+producer_stop() {
+	pg_as "$PG_BINDIR/pg_ctl" -D "$PRODUCER_DIR/data" -m "${1:-fast}" -w -t 30 stop >/dev/null
+}
+
+# producer_psql SQL: run SQL in the producer's database; prints unaligned rows.
+producer_psql() {
+	"$(_psql_bin)" -X -q -A -t -v ON_ERROR_STOP=1 -d "$PRODUCER_URL" -c "$1"
 }
 
 # True while the private cluster's postmaster runs.
@@ -774,6 +829,13 @@ _cleanup() {
 			log "last lines of $HERALD_LOG:"
 			tail -n 60 "$HERALD_LOG" | sed 's/^/# herald: /'
 		fi
+	fi
+	if [[ -n $PRODUCER_DIR ]]; then
+		pg_as "$PG_BINDIR/pg_ctl" -D "$PRODUCER_DIR/data" status >/dev/null 2>&1 &&
+			producer_stop immediate
+		[[ -f $PRODUCER_DIR/postgres.log ]] &&
+			cp "$PRODUCER_DIR/postgres.log" "$TEST_TMPDIR/producer.log"
+		rm -rf "$PRODUCER_DIR"
 	fi
 	if [[ $PG_PRIVATE -eq 1 && -n $PG_DIR ]]; then
 		pg_thaw

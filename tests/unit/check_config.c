@@ -20,7 +20,8 @@ static const char *const want_keys[] = {
 	"backlog_alert", "group_max_failures", "group_refused_seconds",
 	"tls_cert_file", "tls_key_file", "tls_priorities",
 	"metrics_listen", "metrics_per_subscription",
-	"retention", "partition_interval",
+	"retention", "partition_interval", "relay_from", "relay_slot",
+	"relay_lag_warn",
 };
 #define N_KEYS (sizeof(want_keys) / sizeof(want_keys[0]))
 
@@ -105,6 +106,9 @@ START_TEST(test_defaults)
 	ck_assert(!c.metrics_per_subscription);
 	ck_assert_int_eq(c.retention, 7 * 86400);
 	ck_assert_int_eq(c.partition_interval, 86400);
+	ck_assert_str_eq(c.relay_from, "");
+	ck_assert_str_eq(c.relay_slot, "herald");
+	ck_assert_int_eq(c.relay_lag_warn, 1073741824);
 	config_free(&c);
 	ck_assert_ptr_null(c.listen);
 	config_free(&c); /* twice is harmless */

@@ -27,6 +27,7 @@ config_field_text(const struct config *c, const char *key, char *buf, size_t len
 		{"backlog_alert", c->backlog_alert},
 		{"group_max_failures", c->group_max_failures},
 		{"group_refused_seconds", c->group_refused_seconds},
+		{"relay_lag_warn", c->relay_lag_warn},
 	};
 
 	const struct {
@@ -67,6 +68,10 @@ config_field_text(const struct config *c, const char *key, char *buf, size_t len
 		snprintf(buf, len, "%s", c->tls_key_file);
 	else if (strcmp(key, "tls_priorities") == 0)
 		snprintf(buf, len, "%s", c->tls_priorities);
+	else if (strcmp(key, "relay_from") == 0)
+		snprintf(buf, len, "%s", c->relay_from);
+	else if (strcmp(key, "relay_slot") == 0)
+		snprintf(buf, len, "%s", c->relay_slot);
 	else if (strcmp(key, "metrics_listen") == 0)
 		snprintf(buf, len, "%s", c->metrics_listen);
 	else if (strcmp(key, "metrics_per_subscription") == 0)
