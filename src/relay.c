@@ -21,6 +21,7 @@
 #include "monotime.h"
 #include "opevent.h"
 #include "pgoutput.h"
+#include "store.h"
 #include "xalloc.h"
 
 /*
@@ -488,8 +489,7 @@ static PGresult *
 query(struct relay *r, const char *sql, const char *param,
       ExecStatusType want)
 {
-	PGresult *res = PQexecParams(r->lock, sql, param ? 1 : 0, NULL,
-				     param ? &param : NULL, NULL, NULL, 0);
+	PGresult *res = store_exec_unmanaged(r->lock, sql, param);
 	char e[256];
 
 	if (PQresultStatus(res) != want) {
@@ -591,7 +591,7 @@ start_streaming(struct relay *r)
 		 "publication_names '" RELAY_PUBLICATION "', messages 'true')",
 		 ident);
 	PQfreemem(ident);
-	res = PQexec(r->repl, sql);
+	res = store_exec_unmanaged(r->repl, sql, NULL);
 	if (PQresultStatus(res) != PGRES_COPY_BOTH) {
 		snprintf(e, sizeof(e), "%s", PQresultErrorMessage(res));
 		e[strcspn(e, "\n")] = '\0';

@@ -586,6 +586,14 @@ version_of(const PGresult *r)
 	return PQntuples(r) == 1 ? atoi(PQgetvalue(r, 0, 0)) : -1;
 }
 
+PGresult *
+store_exec_unmanaged(PGconn *pg, const char *sql, const char *param)
+{
+	if (param == NULL)
+		return PQexec(pg, sql);
+	return PQexecParams(pg, sql, 1, NULL, &param, NULL, NULL, 0);
+}
+
 #define APPLIED_VERSION "SELECT coalesce(max(version), 0) FROM herald_migration"
 
 int

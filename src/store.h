@@ -131,6 +131,14 @@ HERALD_MUST_CHECK PGresult *store_query(struct store_conn *c, const char *sql);
 HERALD_MUST_CHECK bool store_simple(struct store_conn *c, const char *sql,
 				    char *err, size_t errlen);
 
+/* A statement on a session store does not manage: the relay's sessions
+ * with a producer's database, one of them in the replication protocol,
+ * where there are no prepared statements.  The simple protocol when
+ * param is NULL, else one text parameter ($1).  The result (NULL when
+ * none came), which the caller checks and clears. */
+HERALD_MUST_CHECK PGresult *store_exec_unmanaged(PGconn *pg, const char *sql,
+						 const char *param);
+
 /* Apply every migration not yet applied, each once, under an advisory lock
  * (several instances may start together).  0, or -1 with err. */
 HERALD_MUST_CHECK int store_migrate(struct store_conn *c, char *err,
