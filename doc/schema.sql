@@ -243,8 +243,8 @@ BEGIN
       FROM (SELECT u.*, nextval('event_seq_seq') AS q
               FROM unnest(srcs, ids, types, attrs, kinds, datas)
                    WITH ORDINALITY AS u(s, i, t, a, k, d, o)
-             WHERE NOT EXISTS (SELECT 1 FROM event x
-                                WHERE x.source = u.s AND x.id = u.i)
+             WHERE (SELECT 1 FROM event x
+                     WHERE x.source = u.s AND x.id = u.i LIMIT 1) IS NULL
              ORDER BY u.o) v
     RETURNING e.seq, e.source, e.id;
 END
