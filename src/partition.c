@@ -139,31 +139,69 @@ begin_locked(struct partition *p, const char *lock_timeout)
 	return held;
 }
 
+enum step {
+	STEP_DONE,    /* committed: its result is there */
+	STEP_SKIPPED, /* another instance holds the maintenance lock, or the
+		       * statement's locks were not free within lock_timeout */
+	STEP_FAILED   /* logged, rolled back */
+};
+
+/*
+ * One maintenance statement with its one parameter, in a transaction of
+ * its own under the maintenance lock (and lock_timeout, when given), with
+ * timeout_ms to answer: STEP_DONE with its result in *out (the caller
+ * clears it) once committed.
+ */
+static enum step
+step(struct partition *p, const struct store_stmt *st, const char *param,
+     const char *lock_timeout, int timeout_ms, PGresult **out)
+{
+	PGresult *r;
+	const char *state;
+	int held = begin_locked(p, lock_timeout);
+
+	*out = NULL;
+	if (held <= 0)
+		return held == 0 ? STEP_SKIPPED : STEP_FAILED;
+	store_set_timeout(p->conn, timeout_ms);
+	r = store_exec(p->conn, st, &param, NULL, NULL);
+	store_set_timeout(p->conn, DB_TIMEOUT_MS);
+	state = store_sqlstate(r);
+	if (r != NULL && PQresultStatus(r) == PGRES_FATAL_ERROR &&
+	    state != NULL && strcmp(state, "55P03") == 0) {
+		/* lock_not_available: a long statement holds a table */
+		log_info("partition: %s waited %s for its locks; put off to the "
+			 "next round", st->name,
+			 lock_timeout ? lock_timeout : "lock_timeout");
+		PQclear(r);
+		roll_back(p);
+		return STEP_SKIPPED;
+	}
+	if (store_check(p->conn, r, PGRES_TUPLES_OK, st->name) != STORE_OK) {
+		PQclear(r);
+		roll_back(p);
+		return STEP_FAILED;
+	}
+	if (!run(p, "COMMIT")) {
+		PQclear(r);
+		return STEP_FAILED;
+	}
+	*out = r;
+	return STEP_DONE;
+}
+
 /* Open a partition if it is time, mark the clear ones.  false on a
  * failure (logged). */
 static bool
 maintain_once(struct partition *p)
 {
-	const char *v = p->width;
 	PGresult *r;
-	int held = begin_locked(p, NULL);
+	enum step e = step(p, &maintain, p->width, NULL, DB_TIMEOUT_MS, &r);
 
-	if (held <= 0)
-		return held == 0;
-	r = store_exec(p->conn, &maintain, &v, NULL, NULL);
-	if (store_check(p->conn, r, PGRES_TUPLES_OK, maintain.name) != STORE_OK) {
-		PQclear(r);
-		roll_back(p);
-		return false;
-	}
-	if (!run(p, "COMMIT")) {
-		PQclear(r);
-		return false;
-	}
-	if (!PQgetisnull(r, 0, 0))
+	if (e == STEP_DONE && !PQgetisnull(r, 0, 0))
 		log_info("partition: partition %s opened", PQgetvalue(r, 0, 0));
 	PQclear(r);
-	return true;
+	return e != STEP_FAILED;
 }
 
 /* Drop the oldest partition past the retention.  1: dropped one (there
@@ -171,42 +209,18 @@ maintain_once(struct partition *p)
 static int
 drop_once(struct partition *p)
 {
-	const char *v = p->keep;
 	PGresult *r;
-	const char *state;
-	int held = begin_locked(p, DROP_LOCK_WAIT);
+	enum step e = step(p, &drop_one, p->keep, DROP_LOCK_WAIT, DB_TIMEOUT_MS,
+			   &r);
+	int dropped = e == STEP_DONE && !PQgetisnull(r, 0, 0);
 
-	if (held <= 0)
-		return held;
-	r = store_exec(p->conn, &drop_one, &v, NULL, NULL);
-	state = store_sqlstate(r);
-	if (r != NULL && PQresultStatus(r) == PGRES_FATAL_ERROR &&
-	    state != NULL && strcmp(state, "55P03") == 0) {
-		/* lock_not_available: a long statement holds a parent */
-		log_info("partition: a drop waited " DROP_LOCK_WAIT
-			 " for its locks; put off to the next round");
-		PQclear(r);
-		roll_back(p);
-		return 0;
+	if (dropped) {
+		log_info("partition: partition %s dropped (past the retention "
+			 "of %s)", PQgetvalue(r, 0, 0), p->keep);
+		metrics_storage_dropped();
 	}
-	if (store_check(p->conn, r, PGRES_TUPLES_OK, drop_one.name) != STORE_OK) {
-		PQclear(r);
-		roll_back(p);
-		return -1;
-	}
-	if (!run(p, "COMMIT")) {
-		PQclear(r);
-		return -1;
-	}
-	if (PQgetisnull(r, 0, 0)) {
-		PQclear(r);
-		return 0;
-	}
-	log_info("partition: partition %s dropped (past the retention of %s)",
-		 PQgetvalue(r, 0, 0), p->keep);
-	metrics_storage_dropped();
 	PQclear(r);
-	return 1;
+	return e == STEP_FAILED ? -1 : dropped;
 }
 
 /* Compact the oldest partition past the retention that pending
@@ -214,34 +228,11 @@ drop_once(struct partition *p)
 static bool
 compact_once(struct partition *p)
 {
-	const char *v = p->keep;
 	PGresult *r;
-	const char *state;
-	bool ok = true;
-	int held = begin_locked(p, DROP_LOCK_WAIT);
+	enum step e = step(p, &compact_one, p->keep, DROP_LOCK_WAIT,
+			   COMPACT_TIMEOUT_MS, &r);
 
-	if (held <= 0)
-		return held == 0;
-	store_set_timeout(p->conn, COMPACT_TIMEOUT_MS);
-	r = store_exec(p->conn, &compact_one, &v, NULL, NULL);
-	store_set_timeout(p->conn, DB_TIMEOUT_MS);
-	state = store_sqlstate(r);
-	if (r != NULL && PQresultStatus(r) == PGRES_FATAL_ERROR &&
-	    state != NULL && strcmp(state, "55P03") == 0) {
-		log_info("partition: a compaction waited " DROP_LOCK_WAIT
-			 " for its locks; put off");
-		PQclear(r);
-		roll_back(p);
-		return true;
-	}
-	if (store_check(p->conn, r, PGRES_TUPLES_OK, compact_one.name) != STORE_OK) {
-		PQclear(r);
-		roll_back(p);
-		return false;
-	}
-	if (!run(p, "COMMIT"))
-		ok = false;
-	else if (PQntuples(r) == 1) {
+	if (e == STEP_DONE && PQntuples(r) == 1) {
 		log_info("partition: partition %s compacted past the retention: "
 			 "%s of its %s deliveries kept (pending, or finished "
 			 "within %s)",
@@ -250,7 +241,7 @@ compact_once(struct partition *p)
 		metrics_storage_compacted();
 	}
 	PQclear(r);
-	return ok;
+	return e != STEP_FAILED;
 }
 
 /* The partitions kept, for the metrics (every instance reads them). */

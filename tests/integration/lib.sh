@@ -158,38 +158,51 @@ pg_initdb() {
 	done | pg_as tee -a "$data/postgresql.conf" >/dev/null
 }
 
-# Start a throwaway cluster on 127.0.0.1 and a free port; sets PG_HOST,
-# PG_PORT, PG_DIR.  Exits 77 when PostgreSQL is not installed.
-pg_start_private() {
-	local attempt
+# _pg_cluster_new DIR_VAR PORT_VAR NAME [conf line...]: initialize a
+# trust-auth cluster in a fresh /tmp/herald-NAME.* directory (a short path:
+# the socket path must stay under 107 bytes, and the postgres user must be
+# able to reach it), listening on 127.0.0.1 and a free port, with the conf
+# lines, and start it.  Sets the variables named DIR_VAR and PORT_VAR (the
+# directory as soon as it exists, so the exit trap can remove it).  Exits
+# 77 when PostgreSQL is not installed.
+_pg_cluster_new() {
+	local dir_var=$1 port_var=$2 name=$3 dir port attempt
+	shift 3
 	pg_find_bin || skip "PostgreSQL server binaries not found (set HERALD_PG_BINDIR)"
 	if [[ $(id -u) -eq 0 ]] && ! id -u postgres >/dev/null 2>&1; then
 		skip "running as root but there is no postgres user to own the cluster"
 	fi
-	# A short path of its own: the socket path must stay under 107 bytes,
-	# and the postgres user must be able to reach it.
-	PG_DIR=$(mktemp -d /tmp/herald-pg.XXXXXX) || die "mktemp failed"
+	dir=$(mktemp -d "/tmp/herald-$name.XXXXXX") || die "mktemp failed"
+	printf -v "$dir_var" '%s' "$dir"
 	if [[ $(id -u) -eq 0 ]]; then
-		chown postgres: "$PG_DIR"
+		chown postgres: "$dir"
 	fi
-	pg_initdb "$PG_DIR/data" \
+	pg_initdb "$dir/data" \
 		"listen_addresses = '127.0.0.1'" \
-		"unix_socket_directories = '$PG_DIR'" \
-		"max_connections = 200" \
-		"shared_buffers = 32MB" \
-		"log_min_messages = warning" || die "initdb failed"
-	PG_HOST=127.0.0.1
-	PG_PRIVATE=1
+		"unix_socket_directories = '$dir'" \
+		"log_min_messages = warning" "$@" || die "initdb of the $name cluster failed"
 	for attempt in 1 2 3 4 5; do
-		PG_PORT=$(free_port) || die "no free port"
-		printf 'port = %s\n' "$PG_PORT" | pg_as tee "$PG_DIR/data/postgresql.auto.conf" >/dev/null
-		if pg_start; then
+		port=$(free_port) || die "no free port"
+		printf -v "$port_var" '%s' "$port"
+		printf 'port = %s\n' "$port" | pg_as tee "$dir/data/postgresql.auto.conf" >/dev/null
+		if pg_as "$PG_BINDIR/pg_ctl" -D "$dir/data" -l "$dir/postgres.log" \
+			-w -t 30 start >/dev/null; then
 			return 0
 		fi
-		log "PostgreSQL did not start on port $PG_PORT (attempt $attempt)"
+		log "the $name cluster did not start on port $port (attempt $attempt)"
 	done
-	tail -n 20 "$PG_DIR/postgres.log" >&2 || true
-	die "cannot start PostgreSQL"
+	tail -n 20 "$dir/postgres.log" >&2 || true
+	die "cannot start the $name cluster"
+}
+
+# Start a throwaway cluster on 127.0.0.1 and a free port; sets PG_HOST,
+# PG_PORT, PG_DIR.  Exits 77 when PostgreSQL is not installed.
+pg_start_private() {
+	PG_HOST=127.0.0.1
+	PG_PRIVATE=1
+	_pg_cluster_new PG_DIR PG_PORT pg \
+		"max_connections = 200" \
+		"shared_buffers = 32MB"
 }
 
 # (Re)start the private cluster on its port, waiting until it accepts.
@@ -253,36 +266,13 @@ pg_thaw() {
 # sets PRODUCER_DIR, PRODUCER_PORT and PRODUCER_URL (its postgres
 # database, as the postgres superuser).  Stopped and removed at exit.
 pg_start_producer() {
-	local attempt
-	pg_find_bin || skip "PostgreSQL server binaries not found (set HERALD_PG_BINDIR)"
-	if [[ $(id -u) -eq 0 ]] && ! id -u postgres >/dev/null 2>&1; then
-		skip "running as root but there is no postgres user to own the cluster"
-	fi
-	PRODUCER_DIR=$(mktemp -d /tmp/herald-prod.XXXXXX) || die "mktemp failed"
-	if [[ $(id -u) -eq 0 ]]; then
-		chown postgres: "$PRODUCER_DIR"
-	fi
-	pg_initdb "$PRODUCER_DIR/data" \
-		"listen_addresses = '127.0.0.1'" \
-		"unix_socket_directories = '$PRODUCER_DIR'" \
+	_pg_cluster_new PRODUCER_DIR PRODUCER_PORT prod \
 		"max_connections = 50" \
 		"shared_buffers = 16MB" \
 		"wal_level = logical" \
 		"max_replication_slots = 8" \
-		"max_wal_senders = 8" \
-		"log_min_messages = warning" || die "initdb of the producer failed"
-	for attempt in 1 2 3 4 5; do
-		PRODUCER_PORT=$(free_port) || die "no free port"
-		printf 'port = %s\n' "$PRODUCER_PORT" |
-			pg_as tee "$PRODUCER_DIR/data/postgresql.auto.conf" >/dev/null
-		if producer_start; then
-			PRODUCER_URL="host=127.0.0.1 port=$PRODUCER_PORT dbname=postgres user=postgres"
-			return 0
-		fi
-		log "the producer did not start on port $PRODUCER_PORT (attempt $attempt)"
-	done
-	tail -n 20 "$PRODUCER_DIR/postgres.log" >&2 || true
-	die "cannot start the producer's PostgreSQL"
+		"max_wal_senders = 8"
+	PRODUCER_URL="host=127.0.0.1 port=$PRODUCER_PORT dbname=postgres user=postgres"
 }
 
 producer_start() {
